@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// MARK: - Shared settings
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+// Numeric kernels index raw buffers in tight loops; bounds are checked at the op level instead.
+let kernelSettings: [SwiftSetting] =
+    swiftSettings + [
+        .unsafeFlags(["-Ounchecked"], .when(configuration: .release))
+    ]
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "odam",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "odam", targets: ["odam"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "NN", targets: ["NN"]),
+        .library(name: "WeightsIO", targets: ["WeightsIO"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        // MARK: - C libraries
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng16",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"])]),
+
+        // MARK: - Engine
+        .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
+        .target(name: "NN", dependencies: ["Engine"], swiftSettings: kernelSettings),
+        .target(name: "WeightsIO", dependencies: ["Engine"], swiftSettings: swiftSettings),
+        .target(name: "Benchmarks", dependencies: ["Engine", "CBLAS"], swiftSettings: kernelSettings),
+
+        // MARK: - Executable
+        .executableTarget(
+            name: "odam",
+            dependencies: ["Engine", "NN", "WeightsIO", "Benchmarks", argumentParser],
+            swiftSettings: swiftSettings),
+
+        // MARK: - Tests
+        .target(
+            name: "TestSupport", dependencies: ["Engine", "WeightsIO"], path: "Tests/TestSupport",
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EngineTests", dependencies: ["Engine", "NN", "WeightsIO", "TestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+    ]
+)

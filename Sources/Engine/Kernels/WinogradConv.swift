@@ -1,0 +1,188 @@
+/// Winograd F(2x2, 3x3) convolution for 3x3, stride-1, undilated, ungrouped convolutions.
+///
+/// Each 2x2 output tile comes from a 4x4 input tile: with U = G g Gᵀ (weights), V = Bᵀ d B (input tiles) and
+/// M = U ⊙ V summed over input channels, Y = Aᵀ M A. The channel sums are 16 GEMMs (one per tile position ξ)
+/// of [out × in] by [in × tiles], which need 16/36 of the multiplications of the direct convolution. The
+/// transforms use only ±1 and ±½, so results stay within float32 rounding of the direct form.
+package enum WinogradConv {
+    /// Large enough channel counts that the GEMMs dominate the transforms.
+    static let minimumChannels = 16
+
+    package static func applies(to g: ConvGeometry) -> Bool {
+        g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideY == 1 && g.strideX == 1 && g.dilationY == 1
+            && g.dilationX == 1 && g.groups == 1 && g.inChannels >= minimumChannels && g.outChannels >= minimumChannels
+            && g.outHeight >= 2 && g.outWidth >= 2
+    }
+
+    /// The input gradient of a convolution that ``applies(to:)`` is the convolution of the output gradient with the
+    /// flipped, transposed kernel and padding `2 - pad`.
+    package static func appliesToBackwardInput(of g: ConvGeometry) -> Bool {
+        applies(to: g) && g.padY <= 2 && g.padX <= 2 && g.height >= 2 && g.width >= 2
+    }
+
+    package static func forward(
+        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, _ g: ConvGeometry
+    ) {
+        let transformed = TensorStorage(uninitializedCount: 16 * g.outChannels * g.inChannels)
+        transformWeights(weight, into: transformed.base, outChannels: g.outChannels, inChannels: g.inChannels, flipTranspose: false)
+        run(input: input, transformedWeights: transformed.base, output: output, g)
+    }
+
+    package static func backwardInput(
+        gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>, _ g: ConvGeometry
+    ) {
+        let adjoint = ConvGeometry(
+            batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
+            outChannels: g.inChannels, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1,
+            padY: 2 - g.padY, padX: 2 - g.padX, dilationY: 1, dilationX: 1, groups: 1)
+        let transformed = TensorStorage(uninitializedCount: 16 * g.outChannels * g.inChannels)
+        transformWeights(weight, into: transformed.base, outChannels: g.outChannels, inChannels: g.inChannels, flipTranspose: true)
+        run(input: gradOutput, transformedWeights: transformed.base, output: gradInput, adjoint)
+    }
+
+    /// U[ξ][o][i] = (G w[o][i] Gᵀ)[ξ]; with `flipTranspose` the kernel used is w[i][o] rotated by 180°.
+    private static func transformWeights(
+        _ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, outChannels: Int, inChannels: Int, flipTranspose: Bool
+    ) {
+        let rows = flipTranspose ? inChannels : outChannels, cols = flipTranspose ? outChannels : inChannels
+        let plane = rows * cols
+        parallelFor(rows, costPerItem: cols * 64) { range in
+            for r in range {
+                for c in 0..<cols {
+                    let source = weight + (flipTranspose ? (c * inChannels + r) : (r * inChannels + c)) * 9
+                    @inline(__always) func k(_ j: Int) -> Float { flipTranspose ? source[8 - j] : source[j] }
+                    // t = G k (4x3), one SIMD lane per kernel column; then u = t Gᵀ row by row.
+                    let k0 = SIMD4<Float>(k(0), k(1), k(2), 0), k1 = SIMD4<Float>(k(3), k(4), k(5), 0),
+                        k2 = SIMD4<Float>(k(6), k(7), k(8), 0)
+                    let rows = (k0, 0.5 * (k0 + k1 + k2), 0.5 * (k0 - k1 + k2), k2)
+                    let out = u + r * cols + c
+                    storeWeightRow(rows.0, out, plane)
+                    storeWeightRow(rows.1, out + 4 * plane, plane)
+                    storeWeightRow(rows.2, out + 8 * plane, plane)
+                    storeWeightRow(rows.3, out + 12 * plane, plane)
+                }
+            }
+        }
+    }
+
+    /// Writes t Gᵀ for one row t = (t0, t1, t2) of G k: four values, `stride` apart.
+    @inline(__always)
+    private static func storeWeightRow(_ t: SIMD4<Float>, _ out: UnsafeMutablePointer<Float>, _ stride: Int) {
+        out[0] = t[0]
+        out[stride] = 0.5 * (t[0] + t[1] + t[2])
+        out[2 * stride] = 0.5 * (t[0] - t[1] + t[2])
+        out[3 * stride] = t[2]
+    }
+
+    /// Writes r B for one row r of Bᵀ d: four values, `stride` apart.
+    @inline(__always)
+    private static func storeInputRow(_ r: SIMD4<Float>, _ out: UnsafeMutablePointer<Float>, _ stride: Int) {
+        out[0] = r[0] - r[2]
+        out[stride] = r[1] + r[2]
+        out[2 * stride] = r[2] - r[1]
+        out[3 * stride] = r[1] - r[3]
+    }
+
+    /// Four input values of row `y` from column `x0`, zero outside the image.
+    @inline(__always)
+    private static func loadEdgeRow(_ plane: UnsafePointer<Float>, _ y: Int, _ x0: Int, _ h: Int, _ w: Int) -> SIMD4<Float> {
+        var out = SIMD4<Float>()
+        if y < 0 || y >= h { return out }
+        for j in 0..<4 where x0 + j >= 0 && x0 + j < w { out[j] = plane[y * w + x0 + j] }
+        return out
+    }
+
+    private static func run(
+        input: UnsafePointer<Float>, transformedWeights u: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, _ g: ConvGeometry
+    ) {
+        let outH = g.outHeight, outW = g.outWidth
+        let tilesY = (outH + 1) / 2, tilesX = (outW + 1) / 2
+        let tilesPerImage = tilesY * tilesX
+        let tiles = g.batch * tilesPerImage
+        let cin = g.inChannels, cout = g.outChannels
+        let v = TensorStorage(uninitializedCount: 16 * cin * tiles)
+        let m = TensorStorage(uninitializedCount: 16 * cout * tiles)
+        let pv = v.base, pm = m.base
+        let h = g.height, w = g.width, padY = g.padY, padX = g.padX
+
+        // V[ξ][c][t] = (Bᵀ d B)[ξ] for the 4x4 input tile d of tile t, channel c.
+        parallelFor(g.batch * cin, costPerItem: tilesPerImage * 48) { range in
+            for nc in range {
+                let n = nc / cin, c = nc % cin
+                let plane = input + nc * h * w
+                let base = c * tiles + n * tilesPerImage
+                let stride = cin * tiles
+                // One row of tiles at a time into a small buffer, then 16 contiguous copies: writing 16 distant
+                // streams element by element is several times slower.
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * tilesX) { scratch in
+                    let local = scratch.baseAddress!
+                    for ty in 0..<tilesY {
+                        let y0 = 2 * ty - padY
+                        let rowsInside = y0 >= 0 && y0 + 4 <= h
+                        for tx in 0..<tilesX {
+                            let x0 = 2 * tx - padX
+                            let d0: SIMD4<Float>, d1: SIMD4<Float>, d2: SIMD4<Float>, d3: SIMD4<Float>
+                            if rowsInside && x0 >= 0 && x0 + 4 <= w {
+                                let p = UnsafeRawPointer(plane + y0 * w + x0)
+                                let rowBytes = w * 4
+                                d0 = p.loadUnaligned(as: SIMD4<Float>.self)
+                                d1 = p.loadUnaligned(fromByteOffset: rowBytes, as: SIMD4<Float>.self)
+                                d2 = p.loadUnaligned(fromByteOffset: 2 * rowBytes, as: SIMD4<Float>.self)
+                                d3 = p.loadUnaligned(fromByteOffset: 3 * rowBytes, as: SIMD4<Float>.self)
+                            } else {
+                                d0 = loadEdgeRow(plane, y0, x0, h, w)
+                                d1 = loadEdgeRow(plane, y0 + 1, x0, h, w)
+                                d2 = loadEdgeRow(plane, y0 + 2, x0, h, w)
+                                d3 = loadEdgeRow(plane, y0 + 3, x0, h, w)
+                            }
+                            // Rows of Bᵀ d, then columns of (Bᵀ d) B.
+                            storeInputRow(d0 - d2, local + tx, tilesX)
+                            storeInputRow(d1 + d2, local + 4 * tilesX + tx, tilesX)
+                            storeInputRow(d2 - d1, local + 8 * tilesX + tx, tilesX)
+                            storeInputRow(d1 - d3, local + 12 * tilesX + tx, tilesX)
+                        }
+                        let t = base + ty * tilesX
+                        for xi in 0..<16 { (pv + xi * stride + t).update(from: local + xi * tilesX, count: tilesX) }
+                    }
+                }
+            }
+        }
+        for xi in 0..<16 {
+            sgemm(
+                m: cout, n: tiles, k: cin, a: u + xi * cout * cin, lda: cin, b: pv + xi * cin * tiles, ldb: tiles,
+                c: pm + xi * cout * tiles, ldc: tiles)
+        }
+        // Y = Aᵀ M A for each tile, clipped at the output's edge.
+        parallelFor(g.batch * cout, costPerItem: tilesPerImage * 40) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * tilesX) { scratch in
+                let local = scratch.baseAddress!
+                for no in range {
+                    let n = no / cout, o = no % cout
+                    let plane = output + no * outH * outW
+                    let base = o * tiles + n * tilesPerImage
+                    let stride = cout * tiles
+                    for ty in 0..<tilesY {
+                        // Gather the 16 rows of this tile row contiguously first (see the input transform).
+                        for xi in 0..<16 { (local + xi * tilesX).update(from: pm + xi * stride + base + ty * tilesX, count: tilesX) }
+                        let y = 2 * ty
+                        for tx in 0..<tilesX {
+                            let p = local + tx
+                            let m0 = SIMD4(p[0], p[tilesX], p[2 * tilesX], p[3 * tilesX])
+                            let m1 = SIMD4(p[4 * tilesX], p[5 * tilesX], p[6 * tilesX], p[7 * tilesX])
+                            let m2 = SIMD4(p[8 * tilesX], p[9 * tilesX], p[10 * tilesX], p[11 * tilesX])
+                            let m3 = SIMD4(p[12 * tilesX], p[13 * tilesX], p[14 * tilesX], p[15 * tilesX])
+                            let a = m0 + m1 + m2, b = m1 - m2 - m3
+                            let x = 2 * tx
+                            plane[y * outW + x] = a[0] + a[1] + a[2]
+                            if x + 1 < outW { plane[y * outW + x + 1] = a[1] - a[2] - a[3] }
+                            if y + 1 < outH {
+                                plane[(y + 1) * outW + x] = b[0] + b[1] + b[2]
+                                if x + 1 < outW { plane[(y + 1) * outW + x + 1] = b[1] - b[2] - b[3] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
