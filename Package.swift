@@ -66,6 +66,9 @@ let package = Package(
             name: "EngineTests", dependencies: ["Engine", "NN", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
+            name: "NNTests", dependencies: ["Engine", "NN", "TestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
     ]

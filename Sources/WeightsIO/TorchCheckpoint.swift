@@ -71,11 +71,14 @@ public enum TorchCheckpoint {
 public enum WeightsFile {
     /// The tensors of a safetensors file or a torch.save checkpoint.
     public static func read(contentsOf path: String) throws -> [String: StoredTensor] {
-        let bytes = try FileBytes.read(path)
-        if ZipArchive.looksLikeZip(bytes) { return try TorchCheckpoint.read(bytes: bytes, file: path) }
+        try read(bytes: try FileBytes.read(path), file: path)
+    }
+
+    public static func read(bytes: [UInt8], file: String) throws -> [String: StoredTensor] {
+        if ZipArchive.looksLikeZip(bytes) || bytes.first == 0x80 { return try TorchCheckpoint.read(bytes: bytes, file: file) }
         if bytes.count < 8 {
-            throw WeightsError(file: path, offset: 0, "file of \(bytes.count) bytes is neither safetensors nor a torch checkpoint")
+            throw WeightsError(file: file, offset: 0, "file of \(bytes.count) bytes is neither safetensors nor a torch checkpoint")
         }
-        return try SafeTensors.read(bytes: bytes, file: path).tensors
+        return try SafeTensors.read(bytes: bytes, file: file).tensors
     }
 }

@@ -9,7 +9,7 @@ package typealias Pullback = (_ cotangent: Tensor, _ needed: [Bool]) -> [Tensor?
 package final class GradNode: @unchecked Sendable {
     // Sendable: every stored property is immutable after init; pullbacks capture only immutable tensors.
     package let name: String
-    package let inputs: [GradNode?]
+    package private(set) var inputs: [GradNode?]
     package let pullback: Pullback?
     package let shape: [Int]
     package let seedBatched: Bool
@@ -20,6 +20,19 @@ package final class GradNode: @unchecked Sendable {
         self.shape = shape
         self.seedBatched = seedBatched
         self.pullback = pullback
+    }
+
+    /// Releases a long chain of nodes iteratively: the default recursive release of 100k chained nodes would
+    /// overflow the stack.
+    deinit {
+        var pending = inputs.compactMap { $0 }
+        inputs = []
+        while var node = pending.popLast() {
+            if isKnownUniquelyReferenced(&node) {
+                pending += node.inputs.compactMap { $0 }
+                node.inputs = []
+            }
+        }
     }
 
     package var isLeaf: Bool { pullback == nil }
