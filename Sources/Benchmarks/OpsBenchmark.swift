@@ -1,5 +1,5 @@
 import CBLAS
-public import Engine
+import Engine
 
 /// `odam bench ops`: GFLOP/s of sgemm and of the convolutions that dominate detection networks.
 public enum OpsBenchmark {
