@@ -68,3 +68,30 @@ struct AutodiffTests {
         #expect(b.scalars == [5, 2])
     }
 }
+
+struct LargeTensorTests {
+    /// Large enough for the threaded paths; compared with a plain Double loop.
+    @Test(arguments: [[0, 2, 3], [1], [2, 3], [0, 1, 2, 3]])
+    func threadedSumsMatchAPlainLoop(_ axes: [Int]) {
+        var random = RandomNumbers(seed: 11)
+        let x = random.normal([3, 16, 40, 50])
+        let sum = x.sum(alongAxes: axes, keepingDimensions: true)
+        var expected = [Double](repeating: 0, count: sum.count)
+        let keptStrides = sum.shape.contiguousStrides
+        let values = x.scalars
+        var flat = 0
+        for n in 0..<3 {
+            for c in 0..<16 {
+                for h in 0..<40 {
+                    for w in 0..<50 {
+                        let index = [n, c, h, w]
+                        let out = (0..<4).map { axes.contains($0) ? 0 : index[$0] * keptStrides[$0] }.reduce(0, +)
+                        expected[out] += Double(values[flat])
+                        flat += 1
+                    }
+                }
+            }
+        }
+        #expect(mismatch(sum, Tensor(shape: sum.shape, values: expected.map { Float($0) }), rtol: 1e-5, atol: 1e-4) == nil)
+    }
+}

@@ -54,3 +54,41 @@ package func forEachRow(
         }
     }
 }
+
+/// ``forEachRow(shape:stridesA:stridesB:_:)`` restricted to the rows in `rows`, for splitting a loop over threads.
+@inline(__always)
+package func forEachRow(
+    shape: [Int], stridesA: [Int], stridesB: [Int], rows: Range<Int>,
+    _ body: (Int, Int, Int, Int, Int, Int) -> Void
+) {
+    let rank = shape.count
+    if rank == 0 {
+        if rows.contains(0) { body(0, 0, 1, 0, 0, 0) }
+        return
+    }
+    let rowLength = shape[rank - 1]
+    if rowLength == 0 || rows.isEmpty { return }
+    var index = [Int](repeating: 0, count: rank)
+    var remainder = rows.lowerBound
+    var offsetA = 0, offsetB = 0
+    for axis in stride(from: rank - 2, through: 0, by: -1) {
+        index[axis] = remainder % shape[axis]
+        remainder /= shape[axis]
+        offsetA += index[axis] * stridesA[axis]
+        offsetB += index[axis] * stridesB[axis]
+    }
+    for row in rows {
+        body(offsetA, offsetB, rowLength, stridesA[rank - 1], stridesB[rank - 1], row)
+        var axis = rank - 2
+        while axis >= 0 {
+            index[axis] += 1
+            offsetA += stridesA[axis]
+            offsetB += stridesB[axis]
+            if index[axis] < shape[axis] { break }
+            offsetA -= stridesA[axis] * shape[axis]
+            offsetB -= stridesB[axis] * shape[axis]
+            index[axis] = 0
+            axis -= 1
+        }
+    }
+}

@@ -18,22 +18,34 @@ extension Tensor {
     /// Sum over `axes` (all axes when empty is not intended: pass them explicitly).
     public func sum(alongAxes axes: [Int], keepingDimensions: Bool = false) -> Tensor {
         let (kept, strides) = reductionLayout(axes)
-        let accumulator = [Double](unsafeUninitializedCapacity: kept.elementCount) { buffer, initialized in
-            buffer.initialize(repeating: 0)
-            initialized = kept.elementCount
-        }
-        var sums = accumulator
+        // Each thread sums its share of the rows into its own accumulator; the partial sums are added at the end.
+        let keptCount = kept.elementCount
+        let rows = shape.isEmpty ? 1 : shape.dropLast().reduce(1, *)
+        let parts = count >= 65_536 ? min(ComputeThreads.count, Swift.max(rows, 1)) : 1
+        var partials = [Double](repeating: 0, count: keptCount * parts)
         let pi = storage.base
-        sums.withUnsafeMutableBufferPointer { out in
-            forEachRow(shape: shape, stridesA: shape.contiguousStrides, stridesB: strides) { offIn, offOut, length, _, incOut, _ in
-                if incOut == 0 {
-                    var total: Double = 0
-                    for j in 0..<length { total += Double(pi[offIn + j]) }
-                    out[offOut] += total
-                } else {
-                    for j in 0..<length { out[offOut + j] += Double(pi[offIn + j]) }
+        let inStrides = shape.contiguousStrides
+        partials.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let base = buffer.baseAddress!
+            parallelFor(parts, costPerItem: 1 << 20) { range in
+                for part in range {
+                    let out = base + part * keptCount
+                    let share = (rows * part / parts)..<(rows * (part + 1) / parts)
+                    forEachRow(shape: shape, stridesA: inStrides, stridesB: strides, rows: share) { offIn, offOut, length, _, incOut, _ in
+                        if incOut == 0 {
+                            var total: Double = 0
+                            for j in 0..<length { total += Double(pi[offIn + j]) }
+                            out[offOut] += total
+                        } else {
+                            for j in 0..<length { out[offOut + j] += Double(pi[offIn + j]) }
+                        }
+                    }
                 }
             }
+        }
+        var sums = Array(partials.prefix(keptCount))
+        for part in 1..<Swift.max(parts, 1) {
+            for i in 0..<keptCount { sums[i] += partials[part * keptCount + i] }
         }
         let outShape = reducedShape(kept, axes, keepingDimensions: keepingDimensions)
         let result = Tensor(shape: outShape, generator: { Float(sums[$0]) })
