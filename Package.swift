@@ -46,10 +46,16 @@ let package = Package(
             name: "CJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg62-turbo-dev"])]),
 
+        .target(
+            name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"],
+            cSettings: [.unsafeFlags(["-O2"])]),
+
         // MARK: - Engine
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "NN", dependencies: ["Engine"], swiftSettings: kernelSettings),
         .target(name: "WeightsIO", dependencies: ["Engine"], swiftSettings: swiftSettings),
+        .target(name: "Vision", dependencies: ["Engine", "CImageCodecs"], swiftSettings: kernelSettings),
+        .target(name: "Detection", dependencies: ["Engine", "NN", "Vision", "WeightsIO"], swiftSettings: kernelSettings),
         .target(name: "Benchmarks", dependencies: ["Engine", "CBLAS"], swiftSettings: kernelSettings),
 
         // MARK: - Executable
@@ -64,6 +70,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "NN", "WeightsIO", "TestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DetectionTests", dependencies: ["Engine", "NN", "Vision", "Detection", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "NNTests", dependencies: ["Engine", "NN", "TestSupport"],

@@ -50,7 +50,10 @@ extension Module {
                 mismatch.misshaped.append((name, parameter.shape, found))
             }
         }
-        if strict { mismatch.unexpected = values.keys.filter { !known.contains($0) }.sorted() }
+        if strict {
+            // torchvision's FrozenBatchNorm2d drops num_batches_tracked when loading; so does a frozen layer here.
+            mismatch.unexpected = values.keys.filter { !known.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
+        }
         guard mismatch.missing.isEmpty && mismatch.unexpected.isEmpty && mismatch.misshaped.isEmpty else { throw mismatch }
         for (name, parameter) in entries {
             guard let value = values[name] else { continue }

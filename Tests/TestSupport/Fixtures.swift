@@ -71,6 +71,12 @@ public enum JSONValue: Decodable, Sendable {
     public var pair: (Int, Int) { let v = ints; return (v[0], v[1]) }
 }
 
+/// The fixture folder of a test target.
+public func fixtureDirectory(bundle: Bundle) -> String {
+    guard let url = bundle.url(forResource: "Fixtures", withExtension: nil) else { fatalError("test bundle has no Fixtures folder") }
+    return url.path
+}
+
 /// Finds a fixture file of a test target.
 public func fixturePath(_ name: String, bundle: Bundle) -> String {
     guard let url = bundle.url(forResource: name, withExtension: nil, subdirectory: "Fixtures") else {

@@ -1,0 +1,237 @@
+#include "CImageCodecs.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+// jpeglib.h needs stdio.h first; jerror.h names the warning codes.
+#include <jpeglib.h>
+#include <jerror.h>
+#include <png.h>
+
+void odam_image_free(void *pointer) { free(pointer); }
+
+static void set_error(char error[256], const char *message) {
+    snprintf(error, 256, "%s", message);
+}
+
+/* ---------- JPEG ---------- */
+
+struct jpeg_failure {
+    struct jpeg_error_mgr manager;
+    jmp_buf jump;
+    int truncated;
+    char message[JMSG_LENGTH_MAX];
+};
+
+static void jpeg_fail(j_common_ptr info) {
+    struct jpeg_failure *failure = (struct jpeg_failure *)info->err;
+    (*info->err->format_message)(info, failure->message);
+    longjmp(failure->jump, 1);
+}
+
+static void jpeg_note(j_common_ptr info, int level) {
+    struct jpeg_failure *failure = (struct jpeg_failure *)info->err;
+    // A premature end of data is a warning to libjpeg (it pads with gray); for odam it is a truncated file.
+    if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) failure->truncated = 1;
+}
+
+/// Reads the orientation tag (0x0112) of an EXIF APP1 segment; 1 when absent or malformed.
+static int exif_orientation(const unsigned char *data, unsigned int length) {
+    if (length < 14 || memcmp(data, "Exif\0\0", 6) != 0) return 1;
+    const unsigned char *tiff = data + 6;
+    unsigned int size = length - 6;
+    int little = tiff[0] == 'I';
+#define U16(p) (little ? (unsigned)((p)[0] | (p)[1] << 8) : (unsigned)((p)[0] << 8 | (p)[1]))
+#define U32(p) (little ? (unsigned)((p)[0] | (p)[1] << 8 | (p)[2] << 16 | (unsigned)(p)[3] << 24) \
+                       : (unsigned)((unsigned)(p)[0] << 24 | (p)[1] << 16 | (p)[2] << 8 | (p)[3]))
+    unsigned int ifd = U32(tiff + 4);
+    if (ifd + 2 > size) return 1;
+    unsigned int entries = U16(tiff + ifd);
+    for (unsigned int i = 0; i < entries; i++) {
+        unsigned int entry = ifd + 2 + 12 * i;
+        if (entry + 12 > size) return 1;
+        if (U16(tiff + entry) == 0x0112) {
+            unsigned int value = U16(tiff + entry + 8);
+            return value >= 1 && value <= 8 ? (int)value : 1;
+        }
+    }
+#undef U16
+#undef U32
+    return 1;
+}
+
+int odam_decode_jpeg(const unsigned char *data, size_t size, long long max_pixels, odam_image *out) {
+    memset(out, 0, sizeof(*out));
+    out->orientation = 1;
+    struct jpeg_decompress_struct info;
+    struct jpeg_failure failure;
+    memset(&failure, 0, sizeof(failure));
+    info.err = jpeg_std_error(&failure.manager);
+    failure.manager.error_exit = jpeg_fail;
+    failure.manager.emit_message = jpeg_note;
+    unsigned char *volatile pixels = NULL;
+    if (setjmp(failure.jump)) {
+        jpeg_destroy_decompress(&info);
+        free(pixels);
+        set_error(out->error, failure.message[0] ? failure.message : "corrupt JPEG data");
+        return 1;
+    }
+    jpeg_create_decompress(&info);
+    jpeg_mem_src(&info, data, (unsigned long)size);
+    jpeg_save_markers(&info, JPEG_APP0 + 1, 0xFFFF);
+    jpeg_read_header(&info, TRUE);
+    for (jpeg_saved_marker_ptr marker = info.marker_list; marker; marker = marker->next) {
+        if (marker->marker == JPEG_APP0 + 1) out->orientation = exif_orientation(marker->data, marker->data_length);
+    }
+    out->stored_bit_depth = 8;
+    out->stored_channels = info.num_components;
+    if ((long long)info.image_width * (long long)info.image_height > max_pixels) {
+        snprintf(out->error, 256, "%ux%u pixels exceed the limit of %lld (decompression bomb guard)", info.image_width,
+                 info.image_height, max_pixels);
+        jpeg_destroy_decompress(&info);
+        return 2;
+    }
+    if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
+        set_error(out->error, "CMYK JPEGs are not supported");
+        jpeg_destroy_decompress(&info);
+        return 1;
+    }
+    info.out_color_space = JCS_RGB;
+    jpeg_start_decompress(&info);
+    size_t stride = (size_t)info.output_width * 3;
+    pixels = malloc(stride * info.output_height);
+    if (!pixels) {
+        set_error(out->error, "out of memory");
+        jpeg_destroy_decompress(&info);
+        return 1;
+    }
+    while (info.output_scanline < info.output_height) {
+        JSAMPROW row = pixels + stride * info.output_scanline;
+        jpeg_read_scanlines(&info, &row, 1);
+        if (failure.truncated) break;
+    }
+    if (failure.truncated) {
+        jpeg_destroy_decompress(&info);
+        free(pixels);
+        set_error(out->error, "truncated JPEG (the data ends before the image does)");
+        return 1;
+    }
+    jpeg_finish_decompress(&info);
+    out->width = (int)info.output_width;
+    out->height = (int)info.output_height;
+    out->pixels = pixels;
+    jpeg_destroy_decompress(&info);
+    return 0;
+}
+
+/* ---------- PNG ---------- */
+
+struct png_source {
+    const unsigned char *data;
+    size_t size;
+    size_t offset;
+    char message[256];
+};
+
+static void png_read_memory(png_structp png, png_bytep target, png_size_t length) {
+    struct png_source *source = (struct png_source *)png_get_io_ptr(png);
+    if (source->offset + length > source->size) png_error(png, "truncated PNG (the data ends before the image does)");
+    memcpy(target, source->data + source->offset, length);
+    source->offset += length;
+}
+
+static void png_fail(png_structp png, png_const_charp message) {
+    struct png_source *source = (struct png_source *)png_get_error_ptr(png);
+    snprintf(source->message, sizeof(source->message), "%s", message);
+    png_longjmp(png, 1);
+}
+
+static void png_warn(png_structp png, png_const_charp message) { (void)png; (void)message; }
+
+int odam_decode_png(const unsigned char *data, size_t size, long long max_pixels, odam_image *out) {
+    memset(out, 0, sizeof(*out));
+    out->orientation = 1;
+    if (size < 8 || png_sig_cmp(data, 0, 8) != 0) {
+        set_error(out->error, "not a PNG (bad signature)");
+        return 1;
+    }
+    struct png_source source = {data, size, 0, {0}};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, png_fail, png_warn);
+    if (!png) {
+        set_error(out->error, "out of memory");
+        return 1;
+    }
+    png_infop info = png_create_info_struct(png);
+    unsigned char *volatile pixels = NULL;
+    png_bytep *volatile rows = NULL;
+    if (!info || setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, info ? &info : NULL, NULL);
+        free(pixels);
+        free(rows);
+        set_error(out->error, source.message[0] ? source.message : "corrupt PNG data");
+        return 1;
+    }
+    // The bomb guard below checks sizes itself; lift libpng's own 1M-pixel-per-side default.
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_set_read_fn(png, &source, png_read_memory);
+    png_read_info(png, info);
+    png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+    int depth = png_get_bit_depth(png, info), color = png_get_color_type(png, info);
+    out->stored_bit_depth = depth;
+    out->stored_channels = png_get_channels(png, info);
+    if ((long long)width * (long long)height > max_pixels) {
+        snprintf(out->error, 256, "%ux%u pixels exceed the limit of %lld (decompression bomb guard)", width, height, max_pixels);
+        png_destroy_read_struct(&png, &info, NULL);
+        return 2;
+    }
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (depth == 16) png_set_strip_16(png);
+    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    size_t stride = png_get_rowbytes(png, info);
+    if (stride != (size_t)width * 3) png_error(png, "unexpected row layout after conversion to RGB");
+    pixels = malloc(stride * height);
+    rows = malloc(sizeof(png_bytep) * height);
+    if (!pixels || !rows) png_error(png, "out of memory");
+    for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + stride * y;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    free(rows);
+    out->width = (int)width;
+    out->height = (int)height;
+    out->pixels = pixels;
+    return 0;
+}
+
+int odam_encode_png(const unsigned char *pixels, int width, int height, int channels, unsigned char **out, size_t *out_size,
+                    char error[256]) {
+    png_image image;
+    memset(&image, 0, sizeof(image));
+    image.version = PNG_IMAGE_VERSION;
+    image.width = (png_uint_32)width;
+    image.height = (png_uint_32)height;
+    image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    png_alloc_size_t size = 0;
+    if (!png_image_write_get_memory_size(image, size, 0, pixels, 0, NULL)) {
+        set_error(error, image.message[0] ? image.message : "cannot size the PNG");
+        return 1;
+    }
+    unsigned char *buffer = malloc(size);
+    if (!buffer) {
+        set_error(error, "out of memory");
+        return 1;
+    }
+    if (!png_image_write_to_memory(&image, buffer, &size, 0, pixels, 0, NULL)) {
+        free(buffer);
+        set_error(error, image.message[0] ? image.message : "PNG encoding failed");
+        return 1;
+    }
+    *out = buffer;
+    *out_size = size;
+    return 0;
+}

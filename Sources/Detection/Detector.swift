@@ -1,0 +1,103 @@
+public import Engine
+public import NN
+public import Vision
+
+/// One prediction before the final NMS: what Odam-NMS and the explanations start from.
+public struct Candidate: Sendable, Codable, Equatable {
+    /// (x1, y1, x2, y2) in the resized input image's pixels.
+    public var box: [Float]
+    public var score: Float
+    /// The class index as the checkpoint numbers it (background is 0 for Faster R-CNN and torchvision's COCO heads).
+    public var label: Int
+    /// The FPN level (0 = finest) that made the prediction.
+    public var level: Int
+    /// One-stage detectors: the cell (row, column) and anchor index on that level; two-stage: the proposal index in `row`.
+    public var row: Int
+    public var column: Int
+    public var anchor: Int
+}
+
+/// A final detection in the original image's pixels.
+public struct Detection: Sendable, Codable, Equatable {
+    public var box: [Float]
+    public var score: Float
+    public var label: Int
+    /// Index into the image's candidates.
+    public var candidate: Int
+}
+
+/// What a detector made of one image.
+public struct ImageDetections: Sendable {
+    public var candidates: [Candidate]
+    /// Indices into `candidates` kept by the detector's own NMS, best first.
+    public var kept: [Int]
+    public var detections: [Detection]
+    /// (height, width) of the resized image the network saw, before padding.
+    public var inputSize: (height: Int, width: Int)
+    public var originalSize: (height: Int, width: Int)
+}
+
+/// The tensors of a forward pass that explanations reach into.
+public struct ForwardTrace: Sendable {
+    public var input: Tensor
+    /// Backbone outputs (C levels) and FPN levels, finest first.
+    public var backbone: [Tensor]
+    public var pyramid: [Tensor]
+    /// Raw head outputs by name, one tensor per level for one-stage heads (for example `cls_logits`, `bbox_regression`,
+    /// `bbox_ctrness` for FCOS), or per RoI for two-stage heads.
+    public var head: [String: [Tensor]]
+    /// Two-stage detectors: the proposals as [K, 5] (image, x1, y1, x2, y2).
+    public var proposals: Tensor?
+}
+
+/// An object detector with torchvision's pre- and post-processing.
+public protocol Detector: Module {
+    var transform: DetectionTransform { get }
+    var classCount: Int { get }
+    /// Runs the network on a prepared batch.
+    func forward(_ batch: DetectionTransform.Batch, timings: inout StageTimings) -> (trace: ForwardTrace, results: [ImageDetections])
+}
+
+extension Detector {
+    /// Detects objects in images (RGB tensors [3, H, W] with values in [0, 1]), without recording gradients.
+    public func detect(_ images: [Tensor], timings: inout StageTimings) -> [ImageDetections] {
+        withoutGradients {
+            let batch = timings.measure(.transform) { transform.batch(images) }
+            return forward(batch, timings: &timings).results
+        }
+    }
+
+    /// Maps kept candidates to final detections in original pixels.
+    func finalize(candidates: [Candidate], kept: [Int], inputSize: (height: Int, width: Int), originalSize: (height: Int, width: Int))
+        -> ImageDetections
+    {
+        let detections = kept.map { index in
+            let candidate = candidates[index]
+            return Detection(
+                box: DetectionTransform.boxesToOriginal(candidate.box, resized: inputSize, original: originalSize),
+                score: candidate.score, label: candidate.label, candidate: index)
+        }
+        return ImageDetections(candidates: candidates, kept: kept, detections: detections, inputSize: inputSize, originalSize: originalSize)
+    }
+}
+
+/// Post-processing thresholds of one-stage detectors (torchvision's names and defaults differ per model).
+public struct OneStageThresholds: Sendable, Codable, Equatable {
+    public var scoreThreshold: Float
+    public var nmsThreshold: Float
+    public var detectionsPerImage: Int
+    public var topKCandidates: Int
+
+    public init(scoreThreshold: Float, nmsThreshold: Float, detectionsPerImage: Int, topKCandidates: Int) {
+        self.scoreThreshold = scoreThreshold
+        self.nmsThreshold = nmsThreshold
+        self.detectionsPerImage = detectionsPerImage
+        self.topKCandidates = topKCandidates
+    }
+}
+
+/// Top-k selection with the order of `torch.topk` on the CPU: descending score, lower index first at ties.
+func topK(_ indices: [Int], scores: [Float], k: Int) -> [Int] {
+    let order = indices.indices.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+    return order.prefix(k).map { $0 }
+}

@@ -1,0 +1,151 @@
+import Foundation
+public import NN
+public import Vision
+public import WeightsIO
+
+/// What network to build: a torchvision builder name with options, or a JSON file with the same fields.
+///
+/// ```json
+/// {"architecture": "fcos", "backbone": "resnet18", "baseWidth": 16, "fpnChannels": 64, "classCount": 5,
+///  "minSize": 320, "maxSize": 512, "scoreThreshold": 0.05}
+/// ```
+public struct ModelSpec: Sendable, Codable, Equatable {
+    public enum Architecture: String, Sendable, Codable, CaseIterable { case fcos, retinanet, fasterrcnn }
+
+    public var architecture: Architecture
+    public var backbone: String = "resnet50"
+    public var baseWidth: Int = 64
+    public var fpnChannels: Int = 256
+    /// Nil: taken from the weights file.
+    public var classCount: Int?
+    public var representationSize: Int = 1024
+    public var minSize: Int = 800
+    public var maxSize: Int = 1333
+    public var scoreThreshold: Float?
+    public var nmsThreshold: Float?
+    public var detectionsPerImage: Int?
+    public var topKCandidates: Int?
+    public var normalization: NormalizationKind = .frozen
+
+    public init(architecture: Architecture) { self.architecture = architecture }
+
+    enum CodingKeys: String, CodingKey {
+        case architecture, backbone, baseWidth, fpnChannels, classCount, representationSize, minSize, maxSize
+        case scoreThreshold, nmsThreshold, detectionsPerImage, topKCandidates, normalization
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architecture = try c.decode(Architecture.self, forKey: .architecture)
+        backbone = try c.decodeIfPresent(String.self, forKey: .backbone) ?? "resnet50"
+        baseWidth = try c.decodeIfPresent(Int.self, forKey: .baseWidth) ?? 64
+        fpnChannels = try c.decodeIfPresent(Int.self, forKey: .fpnChannels) ?? 256
+        classCount = try c.decodeIfPresent(Int.self, forKey: .classCount)
+        representationSize = try c.decodeIfPresent(Int.self, forKey: .representationSize) ?? 1024
+        minSize = try c.decodeIfPresent(Int.self, forKey: .minSize) ?? 800
+        maxSize = try c.decodeIfPresent(Int.self, forKey: .maxSize) ?? 1333
+        scoreThreshold = try c.decodeIfPresent(Float.self, forKey: .scoreThreshold)
+        nmsThreshold = try c.decodeIfPresent(Float.self, forKey: .nmsThreshold)
+        detectionsPerImage = try c.decodeIfPresent(Int.self, forKey: .detectionsPerImage)
+        topKCandidates = try c.decodeIfPresent(Int.self, forKey: .topKCandidates)
+        normalization = try c.decodeIfPresent(NormalizationKind.self, forKey: .normalization) ?? .frozen
+    }
+
+    /// A torchvision builder name: `fcos_resnet50_fpn`, `retinanet_resnet50_fpn`, `fasterrcnn_resnet50_fpn`, or the
+    /// same with another ResNet depth (`fcos_resnet18_fpn`).
+    public init(builderName name: String) throws {
+        let parts = name.split(separator: "_").map(String.init)
+        guard parts.count == 3, parts[2] == "fpn", let architecture = Architecture(rawValue: parts[0]),
+            ResNet.Depth(rawValue: Int(parts[1].dropFirst("resnet".count)) ?? 0) != nil, parts[1].hasPrefix("resnet")
+        else {
+            throw ModelError(
+                "unknown model '\(name)'; expected fcos|retinanet|fasterrcnn + _resnet18|34|50|101 + _fpn, or a JSON model spec file")
+        }
+        self.init(architecture: architecture)
+        backbone = parts[1]
+    }
+
+    /// A builder name, or the path of a JSON spec file.
+    public static func resolve(_ nameOrPath: String) throws -> ModelSpec {
+        if nameOrPath.hasSuffix(".json") {
+            guard let data = FileManager.default.contents(atPath: nameOrPath) else {
+                throw ModelError("\(nameOrPath): cannot read the model spec")
+            }
+            do {
+                return try JSONDecoder().decode(ModelSpec.self, from: data)
+            } catch {
+                throw ModelError("\(nameOrPath): not a valid model spec: \(error)")
+            }
+        }
+        return try ModelSpec(builderName: nameOrPath)
+    }
+
+    var depth: ResNet.Depth { ResNet.Depth(rawValue: Int(backbone.dropFirst("resnet".count)) ?? 50) ?? .resnet50 }
+
+    /// Builds the network with freshly initialized weights.
+    public func build(classCount: Int) throws -> any Detector {
+        guard ResNet.Depth(rawValue: Int(backbone.dropFirst("resnet".count)) ?? 0) != nil, backbone.hasPrefix("resnet") else {
+            throw ModelError("unknown backbone '\(backbone)'; expected resnet18, resnet34, resnet50 or resnet101")
+        }
+        let transform = DetectionTransform(minSize: minSize, maxSize: maxSize)
+        switch architecture {
+        case .fcos:
+            var thresholds = OneStageThresholds(scoreThreshold: 0.2, nmsThreshold: 0.6, detectionsPerImage: 100, topKCandidates: 1000)
+            apply(to: &thresholds)
+            return FCOS(
+                depth: depth, baseWidth: baseWidth, fpnChannels: fpnChannels, classCount: classCount, transform: transform,
+                thresholds: thresholds, normalization: normalization)
+        case .retinanet:
+            var thresholds = OneStageThresholds(scoreThreshold: 0.05, nmsThreshold: 0.5, detectionsPerImage: 300, topKCandidates: 1000)
+            apply(to: &thresholds)
+            return RetinaNet(
+                depth: depth, baseWidth: baseWidth, fpnChannels: fpnChannels, classCount: classCount, transform: transform,
+                thresholds: thresholds, normalization: normalization)
+        case .fasterrcnn:
+            var boxHead = BoxHeadSettings()
+            if let scoreThreshold { boxHead.scoreThreshold = scoreThreshold }
+            if let nmsThreshold { boxHead.nmsThreshold = nmsThreshold }
+            if let detectionsPerImage { boxHead.detectionsPerImage = detectionsPerImage }
+            return FasterRCNN(
+                depth: depth, baseWidth: baseWidth, fpnChannels: fpnChannels, representationSize: representationSize,
+                classCount: classCount, transform: transform, boxHead: boxHead, normalization: normalization)
+        }
+    }
+
+    private func apply(to thresholds: inout OneStageThresholds) {
+        if let scoreThreshold { thresholds.scoreThreshold = scoreThreshold }
+        if let nmsThreshold { thresholds.nmsThreshold = nmsThreshold }
+        if let detectionsPerImage { thresholds.detectionsPerImage = detectionsPerImage }
+        if let topKCandidates { thresholds.topKCandidates = topKCandidates }
+    }
+
+    /// The class count a checkpoint's classifier implies.
+    func classCount(in tensors: [String: StoredTensor]) -> Int? {
+        switch architecture {
+        case .fcos: tensors["head.classification_head.cls_logits.weight"]?.shape.first
+        case .retinanet: tensors["head.classification_head.cls_logits.weight"]?.shape.first.map { $0 / 9 }
+        case .fasterrcnn: tensors["roi_heads.box_predictor.cls_score.weight"]?.shape.first
+        }
+    }
+
+    /// Builds the network and loads a `.pth` or `.safetensors` checkpoint by its state-dict keys.
+    public func load(weights path: String) throws -> any Detector {
+        let tensors = try WeightsFile.read(contentsOf: path)
+        guard let classes = classCount ?? classCount(in: tensors) else {
+            throw ModelError("\(path): no classifier weights for a \(architecture.rawValue) model (is it the right checkpoint?)")
+        }
+        let detector = try build(classCount: classes)
+        do {
+            try detector.load(tensors, strict: true, shape: \.shape, convert: { $0.floatTensor() })
+        } catch let mismatch as StateDictMismatch {
+            throw ModelError("\(path): \(mismatch)")
+        }
+        return detector
+    }
+}
+
+/// A model that cannot be built or loaded, with the reason.
+public struct ModelError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

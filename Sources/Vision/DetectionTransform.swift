@@ -1,0 +1,76 @@
+public import Engine
+
+/// torchvision's `GeneralizedRCNNTransform` for inference: normalize, resize so the short side is `minSize` and
+/// the long side at most `maxSize` (bilinear, no antialiasing), and pad a batch to a multiple of `sizeDivisible`.
+public struct DetectionTransform: Sendable, Equatable, Codable {
+    public var minSize: Int
+    public var maxSize: Int
+    public var mean: [Float]
+    public var standardDeviation: [Float]
+    public var sizeDivisible: Int
+
+    public init(
+        minSize: Int = 800, maxSize: Int = 1333, mean: [Float] = [0.485, 0.456, 0.406],
+        standardDeviation: [Float] = [0.229, 0.224, 0.225], sizeDivisible: Int = 32
+    ) {
+        self.minSize = minSize
+        self.maxSize = maxSize
+        self.mean = mean
+        self.standardDeviation = standardDeviation
+        self.sizeDivisible = sizeDivisible
+    }
+
+    /// A batch ready for a detector: the padded tensor and each image's size before padding.
+    public struct Batch: Sendable {
+        public var tensor: Tensor
+        /// (height, width) of each image after resizing, before padding.
+        public var imageSizes: [(height: Int, width: Int)]
+        /// (height, width) of each original image.
+        public var originalSizes: [(height: Int, width: Int)]
+    }
+
+    /// The size an image of `height`×`width` is resized to, as torchvision computes it.
+    public func resizedSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        let scale = min(Double(minSize) / Double(min(height, width)), Double(maxSize) / Double(max(height, width)))
+        return (Int((Double(height) * scale).rounded(.down)), Int((Double(width) * scale).rounded(.down)))
+    }
+
+    /// Normalizes and resizes one [3, H, W] image tensor with values in [0, 1].
+    public func prepare(_ image: Tensor) -> Tensor {
+        let height = image.shape[1], width = image.shape[2]
+        let meanTensor = Tensor(shape: [3, 1, 1], values: mean)
+        let deviation = Tensor(shape: [3, 1, 1], values: standardDeviation)
+        let normalized = (image - meanTensor) / deviation
+        let size = resizedSize(height: height, width: width)
+        return normalized.reshaped([1, 3, height, width]).interpolated(
+            size: (size.height, size.width), mode: .bilinear(alignCorners: false)
+        )
+        .reshaped([3, size.height, size.width])
+    }
+
+    /// Normalizes, resizes and pads images into one batch.
+    public func batch(_ images: [Tensor]) -> Batch {
+        let prepared = images.map(prepare)
+        let height = roundedUp(prepared.map { $0.shape[1] }.max() ?? 0)
+        let width = roundedUp(prepared.map { $0.shape[2] }.max() ?? 0)
+        let parts = prepared.map { image in
+            image.padded([(0, width - image.shape[2]), (0, height - image.shape[1])]).reshaped([1, 3, height, width])
+        }
+        return Batch(
+            tensor: Tensor.concatenated(parts, alongAxis: 0),
+            imageSizes: prepared.map { ($0.shape[1], $0.shape[2]) },
+            originalSizes: images.map { ($0.shape[1], $0.shape[2]) })
+    }
+
+    private func roundedUp(_ value: Int) -> Int {
+        Int((Double(value) / Double(sizeDivisible)).rounded(.up)) * sizeDivisible
+    }
+
+    /// Maps [K, 4] boxes (x1, y1, x2, y2) from the resized image back to the original, as torchvision's `resize_boxes`.
+    public static func boxesToOriginal(_ boxes: [Float], resized: (height: Int, width: Int), original: (height: Int, width: Int)) -> [Float]
+    {
+        let ratioHeight = Float(original.height) / Float(resized.height)
+        let ratioWidth = Float(original.width) / Float(resized.width)
+        return boxes.enumerated().map { index, value in value * (index % 2 == 0 ? ratioWidth : ratioHeight) }
+    }
+}

@@ -1,0 +1,175 @@
+import Detection
+import Engine
+import Foundation
+import TestSupport
+import Testing
+import Vision
+
+/// torchvision's detectors with random weights against odam's, from `Tools/make_detector_fixtures.py`.
+struct GoldenDetectorTests {
+    static let sampleImages = ["chelsea.png", "coffee.png"]
+
+    /// The sample images folder beside the repository (`../shared/data/sample-images`).
+    static func samplePath(_ name: String) -> String {
+        var directory = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { directory.deleteLastPathComponent() }
+        return directory.deletingLastPathComponent().appendingPathComponent("shared/data/sample-images/\(name)").path
+    }
+
+    /// Head outputs in torchvision's layout: per level [H·W·A, C], levels concatenated.
+    static func flattened(_ levels: [Tensor], perCell: Int) -> Tensor {
+        Tensor.concatenated(
+            levels.map { level in
+                let channels = level.shape[1] / perCell
+                return level.reshaped([perCell, channels, level.shape[2], level.shape[3]]).permuted([2, 3, 0, 1])
+                    .reshaped([-1, channels])
+            }, alongAxis: 0)
+    }
+
+    /// Compares two prediction lists in order. Entries whose expected scores tie (consecutive scores within 1e-4, for example cells
+    /// of the zero padding) may come in any order, as `torch.topk` and `torch.sort` leave them: such a group is
+    /// compared as a set, sorted by label and box.
+    ///
+    /// With `inScoreOrder`, both lists are first sorted by score: Faster R-CNN lists its candidates by proposal, and
+    /// proposals with tied objectness may come in any order.
+    static func compareList(
+        _ boxes: [Float], _ scores: [Float], _ labels: [Int], prefix: String, _ f: FixtureTensors, inScoreOrder: Bool = false
+    ) {
+        var expectedScores = f.tensor("\(prefix).scores").scalars
+        var expectedLabels = f.tensor("\(prefix).labels").scalars.map { Int($0) }
+        var expectedBoxes = f.tensor("\(prefix).boxes").scalars
+        var (boxes, scores, labels) = (boxes, scores, labels)
+        if inScoreOrder {
+            func sortByScore(_ b: inout [Float], _ s: inout [Float], _ l: inout [Int]) {
+                let order = s.indices.sorted { s[$0] > s[$1] }
+                (b, s, l) = (order.flatMap { b[(4 * $0)..<(4 * $0 + 4)] }, order.map { s[$0] }, order.map { l[$0] })
+            }
+            sortByScore(&boxes, &scores, &labels)
+            sortByScore(&expectedBoxes, &expectedScores, &expectedLabels)
+        }
+        #expect(scores.count == expectedScores.count, "\(prefix): \(scores.count) entries, expected \(expectedScores.count)")
+        guard scores.count == expectedScores.count else { return }
+        var start = 0
+        var failures = 0
+        while start < scores.count {
+            var end = start + 1
+            // Scores agree to about 1e-5, so candidates closer than the tolerance may swap: chain such neighbours.
+            while end < scores.count && abs(expectedScores[end] - expectedScores[end - 1]) <= 1e-4 { end += 1 }
+            func key(_ label: Int, _ box: ArraySlice<Float>) -> [Float] { [Float(label)] + box }
+            func ordered(_ labels: [Int], _ boxes: [Float]) -> [[Float]] {
+                (start..<end).map { key(labels[$0], boxes[(4 * $0)..<(4 * $0 + 4)]) }.sorted { $0.lexicographicallyPrecedes($1) }
+            }
+            let ours = ordered(labels, boxes), theirs = ordered(expectedLabels, expectedBoxes)
+            for i in start..<end {
+                let a = ours[i - start], b = theirs[i - start]
+                let scoreOK = abs(scores[i] - expectedScores[i]) <= 1e-4
+                let labelOK = a[0] == b[0]
+                let boxOK = (1..<5).allSatisfy { abs(a[$0] - b[$0]) <= 1e-2 }
+                if !(scoreOK && labelOK && boxOK) {
+                    failures += 1
+                    if failures <= 3 {
+                        Issue.record("\(prefix)[\(i)]: score \(scores[i]) vs \(expectedScores[i]), label/box \(a) vs \(b)")
+                    }
+                }
+            }
+            start = end
+        }
+        #expect(failures == 0, "\(prefix): \(failures) of \(scores.count) entries differ")
+    }
+
+    @Test(arguments: ["fcos_small", "retinanet_small", "fasterrcnn_small"])
+    func smallDetectorMatchesTorchvision(_ name: String) throws {
+        try Self.check(directory: fixtureDirectory(bundle: .module), name: name)
+    }
+
+    /// The ResNet-50-FPN models (about 130 MB each) are written by `make_detector_fixtures.py --full DIR`; set
+    /// `ODAM_DETECTOR_FIXTURES=DIR` to run this.
+    @Test(
+        .enabled(if: ProcessEnvironment.value("ODAM_DETECTOR_FIXTURES") != nil), arguments: ["fcos_r50", "retinanet_r50", "fasterrcnn_r50"])
+    func resnet50DetectorMatchesTorchvision(_ name: String) throws {
+        try Self.check(directory: ProcessEnvironment.value("ODAM_DETECTOR_FIXTURES")!, name: name)
+    }
+
+    static func check(directory: String, name: String) throws {
+        let base = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+        let spec = try ModelSpec.resolve(base + ".json")
+        let detector = try spec.load(weights: base + ".pth")
+        let f = try FixtureTensors(path: base + ".safetensors")
+        let codec = ImageCodec()
+        for (index, file) in sampleImages.enumerated() {
+            let image = try codec.decode(contentsOf: samplePath(file)).tensor()
+            let (trace, results) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
+                var timings = StageTimings()
+                return detector.forward(detector.transform.batch([image]), timings: &timings)
+            }
+            let input = trace.input.reshaped(Array(trace.input.shape.dropFirst()))
+            let strided = input.sliced(alongAxis: 1, start: 0, end: input.shape[1], step: 4).sliced(
+                alongAxis: 2, start: 0, end: input.shape[2], step: 4)
+            #expect(mismatch(strided, f.tensor("input.\(index)"), rtol: 1e-5, atol: 1e-5) == nil, "\(name) input \(index)")
+            if index == 0 {
+                for (level, feature) in trace.pyramid.enumerated() {
+                    let ours = feature.reshaped(Array(feature.shape.dropFirst()))
+                    #expect(mismatch(ours, f.tensor("fpn.0.\(level)"), rtol: 1e-3, atol: 1e-3) == nil, "\(name) FPN level \(level)")
+                }
+                switch spec.architecture {
+                case .fcos:
+                    #expect(
+                        mismatch(flattened(trace.head["cls_logits"]!, perCell: 1), f.tensor("head.0.cls_logits"), rtol: 1e-3, atol: 1e-3)
+                            == nil)
+                    #expect(
+                        mismatch(
+                            flattened(trace.head["bbox_regression"]!, perCell: 1), f.tensor("head.0.bbox_regression"), rtol: 1e-3,
+                            atol: 1e-3) == nil)
+                    #expect(
+                        mismatch(
+                            flattened(trace.head["bbox_ctrness"]!, perCell: 1), f.tensor("head.0.bbox_ctrness"), rtol: 1e-3, atol: 1e-3)
+                            == nil)
+                case .retinanet:
+                    #expect(
+                        mismatch(flattened(trace.head["cls_logits"]!, perCell: 9), f.tensor("head.0.cls_logits"), rtol: 1e-3, atol: 1e-3)
+                            == nil)
+                    #expect(
+                        mismatch(
+                            flattened(trace.head["bbox_regression"]!, perCell: 9), f.tensor("head.0.bbox_regression"), rtol: 1e-3,
+                            atol: 1e-3) == nil)
+                case .fasterrcnn:
+                    // Per-RoI outputs follow the proposals' order, which ties may permute: order both by proposal box.
+                    func rowsByProposal(_ t: Tensor, proposals: Tensor) -> Tensor {
+                        let columns = t.shape[1], v = t.scalars, p = proposals.scalars
+                        let order = (0..<t.shape[0]).sorted {
+                            p[(4 * $0)..<(4 * $0 + 4)].lexicographicallyPrecedes(p[(4 * $1)..<(4 * $1 + 4)])
+                        }
+                        return Tensor(shape: t.shape, values: order.flatMap { v[($0 * columns)..<(($0 + 1) * columns)] })
+                    }
+                    let ours = trace.proposals!.sliced(alongAxis: 1, start: 1, end: 5), theirs = f.tensor("proposals.0")
+                    for key in ["class_logits", "box_regression"] {
+                        let message = mismatch(
+                            rowsByProposal(trace.head[key]![0], proposals: ours),
+                            rowsByProposal(f.tensor("head.0.\(key)"), proposals: theirs),
+                            rtol: 1e-3, atol: 1e-3)
+                        #expect(message == nil, "\(name) \(key)")
+                    }
+                }
+            }
+            if let proposals = trace.proposals {
+                // Proposals with tied objectness (zero padding) come in any order: compare them as sorted sets.
+                func sortedRows(_ t: Tensor) -> [[Float]] {
+                    let v = t.scalars
+                    return stride(from: 0, to: v.count, by: 4).map { Array(v[$0..<($0 + 4)]) }.sorted { $0.lexicographicallyPrecedes($1) }
+                }
+                let ours = sortedRows(proposals.sliced(alongAxis: 1, start: 1, end: 5)), theirs = sortedRows(f.tensor("proposals.\(index)"))
+                #expect(ours.count == theirs.count, "\(name) proposal count \(index)")
+                let differing = zip(ours, theirs).filter { a, b in zip(a, b).contains { abs($0 - $1) > 1e-2 } }.count
+                #expect(differing == 0, "\(name) proposals \(index): \(differing) differ")
+            }
+            let result = results[0]
+            compareList(
+                result.candidates.flatMap(\.box), result.candidates.map(\.score), result.candidates.map(\.label),
+                prefix: "candidates.\(index)", f,
+                inScoreOrder: spec.architecture == .fasterrcnn)
+            compareList(
+                result.detections.flatMap(\.box), result.detections.map(\.score), result.detections.map(\.label),
+                prefix: "detections.\(index)", f)
+        }
+    }
+}
