@@ -56,12 +56,12 @@ let package = Package(
         .target(name: "WeightsIO", dependencies: ["Engine"], swiftSettings: swiftSettings),
         .target(name: "Vision", dependencies: ["Engine", "CImageCodecs"], swiftSettings: kernelSettings),
         .target(name: "Detection", dependencies: ["Engine", "NN", "Vision", "WeightsIO"], swiftSettings: kernelSettings),
-        .target(name: "Benchmarks", dependencies: ["Engine", "CBLAS"], swiftSettings: kernelSettings),
+        .target(name: "Benchmarks", dependencies: ["Engine", "NN", "Vision", "Detection", "CBLAS"], swiftSettings: kernelSettings),
 
         // MARK: - Executable
         .executableTarget(
             name: "odam",
-            dependencies: ["Engine", "NN", "WeightsIO", "Benchmarks", argumentParser],
+            dependencies: ["Engine", "NN", "WeightsIO", "Vision", "Detection", "Benchmarks", argumentParser],
             swiftSettings: swiftSettings),
 
         // MARK: - Tests

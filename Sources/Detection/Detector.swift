@@ -96,8 +96,15 @@ public struct OneStageThresholds: Sendable, Codable, Equatable {
     }
 }
 
-/// Top-k selection with the order of `torch.topk` on the CPU: descending score, lower index first at ties.
+/// Positions of the `k` highest scores, in descending order (lower position first at ties).
 func topK(_ indices: [Int], scores: [Float], k: Int) -> [Int] {
-    let order = indices.indices.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
-    return order.prefix(k).map { $0 }
+    guard k > 0 else { return [] }
+    var selected = Array(scores.indices)
+    if k < scores.count {
+        // The k-th largest score bounds the selection; only those at or above it are sorted.
+        let cut = scores.sorted(by: >)[k - 1]
+        selected = selected.filter { scores[$0] >= cut }
+    }
+    selected.sort { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+    return Array(selected.prefix(k))
 }

@@ -1,7 +1,7 @@
 import Foundation
-public import NN
-public import Vision
-public import WeightsIO
+import NN
+import Vision
+import WeightsIO
 
 /// What network to build: a torchvision builder name with options, or a JSON file with the same fields.
 ///

@@ -130,6 +130,11 @@ public final class GroupNorm: UnaryModule {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         Tensor.groupNorm(x, groups: groups, weight: weight.value, bias: bias.value, epsilon: epsilon)
     }
+
+    /// The norm followed by a ReLU, fused when no gradient is recorded.
+    public func withReLU(_ x: Tensor) -> Tensor {
+        Tensor.groupNorm(x, groups: groups, weight: weight.value, bias: bias.value, epsilon: epsilon, relu: true)
+    }
 }
 
 /// A function with no parameters as a module (ReLU, pooling, reshapes) for use in ``Sequential``.

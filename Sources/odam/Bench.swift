@@ -6,7 +6,7 @@ extension Odam {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks, each measured in one run on this machine.",
-            subcommands: [Ops.self])
+            subcommands: [Ops.self, Detect.self])
     }
 }
 
@@ -28,6 +28,37 @@ extension Odam.Bench {
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
                 print(OpsBenchmark.table(report))
+            }
+        }
+    }
+}
+
+extension Odam.Bench {
+    struct Detect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Forward time per model at 800x1216 and 512x512, per stage, with peak memory (random weights).")
+
+        @OptionGroup var compute: ComputeOptions
+        @Option(help: "Builder names or JSON model specs, comma separated.")
+        var models = "fcos_resnet50_fpn,retinanet_resnet50_fpn,fasterrcnn_resnet50_fpn"
+        @Option(help: "Sizes as HxW, comma separated.") var sizes = "800x1216,512x512"
+        @Option(help: "Timed runs per measurement (the median is reported).") var runs = 5
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            compute.apply()
+            let parsed = try sizes.split(separator: ",").map { text -> (Int, Int) in
+                let parts = text.split(separator: "x").compactMap { Int($0) }
+                guard parts.count == 2 else { throw ValidationError("size '\(text)' is not HxW") }
+                return (parts[0], parts[1])
+            }
+            let rows = try DetectBenchmark.run(models: models.split(separator: ",").map(String.init), sizes: parsed, runs: runs)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            } else {
+                print(DetectBenchmark.table(rows))
             }
         }
     }

@@ -35,13 +35,21 @@ public final class ConvNorm: UnaryModule {
         Self.prefixed(convName, conv) + Self.prefixed(normName, (frozen as (any Module)?) ?? batchNorm!)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        if let frozen, !x.requiresGradient, !conv.weight.value.requiresGradient, !frozen.weight.value.requiresGradient {
+    public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, adding: nil, relu: false) }
+
+    /// conv → norm → (+ residual) → (ReLU); with frozen statistics and no gradient recording, one convolution
+    /// with folded weights and a single fused pass for bias, residual and ReLU.
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor?, relu: Bool) -> Tensor {
+        if let frozen, !x.requiresGradient, !conv.weight.value.requiresGradient, !frozen.weight.value.requiresGradient,
+            !(residual?.requiresGradient ?? false)
+        {
             let (weight, bias) = foldedParameters(frozen)
-            return Tensor.conv2d(x, weight: weight, bias: bias, stride: conv.stride, padding: conv.padding)
+            return Tensor.conv2d(x, weight: weight, bias: bias, stride: conv.stride, padding: conv.padding, adding: residual, relu: relu)
         }
-        let y = conv(x)
-        return frozen.map { $0(y) } ?? batchNorm!(y)
+        var y = conv(x)
+        y = frozen.map { $0(y) } ?? batchNorm!(y)
+        if let residual { y = y + residual }
+        return relu ? y.relu() : y
     }
 
     private func foldedParameters(_ norm: FrozenBatchNorm2d) -> (Tensor, Tensor) {

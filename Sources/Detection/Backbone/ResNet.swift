@@ -66,7 +66,7 @@ public final class ResNet: Module {
 
     /// The outputs of layers 1-4 (C2-C5) that `returning` names.
     public func callAsFunction(_ x: Tensor, returning: Set<Int>) -> [Int: Tensor] {
-        var y = stem(x).relu().maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+        var y = stem(x, adding: nil, relu: true).maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
         var outputs: [Int: Tensor] = [:]
         for (index, blocks) in layers.enumerated() {
             for block in blocks { y = block(y) }
@@ -103,7 +103,7 @@ final class BasicBlock: ResidualBlock {
 
     func callAsFunction(_ x: Tensor) -> Tensor {
         let identity = projection.map { $0(x) } ?? x
-        return (second(first(x).relu()) + identity).relu()
+        return second(first(x, adding: nil, relu: true), adding: identity, relu: true)
     }
 }
 
@@ -131,6 +131,6 @@ final class Bottleneck: ResidualBlock {
 
     func callAsFunction(_ x: Tensor) -> Tensor {
         let identity = projection.map { $0(x) } ?? x
-        return (expand(spatial(reduce(x).relu()).relu()) + identity).relu()
+        return expand(spatial(reduce(x, adding: nil, relu: true), adding: nil, relu: true), adding: identity, relu: true)
     }
 }

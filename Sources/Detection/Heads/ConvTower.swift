@@ -1,6 +1,10 @@
 public import Engine
 public import NN
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A stack of 3x3 convolutions, each followed by an optional GroupNorm and a ReLU, as torchvision's detection heads.
 ///
 /// FCOS names its layers `conv.{0,3,6,9}` (conv) and `conv.{1,4,7,10}` (GroupNorm); RetinaNet and the RPN use
@@ -11,7 +15,11 @@ public final class ConvTower: Module {
     let retinaNaming: Bool
 
     public init(channels: Int, depth: Int, groupNorm: Bool, random: inout RandomNumbers) {
-        convs = (0..<depth).map { _ in Conv2d(channels, channels, kernel: (3, 3), padding: (1, 1), random: &random) }
+        convs = (0..<depth).map { _ in
+            let conv = Conv2d(channels, channels, kernel: (3, 3), padding: (1, 1), random: &random)
+            initializeHeadConv(conv, random: &random)
+            return conv
+        }
         norms = groupNorm ? (0..<depth).map { _ in GroupNorm(groups: 32, channels: channels) } : []
         retinaNaming = !groupNorm
     }
@@ -31,10 +39,21 @@ public final class ConvTower: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = x
         for (i, conv) in convs.enumerated() {
-            y = conv(y)
-            if !norms.isEmpty { y = norms[i](y) }
-            y = y.relu()
+            if norms.isEmpty {
+                y = Tensor.conv2d(y, weight: conv.weight.value, bias: conv.bias?.value, padding: conv.padding, relu: true)
+            } else {
+                y = norms[i].withReLU(conv(y))
+            }
         }
         return y
     }
 }
+
+/// torchvision's detection-head initialization: weights normal with std 0.01, bias `bias`.
+public func initializeHeadConv(_ conv: Conv2d, bias: Float = 0, random: inout RandomNumbers) {
+    conv.weight.value = random.normal(conv.weight.shape, standardDeviation: 0.01)
+    conv.bias?.value = Tensor(repeating: bias, shape: conv.bias!.shape)
+}
+
+/// The classifier bias torchvision starts from: the logit of a prior probability of 0.01.
+public let classifierPriorBias: Float = -logf((1 - 0.01) / 0.01)

@@ -32,6 +32,9 @@ public final class FCOS: Detector {
         classLogits = Conv2d(fpnChannels, classCount, kernel: (3, 3), padding: (1, 1), random: &random)
         boxRegression = Conv2d(fpnChannels, 4, kernel: (3, 3), padding: (1, 1), random: &random)
         centerness = Conv2d(fpnChannels, 1, kernel: (3, 3), padding: (1, 1), random: &random)
+        initializeHeadConv(classLogits, bias: classifierPriorBias, random: &random)
+        initializeHeadConv(boxRegression, random: &random)
+        initializeHeadConv(centerness, random: &random)
         self.classCount = classCount
         self.transform = transform
         self.thresholds = thresholds
@@ -78,18 +81,30 @@ public final class FCOS: Detector {
         var candidates: [Candidate] = []
         for (level, output) in outputs.enumerated() {
             let height = output.logits.shape[2], width = output.logits.shape[3], cells = height * width
-            let logits = output.logits.scalars, distances = output.boxes.scalars, ctr = output.centerness.scalars
             let classes = classCount
             let logitBase = image * classes * cells, boxBase = image * 4 * cells, ctrBase = image * cells
-            // torchvision flattens (cell, class) with the class fastest.
+            let distances = output.boxes.scalars
+            // torchvision flattens (cell, class) with the class fastest. sqrt(σ(l)·σ(c)) > t exactly when
+            // σ(l) > t²/σ(c): one threshold logit per cell, so most logits are compared without an exp.
             var indices: [Int] = [], scores: [Float] = []
-            for cell in 0..<cells {
-                let quality = sigmoid(ctr[ctrBase + cell])
-                for k in 0..<classes {
-                    let score = (sigmoid(logits[logitBase + k * cells + cell]) * quality).squareRoot()
-                    if score > thresholds.scoreThreshold {
-                        indices.append(cell * classes + k)
-                        scores.append(score)
+            let threshold = thresholds.scoreThreshold
+            output.logits.withUnsafeBufferPointer { logits in
+                output.centerness.withUnsafeBufferPointer { ctr in
+                    for cell in 0..<cells {
+                        let quality = sigmoid(ctr[ctrBase + cell])
+                        let needed = threshold * threshold / quality
+                        if needed >= 1 { continue }
+                        // A margin below the exact bound; the exact score decides.
+                        let bound = needed > 0 ? logf(needed / (1 - needed)) - 1e-3 : -Float.infinity
+                        for k in 0..<classes {
+                            let logit = logits[logitBase + k * cells + cell]
+                            guard logit > bound else { continue }
+                            let score = (sigmoid(logit) * quality).squareRoot()
+                            if score > threshold {
+                                indices.append(cell * classes + k)
+                                scores.append(score)
+                            }
+                        }
                     }
                 }
             }

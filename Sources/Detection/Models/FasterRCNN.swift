@@ -53,6 +53,7 @@ public final class FasterRCNN: Detector {
         rpnConv = Conv2d(fpnChannels, fpnChannels, kernel: (3, 3), padding: (1, 1), random: &random)
         rpnObjectness = Conv2d(fpnChannels, perCell, kernel: (1, 1), random: &random)
         rpnDeltas = Conv2d(fpnChannels, perCell * 4, kernel: (1, 1), random: &random)
+        for conv in [rpnConv, rpnObjectness, rpnDeltas] { initializeHeadConv(conv, random: &random) }
         fc6 = Linear(fpnChannels * 49, representationSize, random: &random)
         fc7 = Linear(representationSize, representationSize, random: &random)
         classScore = Linear(representationSize, classCount, random: &random)

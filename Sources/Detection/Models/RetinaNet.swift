@@ -37,6 +37,8 @@ public final class RetinaNet: Detector {
         regressionTower = ConvTower(channels: fpnChannels, depth: 4, groupNorm: false, random: &random)
         classLogits = Conv2d(fpnChannels, perCell * classCount, kernel: (3, 3), padding: (1, 1), random: &random)
         boxRegression = Conv2d(fpnChannels, perCell * 4, kernel: (3, 3), padding: (1, 1), random: &random)
+        initializeHeadConv(classLogits, bias: classifierPriorBias, random: &random)
+        initializeHeadConv(boxRegression, random: &random)
         self.classCount = classCount
         self.transform = transform
         self.thresholds = thresholds

@@ -22,27 +22,34 @@ public enum ComputeThreads {
         return configured.load(ordering: .relaxed)
     }
 
-    /// Sets the thread count for the engine and OpenBLAS.
+    /// Sets the thread count for the engine. OpenBLAS itself always runs single-threaded: the engine splits large
+    /// GEMMs over its own threads (see `sgemm`), so OpenBLAS's spinning worker threads never compete for the cores.
     public static func set(_ threads: Int) {
         let threads = max(1, threads)
         configured.store(threads, ordering: .relaxed)
-        openblas_set_num_threads(Int32(threads))
+        openblas_set_num_threads(1)
     }
 
-    /// Runs `body` with OpenBLAS on one thread, for GEMMs issued from inside the engine's own parallel loops.
-    package static func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
-        let threads = count
-        if threads == 1 { return try body() }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(threads)) }
-        return try body()
-    }
+    /// True on a thread that runs a chunk of ``parallelFor``: nested work then runs inline.
+    package static var isInsideParallelRegion: Bool { insideParallelRegion }
 
     /// The name of the OpenBLAS kernel family in use (for example Haswell or Cooperlake).
     public static var blasCoreName: String {
         guard let name = openblas_get_corename() else { return "unknown" }
         return String(cString: name)
     }
+}
+
+/// Whether this thread is running a chunk of a parallel loop (a thread-local flag).
+nonisolated(unsafe) private var insideParallelRegionKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
+private var insideParallelRegion: Bool {
+    get { pthread_getspecific(insideParallelRegionKey) != nil }
+    set { pthread_setspecific(insideParallelRegionKey, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
 }
 
 /// Runs `body` over `0..<count` split into contiguous chunks, one per compute thread.
@@ -52,7 +59,7 @@ public enum ComputeThreads {
 @inline(__always)
 package func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
     let threads = ComputeThreads.count
-    if threads == 1 || count < 2 || count * costPerItem < 32_768 {
+    if threads == 1 || count < 2 || count * costPerItem < 32_768 || insideParallelRegion {
         body(0..<count)
         return
     }
@@ -63,6 +70,9 @@ package func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let start = count * chunk / chunks
             let end = count * (chunk + 1) / chunks
+            let wasInside = insideParallelRegion
+            insideParallelRegion = true
+            defer { insideParallelRegion = wasInside }
             if start < end { chunkBody(start..<end) }
         }
     }

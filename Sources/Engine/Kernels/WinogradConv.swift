@@ -8,8 +8,11 @@ package enum WinogradConv {
     /// Large enough channel counts that the GEMMs dominate the transforms.
     static let minimumChannels = 16
 
+    /// `ODAM_WINOGRAD=0` turns Winograd off (direct im2col convolutions only), for comparisons.
+    static let enabled = ProcessEnvironment.value("ODAM_WINOGRAD") != "0"
+
     package static func applies(to g: ConvGeometry) -> Bool {
-        g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideY == 1 && g.strideX == 1 && g.dilationY == 1
+        enabled && g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideY == 1 && g.strideX == 1 && g.dilationY == 1
             && g.dilationX == 1 && g.groups == 1 && g.inChannels >= minimumChannels && g.outChannels >= minimumChannels
             && g.outHeight >= 2 && g.outWidth >= 2
     }

@@ -56,6 +56,45 @@ extension Tensor {
         }
     }
 
+    /// A convolution followed by `+ residual` (optional) and a ReLU (optional), as one op.
+    ///
+    /// Without gradient recording the bias, the residual and the ReLU are applied in one pass over the output;
+    /// with recording it is the composition of ``conv2d(_:weight:bias:stride:padding:dilation:groups:)``, `+` and
+    /// ``relu()``, so gradients are those of the parts.
+    public static func conv2d(
+        _ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+        adding residual: Tensor? = nil, relu: Bool
+    ) -> Tensor {
+        if recordsGradient([x, weight] + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? [])) {
+            var y = conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+            if let residual { y = y + residual }
+            return relu ? y.relu() : y
+        }
+        let y = conv2d(x, weight: weight, bias: nil, stride: stride, padding: padding)
+        precondition(residual == nil || residual!.shape == y.shape, "residual \(residual!.shape) for output \(y.shape)")
+        let channels = y.shape[1], plane = y.shape[2] * y.shape[3]
+        let po = y.storage.base, pb = bias?.storage.base, pr = residual?.storage.base
+        parallelFor(y.shape[0] * channels, costPerItem: plane) { range in
+            for nc in range {
+                let shift = pb?[nc % channels] ?? 0
+                let out = po + nc * plane
+                if let pr {
+                    let add = pr + nc * plane
+                    if relu {
+                        for i in 0..<plane { out[i] = Swift.max(out[i] + shift + add[i], 0) }
+                    } else {
+                        for i in 0..<plane { out[i] += shift + add[i] }
+                    }
+                } else if relu {
+                    for i in 0..<plane { out[i] = Swift.max(out[i] + shift, 0) }
+                } else if shift != 0 {
+                    for i in 0..<plane { out[i] += shift }
+                }
+            }
+        }
+        return y
+    }
+
     /// Adds `bias[c]` to every element of channel `c` of an [N, C, H, W] tensor, in place.
     package static func addChannelBias(_ tensor: Tensor, _ bias: Tensor) {
         let channels = tensor.shape[1], plane = tensor.shape[2] * tensor.shape[3]

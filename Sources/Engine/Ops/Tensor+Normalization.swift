@@ -74,13 +74,22 @@ extension Tensor {
         return normalizeWithStatistics(x, stats, weight: weight, bias: bias, name: "batch_norm")
     }
 
-    /// `torch.nn.functional.group_norm` over an [N, C, ...] tensor with `groups` groups of channels.
-    public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor, bias: Tensor, epsilon: Float = 1e-5) -> Tensor {
+    /// `torch.nn.functional.group_norm` over an [N, C, ...] tensor with `groups` groups of channels; with `relu`,
+    /// followed by a ReLU (in the same pass when no gradient is recorded).
+    public static func groupNorm(
+        _ x: Tensor, groups: Int, weight: Tensor, bias: Tensor, epsilon: Float = 1e-5, relu: Bool = false
+    ) -> Tensor {
         let n = x.shape[0], channels = x.shape[1], plane = x.shape.suffix(from: 2).reduce(1, *)
         precondition(channels % groups == 0, "group_norm: \(channels) channels in \(groups) groups")
         let stats = NormalizationStatistics(
             x, rows: n, channels: channels, groups: groups, plane: plane, epsilon: epsilon, perChannel: false)
-        return normalizeWithStatistics(x, stats, weight: weight, bias: bias, name: "group_norm")
+        if relu && !recordsGradient(x, weight, bias) {
+            let result = Tensor(uninitializedShape: x.shape)
+            stats.normalize(x.storage.base, weight: weight.storage.base, bias: bias.storage.base, into: result.storage.base, relu: true)
+            return result
+        }
+        let y = normalizeWithStatistics(x, stats, weight: weight, bias: bias, name: "group_norm")
+        return relu ? y.relu() : y
     }
 
     private static func normalizeWithStatistics(_ x: Tensor, _ stats: NormalizationStatistics, weight: Tensor, bias: Tensor, name: String)
@@ -179,7 +188,8 @@ private struct NormalizationStatistics: @unchecked Sendable {
     }
 
     func normalize(
-        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+        relu: Bool = false
     ) {
         parallelFor(rows * channels, costPerItem: plane) { range in
             for nc in range {
@@ -187,7 +197,11 @@ private struct NormalizationStatistics: @unchecked Sendable {
                 let a = inverseDeviation[set] * weight[c]
                 let b = bias[c] - mean[set] * a
                 let src = x + nc * plane, dst = out + nc * plane
-                for i in 0..<plane { dst[i] = src[i] * a + b }
+                if relu {
+                    for i in 0..<plane { dst[i] = Swift.max(src[i] * a + b, 0) }
+                } else {
+                    for i in 0..<plane { dst[i] = src[i] * a + b }
+                }
             }
         }
     }
