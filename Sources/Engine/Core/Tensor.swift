@@ -96,6 +96,7 @@ public struct Tensor: @unchecked Sendable {
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
     ) rethrows -> R {
         makeStorageUnique()
+        storage.markWritten()
         return try body(storage.buffer)
     }
 
@@ -113,6 +114,7 @@ public struct Tensor: @unchecked Sendable {
         get { storage.base[shape.offset(of: indices)] }
         set {
             makeStorageUnique()
+            storage.markWritten()
             storage.base[shape.offset(of: indices)] = newValue
         }
     }

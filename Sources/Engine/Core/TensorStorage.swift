@@ -12,6 +12,11 @@ public final class TensorStorage: @unchecked Sendable {
     // Sendable: a storage is written only while uniquely referenced (copy-on-write in `Tensor`).
     public let base: UnsafeMutablePointer<Float>
     public let count: Int
+    /// Bumped whenever the values are written through a tensor, so caches derived from them (for example Winograd
+    /// weight transforms) know when they are stale.
+    public private(set) var generation = 0
+
+    package func markWritten() { generation &+= 1 }
 
     /// Uninitialized storage for `count` floats.
     public init(uninitializedCount count: Int) {

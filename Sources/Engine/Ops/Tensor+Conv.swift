@@ -20,7 +20,11 @@ extension Tensor {
             dilationY: dilation.0, dilationX: dilation.1, groups: groups)
         precondition(g.outHeight > 0 && g.outWidth > 0, "conv2d output would be empty for input \(x.shape)")
         let result = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
-        ConvKernels.forward(input: x.storage.base, weight: weight.storage.base, output: result.storage.base, g)
+        if WinogradConv.applies(to: g) {
+            WinogradConv.forward(input: x.storage.base, weightStorage: weight.storage, output: result.storage.base, g)
+        } else {
+            ConvKernels.forward(input: x.storage.base, weight: weight.storage.base, output: result.storage.base, g)
+        }
         if let bias {
             precondition(bias.shape == [g.outChannels], "conv2d bias \(bias.shape)")
             addChannelBias(result, bias)

@@ -17,17 +17,32 @@ extension Tensor {
                 for plane in range {
                     let src = pi + plane * h * w
                     for oy in 0..<oh {
+                        let y0 = oy * stride.0 - padding.0
+                        let rowsInside = y0 >= 0 && y0 + kernel.0 <= h
                         for ox in 0..<ow {
+                            let x0 = ox * stride.1 - padding.1
                             var best = -Float.infinity, bestIndex = -1
-                            for ky in 0..<kernel.0 {
-                                let iy = oy * stride.0 - padding.0 + ky
-                                if iy < 0 || iy >= h { continue }
-                                for kx in 0..<kernel.1 {
-                                    let ix = ox * stride.1 - padding.1 + kx
-                                    if ix < 0 || ix >= w { continue }
-                                    let v = src[iy * w + ix]
-                                    if v > best || v.isNaN || bestIndex < 0 { best = v; bestIndex = iy * w + ix }
-                                    if v.isNaN { break }
+                            if rowsInside && x0 >= 0 && x0 + kernel.1 <= w {
+                                // Interior windows: no bounds checks. NaN propagates as in PyTorch.
+                                best = src[y0 * w + x0]
+                                bestIndex = y0 * w + x0
+                                for ky in 0..<kernel.0 {
+                                    let row = (y0 + ky) * w + x0
+                                    for kx in 0..<kernel.1 {
+                                        let v = src[row + kx]
+                                        if v > best || v.isNaN { best = v; bestIndex = row + kx }
+                                    }
+                                }
+                            } else {
+                                for ky in 0..<kernel.0 {
+                                    let iy = y0 + ky
+                                    if iy < 0 || iy >= h { continue }
+                                    for kx in 0..<kernel.1 {
+                                        let ix = x0 + kx
+                                        if ix < 0 || ix >= w { continue }
+                                        let v = src[iy * w + ix]
+                                        if v > best || v.isNaN || bestIndex < 0 { best = v; bestIndex = iy * w + ix }
+                                    }
                                 }
                             }
                             let o = (plane * oh + oy) * ow + ox
