@@ -75,6 +75,10 @@ let package = Package(
             name: "DetectionTests", dependencies: ["Engine", "NN", "Vision", "Detection", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
+            name: "VisionTests", dependencies: ["Engine", "Vision", "WeightsIO", "TestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", swiftSettings: swiftSettings),
+        .testTarget(
             name: "NNTests", dependencies: ["Engine", "NN", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(

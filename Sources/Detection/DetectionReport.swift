@@ -1,0 +1,45 @@
+import Foundation
+
+/// Output formats of `odam detect`: JSON lines and COCO results.
+public enum DetectionReport {
+    /// One JSON object per detection: image, box (x1, y1, x2, y2 in original pixels), score, label.
+    public static func jsonLines(image: String, _ detections: [Detection]) -> [String] {
+        detections.map { detection in
+            let box = detection.box.map { formatted($0) }.joined(separator: ",")
+            return "{\"image\":\(quoted(image)),\"box\":[\(box)],\"score\":\(formatted(detection.score)),\"label\":\(detection.label)}"
+        }
+    }
+
+    /// A JSON line reporting an image that could not be processed.
+    public static func errorLine(image: String, _ message: String) -> String {
+        "{\"image\":\(quoted(image)),\"error\":\(quoted(message))}"
+    }
+
+    /// COCO results entries (`bbox` as x, y, width, height).
+    public static func cocoResults(imageID: Int, _ detections: [Detection]) -> [[String: Any]] {
+        detections.map { d in
+            [
+                "image_id": imageID, "category_id": d.label, "score": Double(d.score),
+                "bbox": [Double(d.box[0]), Double(d.box[1]), Double(d.box[2] - d.box[0]), Double(d.box[3] - d.box[1])],
+            ]
+        }
+    }
+
+    /// The COCO image id of a file: its numeric stem (`000000000139.jpg` → 139), else `fallback`.
+    public static func cocoImageID(path: String, fallback: Int) -> Int {
+        let name = (path as NSString).lastPathComponent
+        let stem = (name as NSString).deletingPathExtension
+        return Int(stem) ?? fallback
+    }
+
+    static func formatted(_ value: Float) -> String {
+        let rounded = (Double(value) * 10_000).rounded() / 10_000
+        return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
+    }
+
+    static func quoted(_ text: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
+        let array = String(decoding: data, as: UTF8.self)
+        return String(array.dropFirst().dropLast())
+    }
+}

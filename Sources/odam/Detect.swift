@@ -1,0 +1,63 @@
+import ArgumentParser
+import Detection
+import Engine
+import Foundation
+import Vision
+
+extension Odam {
+    struct Detect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Detect objects in images; print one JSON line per detection.",
+            discussion: """
+                Each line: {"image": PATH, "box": [x1, y1, x2, y2], "score": S, "label": L} with the box in the original \
+                image's pixels. An image that cannot be read gets {"image": PATH, "error": CAUSE} and a message on \
+                standard error; the other images are still processed, and the exit status is 1.
+                """)
+
+        @OptionGroup var compute: ComputeOptions
+        @Option(
+            help: "A torchvision builder name (fcos_resnet50_fpn, retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn) or a JSON model spec.")
+        var model: String
+        @Option(help: "The checkpoint: a torch.save .pth or a .safetensors file with torchvision's state-dict keys.")
+        var weights: String
+        @Option(help: "Keep detections scoring above this (default: the model's own threshold).") var scoreThresh: Float?
+        @Option(help: "Short side the image is resized to (default: the model's, 800).") var minSize: Int?
+        @Option(help: "Longest side after resizing (default: the model's, 1333).") var maxSize: Int?
+        @Option(help: "Also write the detections as a COCO results JSON file.") var cocoResults: String?
+        @Option(help: "Refuse images with more pixels than this (decompression-bomb guard).") var maxPixels = 100_000_000
+        @Flag(help: "Rotate JPEGs as their EXIF orientation says.") var exifOrientation = false
+        @Argument(help: "JPEG or PNG images.") var images: [String]
+
+        func run() throws {
+            compute.apply()
+            var spec = try ModelSpec.resolve(model)
+            if let scoreThresh { spec.scoreThreshold = scoreThresh }
+            if let minSize { spec.minSize = minSize }
+            if let maxSize { spec.maxSize = maxSize }
+            let detector = try spec.load(weights: weights)
+            let codec = ImageCodec(maximumPixels: maxPixels, appliesExifOrientation: exifOrientation)
+            var coco: [[String: Any]] = []
+            var failures = 0
+            for (index, path) in images.enumerated() {
+                do {
+                    let image = try codec.decode(contentsOf: path)
+                    var timings = StageTimings()
+                    let detections = detector.detect([image.tensor()], timings: &timings)[0].detections
+                    for line in DetectionReport.jsonLines(image: path, detections) { print(line) }
+                    coco += DetectionReport.cocoResults(imageID: DetectionReport.cocoImageID(path: path, fallback: index + 1), detections)
+                } catch {
+                    failures += 1
+                    print(DetectionReport.errorLine(image: path, "\(error)"))
+                    FileHandle.standardError.write(Data("odam detect: \(error)\n".utf8))
+                }
+            }
+            if let cocoResults {
+                let data = try JSONSerialization.data(withJSONObject: coco, options: [.sortedKeys])
+                guard FileManager.default.createFile(atPath: cocoResults, contents: data) else {
+                    throw ValidationError("\(cocoResults): cannot write the COCO results file")
+                }
+            }
+            if failures > 0 { throw ExitCode(1) }
+        }
+    }
+}

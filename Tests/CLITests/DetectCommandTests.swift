@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+/// `odam detect` run as a process, as users run it (needs `swift build -c release` first; the README's test
+/// command does that).
+struct DetectCommandTests {
+    static let repository: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    static var odam: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("odam")
+    }
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = odam
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func detectsEverySampleImageAndReportsEachBadFile() throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.odam.path), "build odam first: swift build -c release")
+        let samples = Self.repository.deletingLastPathComponent().appendingPathComponent("shared/data/sample-images")
+        let names = try FileManager.default.contentsOfDirectory(atPath: samples.path).filter {
+            $0.hasSuffix(".png") || $0.hasSuffix(".jpg")
+        }.sorted()
+        #expect(names.count == 7)
+        let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("odam-detect-\(getpid())")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let rocket = try Data(contentsOf: samples.appendingPathComponent("rocket.jpg"))
+        let fixtures = Self.repository.appendingPathComponent("Tests/VisionTests/Fixtures")
+        let bad: [(String, Data?, String)] = [
+            ("truncated.jpg", rocket.prefix(rocket.count / 2), "truncated JPEG"),
+            ("empty.jpg", Data(), "empty file"),
+            ("notes.jpg", Data("meeting notes\n".utf8), "not a JPEG or PNG"),
+            ("bomb.png", try Data(contentsOf: fixtures.appendingPathComponent("bomb.png")), "decompression bomb guard"),
+        ]
+        for (name, data, _) in bad { try data!.write(to: scratch.appendingPathComponent(name)) }
+        let good16 = fixtures.appendingPathComponent("rgb16.png").path,
+            palette = fixtures.appendingPathComponent("palette_transparent.png").path
+        let model = Self.repository.appendingPathComponent("Tests/DetectionTests/Fixtures/fcos_small")
+        let images =
+            names.map { samples.appendingPathComponent($0).path } + bad.map { scratch.appendingPathComponent($0.0).path } + [
+                good16, palette,
+            ]
+        let cocoPath = scratch.appendingPathComponent("results.json").path
+        let result = try Self.run(
+            [
+                "detect", "--model", model.path + ".json", "--weights", model.path + ".pth", "--score-thresh", "0.3",
+                "--threads", "2", "--coco-results", cocoPath,
+            ] + images)
+        #expect(result.status == 1, "some images failed, so the status is 1")
+        let lines = result.stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        for path in names.map({ samples.appendingPathComponent($0).path }) + [good16, palette] {
+            let mine = lines.filter { $0["image"] as? String == path }
+            #expect(
+                !mine.isEmpty && mine.allSatisfy { $0["error"] == nil && ($0["box"] as? [Double])?.count == 4 }, "\(path) has detections")
+        }
+        for (name, _, cause) in bad {
+            let path = scratch.appendingPathComponent(name).path
+            let errors = lines.filter { $0["image"] as? String == path }.compactMap { $0["error"] as? String }
+            #expect(errors.count == 1 && errors[0].contains(cause), "\(name): \(errors)")
+            #expect(result.stderr.contains(path), "stderr names \(name)")
+        }
+        let coco = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cocoPath))) as! [[String: Any]]
+        #expect(coco.count == lines.filter { $0["error"] == nil }.count)
+    }
+}
