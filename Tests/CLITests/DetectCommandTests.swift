@@ -29,7 +29,7 @@ struct DetectCommandTests {
 
     @Test func detectsEverySampleImageAndReportsEachBadFile() throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.odam.path), "build odam first: swift build -c release")
-        let samples = Self.repository.deletingLastPathComponent().appendingPathComponent("shared/data/sample-images")
+        let samples = Self.repository.appendingPathComponent("Tests/SampleImages")
         let names = try FileManager.default.contentsOfDirectory(atPath: samples.path).filter {
             $0.hasSuffix(".png") || $0.hasSuffix(".jpg")
         }.sorted()

@@ -9,12 +9,7 @@ import Vision
 struct GoldenDetectorTests {
     static let sampleImages = ["chelsea.png", "coffee.png"]
 
-    /// The sample images folder beside the repository (`../shared/data/sample-images`).
-    static func samplePath(_ name: String) -> String {
-        var directory = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { directory.deleteLastPathComponent() }
-        return directory.deletingLastPathComponent().appendingPathComponent("shared/data/sample-images/\(name)").path
-    }
+    static func samplePath(_ name: String) -> String { sampleImagePath(name) }
 
     /// Head outputs in torchvision's layout: per level [H·W·A, C], levels concatenated.
     static func flattened(_ levels: [Tensor], perCell: Int) -> Tensor {

@@ -84,3 +84,14 @@ public func fixturePath(_ name: String, bundle: Bundle) -> String {
     }
     return url.path
 }
+
+/// The repository's copy of the sample photographs (`Tests/SampleImages`, from `shared/data/sample-images`).
+public let sampleImagesDirectory: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    url.deleteLastPathComponent()
+    url.deleteLastPathComponent()
+    return url.appendingPathComponent("SampleImages").path
+}()
+
+/// The path of one sample photograph.
+public func sampleImagePath(_ name: String) -> String { sampleImagesDirectory + "/" + name }

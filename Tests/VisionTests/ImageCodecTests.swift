@@ -42,9 +42,7 @@ struct ImageCodecTests {
     }
 
     static func rocketBytes() throws -> [UInt8] {
-        var directory = URL(fileURLWithPath: #filePath)
-        for _ in 0..<4 { directory.deleteLastPathComponent() }
-        return Array(try Data(contentsOf: directory.appendingPathComponent("shared/data/sample-images/rocket.jpg")))
+        Array(try Data(contentsOf: URL(fileURLWithPath: sampleImagePath("rocket.jpg"))))
     }
 
     @Test func badFilesGiveErrorsThatNameFileAndCause() throws {
