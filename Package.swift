@@ -56,6 +56,7 @@ let package = Package(
         .target(name: "WeightsIO", dependencies: ["Engine"], swiftSettings: swiftSettings),
         .target(name: "Vision", dependencies: ["Engine", "CImageCodecs"], swiftSettings: kernelSettings),
         .target(name: "Detection", dependencies: ["Engine", "NN", "Vision", "WeightsIO"], swiftSettings: kernelSettings),
+        .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
         .target(name: "Benchmarks", dependencies: ["Engine", "NN", "Vision", "Detection", "CBLAS"], swiftSettings: kernelSettings),
 
         // MARK: - Executable
@@ -78,6 +79,9 @@ let package = Package(
             name: "VisionTests", dependencies: ["Engine", "Vision", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ExplainTests", dependencies: ["Engine", "Vision", "Detection", "Explain", "TestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "NNTests", dependencies: ["Engine", "NN", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),

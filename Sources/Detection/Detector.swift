@@ -15,6 +15,16 @@ public struct Candidate: Sendable, Codable, Equatable {
     public var row: Int
     public var column: Int
     public var anchor: Int
+
+    public init(box: [Float], score: Float, label: Int, level: Int, row: Int, column: Int, anchor: Int) {
+        self.box = box
+        self.score = score
+        self.label = label
+        self.level = level
+        self.row = row
+        self.column = column
+        self.anchor = anchor
+    }
 }
 
 /// A final detection in the original image's pixels.

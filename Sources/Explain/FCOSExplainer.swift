@@ -1,0 +1,92 @@
+public import Detection
+public import Engine
+
+/// ODAM heat maps for FCOS predictions by automatic differentiation through the head (the exact path).
+///
+/// Each prediction's targets are differentiated with respect to the FPN level that made it. Predictions of one
+/// level share one recorded forward pass of the head, and their seeds go through the backward pass together
+/// (``vectorJacobianProducts(of:seeds:withRespectTo:)``), `seedsPerPass` at a time.
+public struct FCOSExplainer {
+    public let detector: FCOS
+    public var seedsPerPass: Int
+
+    public init(detector: FCOS, seedsPerPass: Int = 8) {
+        self.detector = detector
+        self.seedsPerPass = seedsPerPass
+    }
+
+    /// Heat maps of `predictions` (indices into `result.candidates`) for each target, in the order given.
+    public func explain(
+        trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
+    ) -> [[ExplanationTarget: HeatMap]] {
+        var maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
+        let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
+        let padded = (trace.input.shape[2], trace.input.shape[3])
+        for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
+            let feature = trace.pyramid[level]
+            let single = feature.selecting(index: image, alongAxis: 0).reshaped([1] + Array(feature.shape.dropFirst()))
+            let channels = single.shape[1], height = single.shape[2], width = single.shape[3]
+            let leaf = single.detached().requiringGradient()
+            let (logits, boxes, centerness) = detector.head(leaf)
+            let classes = logits.shape[1]
+            let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
+            // Every (prediction, target) pair is one seed.
+            let pairs = members.flatMap { member in targets.map { (member, $0) } }
+            for chunkStart in Swift.stride(from: 0, to: pairs.count, by: seedsPerPass) {
+                let chunk = Array(pairs[chunkStart..<min(chunkStart + seedsPerPass, pairs.count)])
+                let seedCount = chunk.count
+                var logitSeed = Tensor(zeros: [seedCount] + logits.shape)
+                var boxSeed = Tensor(zeros: [seedCount] + boxes.shape)
+                var centerSeed = Tensor(zeros: [seedCount] + centerness.shape)
+                for (s, (member, target)) in chunk.enumerated() {
+                    let candidate = result.candidates[predictions[member]]
+                    let cell = candidate.row * width + candidate.column
+                    let logit = logits.storage.base[candidate.label * height * width + cell]
+                    let quality = centerness.storage.base[cell]
+                    switch target {
+                    case .logit:
+                        logitSeed.withUnsafeMutableBufferPointer { $0[(s * classes + candidate.label) * height * width + cell] = 1 }
+                    case .score:
+                        // score = sqrt(σ(l)·σ(q)): d score/d l = score·(1 - σ(l))/2, likewise for q.
+                        let pl = sigmoidValue(logit), pq = sigmoidValue(quality), score = (pl * pq).squareRoot()
+                        logitSeed.withUnsafeMutableBufferPointer {
+                            $0[(s * classes + candidate.label) * height * width + cell] = score * (1 - pl) / 2
+                        }
+                        centerSeed.withUnsafeMutableBufferPointer { $0[s * height * width + cell] = score * (1 - pq) / 2 }
+                    case .x1, .y1, .x2, .y2:
+                        let edge = [ExplanationTarget.x1, .y1, .x2, .y2].firstIndex(of: target)!
+                        boxSeed.withUnsafeMutableBufferPointer { $0[(s * 4 + edge) * height * width + cell] = 1 }
+                    }
+                }
+                let gradient = vectorJacobianProducts(
+                    of: [logits, boxes, centerness], seeds: [logitSeed, boxSeed, centerSeed], withRespectTo: [leaf])[0]
+                for (s, (member, target)) in chunk.enumerated() {
+                    let raw = HeatMap.weightedActivation(
+                        gradient: gradient.storage.base + s * channels * height * width, activation: single.storage.base,
+                        channels: channels, plane: height * width
+                    ).reshaped([height, width])
+                    maps[member][target] = HeatMap(
+                        grid: raw, stride: stride, inputSize: result.inputSize, originalSize: result.originalSize)
+                }
+            }
+        }
+        return maps
+    }
+}
+
+@inline(__always)
+func sigmoidValue(_ x: Float) -> Float { 1 / (1 + (-x).expValue) }
+
+extension Float {
+    var expValue: Float {
+        #if canImport(Glibc)
+            return Glibc.expf(self)
+        #else
+            return Foundation.exp(self)
+        #endif
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif

@@ -1,0 +1,59 @@
+public import Engine
+
+/// What a heat map explains: one scalar of one prediction.
+public enum ExplanationTarget: String, Sendable, Codable, CaseIterable {
+    /// The confidence score (FCOS: sqrt(σ(class)·σ(centerness)); RetinaNet: σ(class); Faster R-CNN: softmax).
+    case score
+    /// The class logit (what Odam-NMS and Odam-Train compare).
+    case logit
+    /// The box edges, signed so that positive means the edge moves outward (FCOS: its l, t, r, b distances).
+    case x1, y1, x2, y2
+}
+
+/// A heat map of one prediction and target.
+public struct HeatMap: Sendable {
+    /// ReLU(Σ_k Φ(∂Y/∂A_k) ∘ A_k) on the feature grid, cropped to the cells that cover the unpadded input.
+    public var raw: Tensor
+    /// `raw` resized (bilinear) to the original image and min-max normalized to [0, 1].
+    public var normalized: Tensor
+}
+
+extension HeatMap {
+    /// Builds a heat map from the raw map on a level's full (padded) grid.
+    ///
+    /// - Parameters:
+    ///   - grid: [H, W] raw map over the padded batch.
+    ///   - stride: pixels of the padded input per cell.
+    ///   - inputSize: the resized image (height, width) before padding; cells beyond it are cropped.
+    ///   - originalSize: the image's own size, which the normalized map takes.
+    public init(grid: Tensor, stride: (Float, Float), inputSize: (height: Int, width: Int), originalSize: (height: Int, width: Int)) {
+        let rows = min(grid.shape[0], Int((Float(inputSize.height) / stride.0).rounded(.up)))
+        let columns = min(grid.shape[1], Int((Float(inputSize.width) / stride.1).rounded(.up)))
+        let cropped = grid.sliced(alongAxis: 0, start: 0, end: rows).sliced(alongAxis: 1, start: 0, end: columns)
+        raw = cropped
+        let resized = cropped.reshaped([1, 1, rows, columns])
+            .interpolated(size: (originalSize.height, originalSize.width), mode: .bilinear(alignCorners: false))
+            .reshaped([originalSize.height, originalSize.width])
+        normalized = HeatMap.minMaxNormalized(resized)
+    }
+
+    /// (H - min) / max(max - min, float32 epsilon), as the official code.
+    public static func minMaxNormalized(_ map: Tensor) -> Tensor {
+        let values = map.scalars
+        let low = values.min() ?? 0, high = values.max() ?? 0
+        let range = max(high - low, Float.ulpOfOne)
+        return Tensor(shape: map.shape) { (values[$0] - low) / range }
+    }
+
+    /// ReLU(Σ_c g[c] · A[c]) for a gradient and activation of shape [C, H, W].
+    public static func weightedActivation(gradient: UnsafePointer<Float>, activation: UnsafePointer<Float>, channels: Int, plane: Int)
+        -> Tensor
+    {
+        var sums = [Float](repeating: 0, count: plane)
+        for c in 0..<channels {
+            let g = gradient + c * plane, a = activation + c * plane
+            for i in 0..<plane { sums[i] += g[i] * a[i] }
+        }
+        return Tensor(shape: [plane], values: sums.map { max($0, 0) })
+    }
+}
