@@ -62,7 +62,7 @@ let package = Package(
         // MARK: - Executable
         .executableTarget(
             name: "odam",
-            dependencies: ["Engine", "NN", "WeightsIO", "Vision", "Detection", "Benchmarks", argumentParser],
+            dependencies: ["Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Benchmarks", argumentParser],
             swiftSettings: swiftSettings),
 
         // MARK: - Tests

@@ -1,0 +1,115 @@
+import Detection
+public import Engine
+import Foundation
+public import Vision
+
+/// Writes heat maps to disk: per image a folder with `index.json`, an 8-bit gray PNG and a color overlay PNG per
+/// map, and with `raw` the float32 maps as `.npy` (feature grid and image resolution).
+public struct ExplanationWriter {
+    public var directory: String
+    public var writesRaw: Bool
+
+    public init(directory: String, writesRaw: Bool = false) {
+        self.directory = directory
+        self.writesRaw = writesRaw
+    }
+
+    /// A file-name-safe form of `text`: letters, digits, '.', '_' and '-' only, no leading dot.
+    public static func sanitized(_ text: String) -> String {
+        let mapped = String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" })
+        let trimmed = mapped.drop { $0 == "." }
+        return trimmed.isEmpty ? "image" : String(trimmed)
+    }
+
+    /// Writes one image's explanations; returns the folder written.
+    @discardableResult
+    public func write(
+        imagePath: String, folderName: String, image: RGBImage, detections: [(detection: Detection, candidate: Candidate)],
+        maps: [[ExplanationTarget: HeatMap]], targets: [ExplanationTarget], includesCombined: Bool
+    ) throws -> String {
+        let folder = directory + "/" + Self.sanitized(folderName)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var entries: [[String: Any]] = []
+        for (index, (detection, candidate)) in detections.enumerated() {
+            var files: [String: [String: String]] = [:]
+            var all = maps[index].map { ($0.key.rawValue, $0.value.normalized, Optional($0.value.raw)) }
+            if includesCombined, !maps[index].isEmpty {
+                // The paper's combined map: the pixel-wise maximum of the class and box maps.
+                let combined = maps[index].values.map(\.normalized).reduce(nil as Tensor?) { partial, map in
+                    partial.map { Tensor.maximum($0, map) } ?? map
+                }!
+                all.append(("combined", combined, nil))
+            }
+            for (name, normalized, raw) in all.sorted(by: { $0.0 < $1.0 }) {
+                let stem = "prediction\(index)_\(name)"
+                let gray = normalized.scalars.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) }
+                try write(
+                    ImageCodec.encodePNG(pixels: gray, width: image.width, height: image.height, channels: 1), to: folder + "/\(stem).png")
+                try write(
+                    ImageCodec.encodePNG(pixels: Self.overlay(image, normalized), width: image.width, height: image.height, channels: 3),
+                    to: folder + "/\(stem)_overlay.png")
+                var record = ["map": "\(stem).png", "overlay": "\(stem)_overlay.png"]
+                if writesRaw {
+                    try write(NumpyFile.encode(normalized), to: folder + "/\(stem).npy")
+                    record["npy"] = "\(stem).npy"
+                    if let raw {
+                        try write(NumpyFile.encode(raw), to: folder + "/\(stem)_grid.npy")
+                        record["gridNpy"] = "\(stem)_grid.npy"
+                    }
+                }
+                files[name] = record
+            }
+            entries.append([
+                "index": index, "box": detection.box.map(Double.init), "score": Double(detection.score), "label": detection.label,
+                "level": candidate.level, "anchor": ["row": candidate.row, "column": candidate.column, "anchor": candidate.anchor],
+                "maps": files,
+            ])
+        }
+        let index: [String: Any] = [
+            "image": imagePath, "width": image.width, "height": image.height, "targets": targets.map(\.rawValue), "predictions": entries,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try write(Array(data), to: folder + "/index.json")
+        return folder
+    }
+
+    private func write(_ bytes: [UInt8], to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw CocoaLikeError("\(path): cannot write (directory missing, read-only or disk full?)")
+        }
+    }
+
+    /// The image with a jet-colored map blended over it, half and half.
+    static func overlay(_ image: RGBImage, _ map: Tensor) -> [UInt8] {
+        let values = map.scalars
+        var out = [UInt8](repeating: 0, count: image.pixels.count)
+        for i in 0..<values.count {
+            let v = max(0, min(1, values[i]))
+            let color = [1.5 - abs(4 * v - 3), 1.5 - abs(4 * v - 2), 1.5 - abs(4 * v - 1)].map { max(0, min(1, $0)) * 255 }
+            for c in 0..<3 { out[3 * i + c] = UInt8((Float(image.pixels[3 * i + c]) * 0.5 + color[c] * 0.5).rounded()) }
+        }
+        return out
+    }
+}
+
+/// An error with a message for the user.
+public struct CocoaLikeError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// NumPy `.npy` (format 1.0) files of float32 arrays, readable with `numpy.load`.
+public enum NumpyFile {
+    public static func encode(_ tensor: Tensor) -> [UInt8] {
+        let shape = tensor.shape.map(String.init).joined(separator: ", ") + (tensor.rank == 1 ? "," : "")
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(shape)), }"
+        // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
+        bytes += [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)]
+        bytes += Array(header.utf8)
+        tensor.withUnsafeBufferPointer { bytes += Array(UnsafeRawBufferPointer($0)) }
+        return bytes
+    }
+}

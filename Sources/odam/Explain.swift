@@ -1,0 +1,77 @@
+import ArgumentParser
+import Detection
+import Engine
+import Explain
+import Foundation
+import Vision
+
+extension Odam {
+    struct ExplainCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "explain",
+            abstract: "Write ODAM heat maps of every detection: gray and overlay PNGs and index.json per image.")
+
+        @OptionGroup var compute: ComputeOptions
+        @Option(help: "A builder name or JSON model spec (FCOS models for now).") var model: String
+        @Option(help: "The checkpoint (.pth or .safetensors).") var weights: String
+        @Option(help: "Output folder; one subfolder per image.") var out: String
+        @Option(help: "Targets, comma separated: score, logit, x1, y1, x2, y2, combined.") var targets = "score,combined"
+        @Option(help: "Explanation method: odam.") var method = "odam"
+        @Option(help: "Gradient path: exact (autograd through the head).") var path = "exact"
+        @Option(help: "Explain detections scoring above this (default: the model's threshold).") var scoreThresh: Float?
+        @Flag(help: "Also write the float32 maps as .npy (image resolution and feature grid).") var raw = false
+        @Option(help: "Refuse images with more pixels than this.") var maxPixels = 100_000_000
+        @Argument(help: "JPEG or PNG images.") var images: [String]
+
+        func run() throws {
+            compute.apply()
+            guard method == "odam" else { throw ValidationError("--method \(method): only odam is available in this version") }
+            guard path == "exact" else { throw ValidationError("--path \(path): only the exact path is available in this version") }
+            let names = targets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            let includesCombined = names.contains("combined")
+            var chosen = try names.filter { $0 != "combined" }.map { name -> ExplanationTarget in
+                guard let target = ExplanationTarget(rawValue: name) else { throw ValidationError("unknown target '\(name)'") }
+                return target
+            }
+            if includesCombined { chosen = Array(Set(chosen + [.score, .x1, .y1, .x2, .y2])).sorted { $0.rawValue < $1.rawValue } }
+            var spec = try ModelSpec.resolve(model)
+            if let scoreThresh { spec.scoreThreshold = scoreThresh }
+            guard let detector = try spec.load(weights: weights) as? FCOS else {
+                throw ValidationError("--model \(model): ODAM is implemented for FCOS in this version")
+            }
+            let explainer = FCOSExplainer(detector: detector)
+            let writer = ExplanationWriter(directory: out, writesRaw: raw)
+            let codec = ImageCodec(maximumPixels: maxPixels)
+            var failures = 0
+            var usedFolders = Set<String>()
+            for path in images {
+                do {
+                    let image = try codec.decode(contentsOf: path)
+                    let (trace, results) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
+                        var timings = StageTimings()
+                        return detector.forward(detector.transform.batch([image.tensor()]), timings: &timings)
+                    }
+                    let result = results[0]
+                    let maps = explainer.explain(
+                        trace: trace, result: result, predictions: result.detections.map(\.candidate), targets: chosen)
+                    var folder = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+                    var suffix = 2
+                    while usedFolders.contains(ExplanationWriter.sanitized(folder)) {
+                        folder = ((path as NSString).lastPathComponent as NSString).deletingPathExtension + "_\(suffix)"
+                        suffix += 1
+                    }
+                    usedFolders.insert(ExplanationWriter.sanitized(folder))
+                    let written = try writer.write(
+                        imagePath: path, folderName: folder, image: image,
+                        detections: result.detections.map { ($0, result.candidates[$0.candidate]) }, maps: maps, targets: chosen,
+                        includesCombined: includesCombined)
+                    print("\(path): \(result.detections.count) detections explained in \(written)")
+                } catch {
+                    failures += 1
+                    FileHandle.standardError.write(Data("odam explain: \(error)\n".utf8))
+                }
+            }
+            if failures > 0 { throw ExitCode(1) }
+        }
+    }
+}
