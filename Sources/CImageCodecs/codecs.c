@@ -209,30 +209,62 @@ int odam_decode_png(const unsigned char *data, size_t size, long long max_pixels
     return 0;
 }
 
+struct png_sink {
+    unsigned char *data;
+    size_t size;
+    size_t capacity;
+    char message[256];
+};
+
+static void png_write_memory(png_structp png, png_bytep source, png_size_t length) {
+    struct png_sink *sink = (struct png_sink *)png_get_io_ptr(png);
+    if (sink->size + length > sink->capacity) {
+        size_t capacity = sink->capacity ? sink->capacity : 65536;
+        while (capacity < sink->size + length) capacity *= 2;
+        unsigned char *grown = realloc(sink->data, capacity);
+        if (!grown) png_error(png, "out of memory");
+        sink->data = grown;
+        sink->capacity = capacity;
+    }
+    memcpy(sink->data + sink->size, source, length);
+    sink->size += length;
+}
+
+static void png_flush_memory(png_structp png) { (void)png; }
+
+static void png_write_fail(png_structp png, png_const_charp message) {
+    struct png_sink *sink = (struct png_sink *)png_get_error_ptr(png);
+    snprintf(sink->message, sizeof(sink->message), "%s", message);
+    png_longjmp(png, 1);
+}
+
 int odam_encode_png(const unsigned char *pixels, int width, int height, int channels, unsigned char **out, size_t *out_size,
                     char error[256]) {
-    png_image image;
-    memset(&image, 0, sizeof(image));
-    image.version = PNG_IMAGE_VERSION;
-    image.width = (png_uint_32)width;
-    image.height = (png_uint_32)height;
-    image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-    png_alloc_size_t size = 0;
-    if (!png_image_write_get_memory_size(image, size, 0, pixels, 0, NULL)) {
-        set_error(error, image.message[0] ? image.message : "cannot size the PNG");
-        return 1;
-    }
-    unsigned char *buffer = malloc(size);
-    if (!buffer) {
+    struct png_sink sink = {NULL, 0, 0, {0}};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, png_write_fail, png_warn);
+    if (!png) {
         set_error(error, "out of memory");
         return 1;
     }
-    if (!png_image_write_to_memory(&image, buffer, &size, 0, pixels, 0, NULL)) {
-        free(buffer);
-        set_error(error, image.message[0] ? image.message : "PNG encoding failed");
+    png_infop info = png_create_info_struct(png);
+    if (!info || setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, info ? &info : NULL);
+        free(sink.data);
+        set_error(error, sink.message[0] ? sink.message : "PNG encoding failed");
         return 1;
     }
-    *out = buffer;
-    *out_size = size;
+    png_set_write_fn(png, &sink, png_write_memory, png_flush_memory);
+    // Heat maps are written by the thousand: fast compression, one cheap filter.
+    png_set_compression_level(png, 1);
+    png_set_filter(png, 0, PNG_FILTER_SUB);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    size_t stride = (size_t)width * (size_t)channels;
+    for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(pixels + stride * (size_t)y));
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    *out = sink.data;
+    *out_size = sink.size;
     return 0;
 }
