@@ -80,7 +80,7 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", swiftSettings: swiftSettings),
         .testTarget(
-            name: "ExplainTests", dependencies: ["Engine", "Vision", "Detection", "Explain", "TestSupport"],
+            name: "ExplainTests", dependencies: ["Engine", "NN", "Vision", "Detection", "Explain", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "NNTests", dependencies: ["Engine", "NN", "TestSupport"],

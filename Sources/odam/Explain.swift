@@ -17,7 +17,11 @@ extension Odam {
         @Option(help: "Output folder; one subfolder per image.") var out: String
         @Option(help: "Targets, comma separated: score, logit, x1, y1, x2, y2, combined.") var targets = "score,combined"
         @Option(help: "Explanation method: odam.") var method = "odam"
-        @Option(help: "Gradient path: exact (autograd through the head).") var path = "exact"
+        @Option(
+            help:
+                "Gradient path: exact (autograd through the head) or fast (the reversed head on 11x11 windows, GroupNorm as frozen scales)."
+        )
+        var path = "exact"
         @Option(help: "Explain detections scoring above this (default: the model's threshold).") var scoreThresh: Float?
         @Flag(help: "Also write the float32 maps as .npy (image resolution and feature grid).") var raw = false
         @Option(help: "Refuse images with more pixels than this.") var maxPixels = 100_000_000
@@ -26,7 +30,7 @@ extension Odam {
         func run() throws {
             compute.apply()
             guard method == "odam" else { throw ValidationError("--method \(method): only odam is available in this version") }
-            guard path == "exact" else { throw ValidationError("--path \(path): only the exact path is available in this version") }
+            guard path == "exact" || path == "fast" else { throw ValidationError("--path \(path): expected exact or fast") }
             let names = targets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             let includesCombined = names.contains("combined")
             var chosen = try names.filter { $0 != "combined" }.map { name -> ExplanationTarget in
@@ -39,7 +43,7 @@ extension Odam {
             guard let detector = try spec.load(weights: weights) as? FCOS else {
                 throw ValidationError("--model \(model): ODAM is implemented for FCOS in this version")
             }
-            let explainer = FCOSExplainer(detector: detector)
+            let exact = FCOSExplainer(detector: detector), fast = FCOSReversedHead(detector: detector)
             let writer = ExplanationWriter(directory: out, writesRaw: raw)
             let codec = ImageCodec(maximumPixels: maxPixels)
             var failures = 0
@@ -52,8 +56,11 @@ extension Odam {
                         return detector.forward(detector.transform.batch([image.tensor()]), timings: &timings)
                     }
                     let result = results[0]
-                    let maps = explainer.explain(
-                        trace: trace, result: result, predictions: result.detections.map(\.candidate), targets: chosen)
+                    let predictions = result.detections.map(\.candidate)
+                    let maps =
+                        self.path == "fast"
+                        ? fast.explain(trace: trace, result: result, predictions: predictions, targets: chosen)
+                        : exact.explain(trace: trace, result: result, predictions: predictions, targets: chosen)
                     var folder = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
                     var suffix = 2
                     while usedFolders.contains(ExplanationWriter.sanitized(folder)) {

@@ -1,0 +1,201 @@
+public import Detection
+public import Engine
+import NN
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The fast path: ODAM gradients of FCOS predictions by backpropagating each seed only through the 11x11
+/// receptive field of the head (four 3x3 tower convolutions and the 3x3 output convolution), with all windows
+/// of a level batched into one convolution per layer.
+///
+/// The ReLU masks and convolutions are exact. GroupNorm is treated as its per-channel scale γ_c/σ_g with the
+/// statistics frozen: its mean and variance terms, which spread a little gradient over the whole map, are dropped
+/// (the official code keeps only γ).
+public struct FCOSReversedHead {
+    public let detector: FCOS
+    static let radius = 5
+    static let side = 11
+
+    public init(detector: FCOS) { self.detector = detector }
+
+    /// One tower's forward state on one level: ReLU masks and GroupNorm scales per layer, and the transposed weights.
+    struct TowerState {
+        var masks: [Tensor]  // [C, H, W] per layer, 1 where the layer's output is positive
+        var scales: [[Float]]  // γ_c / σ_g per layer
+        var transposed: [Tensor]  // flipped, transposed 3x3 weights per layer
+    }
+
+    static func flippedTransposed(_ weight: Tensor) -> Tensor {
+        let outC = weight.shape[0], inC = weight.shape[1]
+        let w = weight.scalars
+        return Tensor(shape: [inC, outC, 3, 3]) { index in
+            let i = index / (outC * 9), o = (index / 9) % outC, k = index % 9
+            return w[(o * inC + i) * 9 + (8 - k)]
+        }
+    }
+
+    func towerState(_ tower: ConvTower, level feature: Tensor) -> TowerState {
+        withoutGradients {
+            var x = feature
+            var state = TowerState(masks: [], scales: [], transposed: [])
+            for (conv, norm) in zip(tower.convs, tower.norms) {
+                let z = conv(x)
+                let channels = z.shape[1], plane = z.shape[2] * z.shape[3], perGroup = channels / norm.groups
+                let values = z.scalars, gamma = norm.weight.value.scalars
+                var scale = [Float](repeating: 0, count: channels)
+                for g in 0..<norm.groups {
+                    var sum = 0.0, squares = 0.0
+                    for i in (g * perGroup * plane)..<((g + 1) * perGroup * plane) {
+                        sum += Double(values[i])
+                        squares += Double(values[i]) * Double(values[i])
+                    }
+                    let count = Double(perGroup * plane), mean = sum / count
+                    let inverse = 1 / Float((max(squares / count - mean * mean, 0) + Double(norm.epsilon)).squareRoot())
+                    for c in (g * perGroup)..<((g + 1) * perGroup) { scale[c] = gamma[c] * inverse }
+                }
+                x = norm.withReLU(z)
+                state.masks.append(Tensor(shape: [channels, z.shape[2], z.shape[3]]) { x.storage.base[$0] > 0 ? 1 : 0 })
+                state.scales.append(scale)
+                state.transposed.append(Self.flippedTransposed(conv.weight.value))
+            }
+            return state
+        }
+    }
+
+    /// [N, C, 11, 11] windows of a [C, H, W] map centred on `cells` (row, column), zero outside the map.
+    static func windows(_ map: Tensor, cells: [(Int, Int)]) -> Tensor {
+        let channels = map.shape[0], height = map.shape[1], width = map.shape[2]
+        let out = Tensor(zeros: [cells.count, channels, side, side])
+        let pm = map.storage.base, po = out.storage.base
+        for (n, (row, column)) in cells.enumerated() {
+            for c in 0..<channels {
+                for dy in 0..<side {
+                    let y = row + dy - radius
+                    guard y >= 0 && y < height else { continue }
+                    for dx in 0..<side {
+                        let x = column + dx - radius
+                        guard x >= 0 && x < width else { continue }
+                        po[((n * channels + c) * side + dy) * side + dx] = pm[(c * height + y) * width + x]
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Backpropagates gradient windows (with respect to the tower's output) to the tower's input.
+    func backward(_ gradient: Tensor, through state: TowerState, cells: [(Int, Int)]) -> Tensor {
+        var g = gradient
+        for layer in stride(from: state.masks.count - 1, through: 0, by: -1) {
+            let mask = Self.windows(state.masks[layer], cells: cells)
+            let channels = g.shape[1]
+            let scale = Tensor(shape: [1, channels, 1, 1], values: state.scales[layer])
+            g = withoutGradients { Tensor.conv2d(g * mask * scale, weight: state.transposed[layer], padding: (1, 1)) }
+        }
+        return g
+    }
+
+    /// The gradient windows with respect to the output of a tower for seeds on a 3x3 output convolution:
+    /// `weights[n]` multiplies output channel `channel[n]` of `conv` at the centre.
+    static func seedWindows(_ conv: Conv2d, channels: [Int], weights: [Float], inChannels: Int) -> Tensor {
+        let w = conv.weight.value.scalars
+        let out = Tensor(zeros: [channels.count, inChannels, side, side])
+        let po = out.storage.base
+        for (n, (k, weight)) in zip(channels, weights).enumerated() where weight != 0 {
+            for c in 0..<inChannels {
+                for ky in 0..<3 {
+                    for kx in 0..<3 {
+                        // d out[k, 5, 5] / d in[c, 5 + ky - 1, 5 + kx - 1] = W[k, c, ky, kx].
+                        po[((n * inChannels + c) * side + radius + ky - 1) * side + radius + kx - 1] =
+                            weight * w[(k * inChannels + c) * 9 + ky * 3 + kx]
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Heat maps of `predictions` for each target, as ``FCOSExplainer/explain(trace:result:image:predictions:targets:)``.
+    public func explain(
+        trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
+    ) -> [[ExplanationTarget: HeatMap]] {
+        var maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
+        let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
+        let padded = (trace.input.shape[2], trace.input.shape[3])
+        let logitsByLevel = trace.head["cls_logits"]!, boxesByLevel = trace.head["bbox_regression"]!,
+            ctrByLevel = trace.head["bbox_ctrness"]!
+        for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
+            let feature = trace.pyramid[level].selecting(index: image, alongAxis: 0)
+            let channels = feature.shape[0], height = feature.shape[1], width = feature.shape[2]
+            let batchFeature = feature.reshaped([1, channels, height, width])
+            let classState = towerState(detector.classificationTower, level: batchFeature)
+            let boxState = towerState(detector.regressionTower, level: batchFeature)
+            let logits = logitsByLevel[level].storage.base, boxes = boxesByLevel[level].storage.base, ctr = ctrByLevel[level].storage.base
+            let plane = height * width
+            let pairs = members.flatMap { member in targets.map { (member, $0) } }
+            let cells = pairs.map { (result.candidates[predictions[$0.0]].row, result.candidates[predictions[$0.0]].column) }
+            // Seeds per pair on the class logits conv and on the box/centerness convs.
+            var classChannels: [Int] = [], classWeights: [Float] = []
+            var boxChannels: [Int] = [], boxWeights: [Float] = [], ctrWeights: [Float] = []
+            for (member, target) in pairs {
+                let candidate = result.candidates[predictions[member]]
+                let cell = candidate.row * width + candidate.column
+                let imageOffset = image * plane
+                let logit = logits[(image * detector.classCount + candidate.label) * plane + cell]
+                var classWeight: Float = 0, boxWeight: Float = 0, ctrWeight: Float = 0, edge = 0
+                switch target {
+                case .logit: classWeight = 1
+                case .score:
+                    let pl = sigmoidValue(logit), pq = sigmoidValue(ctr[imageOffset + cell]), score = (pl * pq).squareRoot()
+                    classWeight = score * (1 - pl) / 2
+                    ctrWeight = score * (1 - pq) / 2
+                case .x1, .y1, .x2, .y2:
+                    edge = [ExplanationTarget.x1, .y1, .x2, .y2].firstIndex(of: target)!
+                    // The box output is ReLU(conv): no gradient where it is zero.
+                    boxWeight = boxes[(image * 4 + edge) * plane + cell] > 0 ? 1 : 0
+                }
+                classChannels.append(candidate.label)
+                classWeights.append(classWeight)
+                boxChannels.append(edge)
+                boxWeights.append(boxWeight)
+                ctrWeights.append(ctrWeight)
+            }
+            var gradient = Tensor(zeros: [pairs.count, channels, Self.side, Self.side])
+            if classWeights.contains(where: { $0 != 0 }) {
+                let seed = Self.seedWindows(detector.classLogits, channels: classChannels, weights: classWeights, inChannels: channels)
+                gradient = gradient + backward(seed, through: classState, cells: cells)
+            }
+            if boxWeights.contains(where: { $0 != 0 }) || ctrWeights.contains(where: { $0 != 0 }) {
+                let boxSeed = Self.seedWindows(detector.boxRegression, channels: boxChannels, weights: boxWeights, inChannels: channels)
+                let ctrSeed = Self.seedWindows(
+                    detector.centerness, channels: [Int](repeating: 0, count: pairs.count), weights: ctrWeights, inChannels: channels)
+                gradient = gradient + backward(boxSeed + ctrSeed, through: boxState, cells: cells)
+            }
+            let activations = Self.windows(feature, cells: cells)
+            let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
+            let area = Self.side * Self.side
+            for (n, (member, target)) in pairs.enumerated() {
+                let window = HeatMap.weightedActivation(
+                    gradient: gradient.storage.base + n * channels * area, activation: activations.storage.base + n * channels * area,
+                    channels: channels, plane: area)
+                var grid = [Float](repeating: 0, count: plane)
+                let (row, column) = cells[n]
+                for dy in 0..<Self.side {
+                    let y = row + dy - Self.radius
+                    guard y >= 0 && y < height else { continue }
+                    for dx in 0..<Self.side {
+                        let x = column + dx - Self.radius
+                        guard x >= 0 && x < width else { continue }
+                        grid[y * width + x] = window.storage.base[dy * Self.side + dx]
+                    }
+                }
+                maps[member][target] = HeatMap(
+                    grid: Tensor(shape: [height, width], values: grid), stride: stride, inputSize: result.inputSize,
+                    originalSize: result.originalSize)
+            }
+        }
+        return maps
+    }
+}
