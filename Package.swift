@@ -57,7 +57,8 @@ let package = Package(
         .target(name: "Vision", dependencies: ["Engine", "CImageCodecs"], swiftSettings: kernelSettings),
         .target(name: "Detection", dependencies: ["Engine", "NN", "Vision", "WeightsIO"], swiftSettings: kernelSettings),
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
-        .target(name: "Benchmarks", dependencies: ["Engine", "NN", "Vision", "Detection", "CBLAS"], swiftSettings: kernelSettings),
+        .target(
+            name: "Benchmarks", dependencies: ["Engine", "NN", "Vision", "Detection", "Explain", "CBLAS"], swiftSettings: kernelSettings),
 
         // MARK: - Executable
         .executableTarget(

@@ -58,6 +58,8 @@ public struct ForwardTrace: Sendable {
     public var head: [String: [Tensor]]
     /// Two-stage detectors: the proposals as [K, 5] (image, x1, y1, x2, y2).
     public var proposals: Tensor?
+    /// FCOS with `keepsTowerLayers`: per level, the classification and regression tower layers.
+    public var towerLayers: [(classification: [TowerLayer], regression: [TowerLayer])] = []
 }
 
 /// An object detector with torchvision's pre- and post-processing.

@@ -58,8 +58,17 @@ public struct FCOSExplainer {
                         boxSeed.withUnsafeMutableBufferPointer { $0[(s * 4 + edge) * height * width + cell] = 1 }
                     }
                 }
-                let gradient = vectorJacobianProducts(
-                    of: [logits, boxes, centerness], seeds: [logitSeed, boxSeed, centerSeed], withRespectTo: [leaf])[0]
+                // Only outputs with a nonzero seed are roots, so a logit target never enters the box tower.
+                var roots: [Tensor] = [], seeds: [Tensor] = []
+                for (output, seed) in [(logits, logitSeed), (boxes, boxSeed), (centerness, centerSeed)]
+                where seed.withUnsafeBufferPointer({ $0.contains { $0 != 0 } }) {
+                    roots.append(output)
+                    seeds.append(seed)
+                }
+                let gradient =
+                    roots.isEmpty
+                    ? Tensor(zeros: [seedCount] + leaf.shape)
+                    : vectorJacobianProducts(of: roots, seeds: seeds, withRespectTo: [leaf])[0]
                 for (s, (member, target)) in chunk.enumerated() {
                     let raw = HeatMap.weightedActivation(
                         gradient: gradient.storage.base + s * channels * height * width, activation: single.storage.base,

@@ -36,6 +36,29 @@ public struct FCOSReversedHead {
         }
     }
 
+    /// The state the forward pass kept (``FCOS/keepsTowerLayers``), for image `image`.
+    func towerState(_ tower: ConvTower, layers: [TowerLayer], image: Int) -> TowerState {
+        var state = TowerState(masks: [], scales: [], transposed: [])
+        for (conv, layer) in zip(tower.convs, layers) {
+            let output = layer.output.selecting(index: image, alongAxis: 0)
+            var mask = Tensor(uninitializedShape: output.shape)
+            output.withUnsafeBufferPointer { values in
+                mask.withUnsafeMutableBufferPointer { m in
+                    for i in 0..<m.count { m[i] = values[i] > 0 ? 1 : 0 }
+                }
+            }
+            state.masks.append(mask)
+            state.scales.append(layer.scale.selecting(index: image, alongAxis: 0).scalars)
+            state.transposed.append(Self.transposedWeights(conv.weight.value))
+        }
+        return state
+    }
+
+    /// Transposed weights, cached by weight storage (they are reused for every level and image).
+    static func transposedWeights(_ weight: Tensor) -> Tensor {
+        TransposedWeightCache.shared.value(for: weight) { flippedTransposed(weight) }
+    }
+
     func towerState(_ tower: ConvTower, level feature: Tensor) -> TowerState {
         withoutGradients {
             var x = feature
@@ -43,7 +66,7 @@ public struct FCOSReversedHead {
             for (conv, norm) in zip(tower.convs, tower.norms) {
                 let z = conv(x)
                 let channels = z.shape[1], plane = z.shape[2] * z.shape[3], perGroup = channels / norm.groups
-                let values = z.scalars, gamma = norm.weight.value.scalars
+                let values = z.storage.base, gamma = norm.weight.value.scalars
                 var scale = [Float](repeating: 0, count: channels)
                 for g in 0..<norm.groups {
                     var sum = 0.0, squares = 0.0
@@ -56,7 +79,12 @@ public struct FCOSReversedHead {
                     for c in (g * perGroup)..<((g + 1) * perGroup) { scale[c] = gamma[c] * inverse }
                 }
                 x = norm.withReLU(z)
-                state.masks.append(Tensor(shape: [channels, z.shape[2], z.shape[3]]) { x.storage.base[$0] > 0 ? 1 : 0 })
+                var mask = Tensor(uninitializedShape: [channels, z.shape[2], z.shape[3]])
+                let activated = x.storage.base
+                mask.withUnsafeMutableBufferPointer { m in
+                    for i in 0..<m.count { m[i] = activated[i] > 0 ? 1 : 0 }
+                }
+                state.masks.append(mask)
                 state.scales.append(scale)
                 state.transposed.append(Self.flippedTransposed(conv.weight.value))
             }
@@ -69,15 +97,17 @@ public struct FCOSReversedHead {
         let channels = map.shape[0], height = map.shape[1], width = map.shape[2]
         let out = Tensor(zeros: [cells.count, channels, side, side])
         let pm = map.storage.base, po = out.storage.base
-        for (n, (row, column)) in cells.enumerated() {
-            for c in 0..<channels {
-                for dy in 0..<side {
-                    let y = row + dy - radius
-                    guard y >= 0 && y < height else { continue }
-                    for dx in 0..<side {
-                        let x = column + dx - radius
-                        guard x >= 0 && x < width else { continue }
-                        po[((n * channels + c) * side + dy) * side + dx] = pm[(c * height + y) * width + x]
+        parallelFor(cells.count, costPerItem: channels * side * side) { range in
+            for n in range {
+                let (row, column) = cells[n]
+                let x0 = max(0, column - radius), x1 = min(width, column + radius + 1)
+                guard x0 < x1 else { continue }
+                for c in 0..<channels {
+                    for dy in 0..<side {
+                        let y = row + dy - radius
+                        guard y >= 0 && y < height else { continue }
+                        let target = po + ((n * channels + c) * side + dy) * side + (x0 - column + radius)
+                        target.update(from: pm + (c * height + y) * width + x0, count: x1 - x0)
                     }
                 }
             }
@@ -130,8 +160,17 @@ public struct FCOSReversedHead {
             let feature = trace.pyramid[level].selecting(index: image, alongAxis: 0)
             let channels = feature.shape[0], height = feature.shape[1], width = feature.shape[2]
             let batchFeature = feature.reshaped([1, channels, height, width])
-            let classState = towerState(detector.classificationTower, level: batchFeature)
-            let boxState = towerState(detector.regressionTower, level: batchFeature)
+            let kept = level < trace.towerLayers.count ? trace.towerLayers[level] : nil
+            let needsClass = targets.contains { $0 == .logit || $0 == .score }
+            let needsBox = targets.contains { $0 != .logit }
+            let classState =
+                needsClass
+                ? (kept.map { towerState(detector.classificationTower, layers: $0.classification, image: image) }
+                    ?? towerState(detector.classificationTower, level: batchFeature)) : nil
+            let boxState =
+                needsBox
+                ? (kept.map { towerState(detector.regressionTower, layers: $0.regression, image: image) }
+                    ?? towerState(detector.regressionTower, level: batchFeature)) : nil
             let logits = logitsByLevel[level].storage.base, boxes = boxesByLevel[level].storage.base, ctr = ctrByLevel[level].storage.base
             let plane = height * width
             let pairs = members.flatMap { member in targets.map { (member, $0) } }
@@ -165,13 +204,13 @@ public struct FCOSReversedHead {
             var gradient = Tensor(zeros: [pairs.count, channels, Self.side, Self.side])
             if classWeights.contains(where: { $0 != 0 }) {
                 let seed = Self.seedWindows(detector.classLogits, channels: classChannels, weights: classWeights, inChannels: channels)
-                gradient = gradient + backward(seed, through: classState, cells: cells)
+                gradient = gradient + backward(seed, through: classState!, cells: cells)
             }
             if boxWeights.contains(where: { $0 != 0 }) || ctrWeights.contains(where: { $0 != 0 }) {
                 let boxSeed = Self.seedWindows(detector.boxRegression, channels: boxChannels, weights: boxWeights, inChannels: channels)
                 let ctrSeed = Self.seedWindows(
                     detector.centerness, channels: [Int](repeating: 0, count: pairs.count), weights: ctrWeights, inChannels: channels)
-                gradient = gradient + backward(boxSeed + ctrSeed, through: boxState, cells: cells)
+                gradient = gradient + backward(boxSeed + ctrSeed, through: boxState!, cells: cells)
             }
             let activations = Self.windows(feature, cells: cells)
             let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
@@ -197,5 +236,46 @@ public struct FCOSReversedHead {
             }
         }
         return maps
+    }
+}
+
+/// Flipped, transposed 3x3 weights by the storage of the original weights (valid while its values are unchanged).
+final class TransposedWeightCache: @unchecked Sendable {
+    // Sendable: all state is behind the lock.
+    static let shared = TransposedWeightCache()
+    private struct Entry {
+        weak var source: TensorStorage?
+        let generation: Int
+        let value: Tensor
+    }
+    private var entries: [ObjectIdentifier: Entry] = [:]
+    private let lock = PthreadLock()
+
+    func value(for weight: Tensor, compute: () -> Tensor) -> Tensor {
+        let storage = weight.storage
+        let key = ObjectIdentifier(storage)
+        if let entry = lock.withLock({ entries[key] }), entry.source === storage, entry.generation == storage.generation {
+            return entry.value
+        }
+        let value = compute()
+        lock.withLock {
+            if entries.count > 512 { entries = entries.filter { $0.value.source != nil } }
+            entries[key] = Entry(source: storage, generation: storage.generation, value: value)
+        }
+        return value
+    }
+}
+
+final class PthreadLock: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { pthread_mutex_init(mutex, nil) }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
     }
 }

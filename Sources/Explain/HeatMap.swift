@@ -14,8 +14,17 @@ public enum ExplanationTarget: String, Sendable, Codable, CaseIterable {
 public struct HeatMap: Sendable {
     /// ReLU(Σ_k Φ(∂Y/∂A_k) ∘ A_k) on the feature grid, cropped to the cells that cover the unpadded input.
     public var raw: Tensor
-    /// `raw` resized (bilinear) to the original image and min-max normalized to [0, 1].
-    public var normalized: Tensor
+    /// The original image's (height, width).
+    public var originalSize: (height: Int, width: Int)
+
+    /// `raw` resized (bilinear, align_corners false) to the original image and min-max normalized to [0, 1];
+    /// computed on each access (maps are compared at feature resolution, and only written ones need pixels).
+    public var normalized: Tensor {
+        let resized = raw.reshaped([1, 1, raw.shape[0], raw.shape[1]])
+            .interpolated(size: (originalSize.height, originalSize.width), mode: .bilinear(alignCorners: false))
+            .reshaped([originalSize.height, originalSize.width])
+        return HeatMap.minMaxNormalized(resized)
+    }
 }
 
 extension HeatMap {
@@ -29,20 +38,28 @@ extension HeatMap {
     public init(grid: Tensor, stride: (Float, Float), inputSize: (height: Int, width: Int), originalSize: (height: Int, width: Int)) {
         let rows = min(grid.shape[0], Int((Float(inputSize.height) / stride.0).rounded(.up)))
         let columns = min(grid.shape[1], Int((Float(inputSize.width) / stride.1).rounded(.up)))
-        let cropped = grid.sliced(alongAxis: 0, start: 0, end: rows).sliced(alongAxis: 1, start: 0, end: columns)
-        raw = cropped
-        let resized = cropped.reshaped([1, 1, rows, columns])
-            .interpolated(size: (originalSize.height, originalSize.width), mode: .bilinear(alignCorners: false))
-            .reshaped([originalSize.height, originalSize.width])
-        normalized = HeatMap.minMaxNormalized(resized)
+        raw = grid.sliced(alongAxis: 0, start: 0, end: rows).sliced(alongAxis: 1, start: 0, end: columns)
+        self.originalSize = originalSize
     }
 
     /// (H - min) / max(max - min, float32 epsilon), as the official code.
     public static func minMaxNormalized(_ map: Tensor) -> Tensor {
-        let values = map.scalars
-        let low = values.min() ?? 0, high = values.max() ?? 0
+        var low = Float.infinity, high = -Float.infinity
+        map.withUnsafeBufferPointer { values in
+            for v in values {
+                low = min(low, v)
+                high = max(high, v)
+            }
+        }
+        if map.count == 0 { return map }
         let range = max(high - low, Float.ulpOfOne)
-        return Tensor(shape: map.shape) { (values[$0] - low) / range }
+        var out = Tensor(uninitializedShape: map.shape)
+        map.withUnsafeBufferPointer { values in
+            out.withUnsafeMutableBufferPointer { target in
+                for i in 0..<values.count { target[i] = (values[i] - low) / range }
+            }
+        }
+        return out
     }
 
     /// ReLU(Σ_c g[c] · A[c]) for a gradient and activation of shape [C, H, W].

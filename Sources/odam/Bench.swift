@@ -6,7 +6,7 @@ extension Odam {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks, each measured in one run on this machine.",
-            subcommands: [Ops.self, Detect.self])
+            subcommands: [Ops.self, Detect.self, ExplainBench.self])
     }
 }
 
@@ -59,6 +59,41 @@ extension Odam.Bench {
                 print(String(decoding: try encoder.encode(rows), as: UTF8.self))
             } else {
                 print(DetectBenchmark.table(rows))
+            }
+        }
+    }
+}
+
+extension Odam.Bench {
+    struct ExplainBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "explain",
+            abstract: "Milliseconds per prediction of each ODAM path (class-logit target), FCOS with random weights, and the forward time.")
+
+        @OptionGroup var compute: ComputeOptions
+        @Option(help: "An FCOS builder name or JSON model spec.") var model = "fcos_resnet50_fpn"
+        @Option(help: "Sizes as HxW, comma separated.") var sizes = "800x1216,512x512"
+        @Option(help: "Prediction counts for the fast path.") var counts = "1,10,100,1000"
+        @Option(help: "Prediction counts for the exact path (slower).") var exactCounts = "1,10"
+        @Option(help: "Timed runs per measurement (the median is reported).") var runs = 3
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            compute.apply()
+            let parsedSizes = try sizes.split(separator: ",").map { text -> (Int, Int) in
+                let parts = text.split(separator: "x").compactMap { Int($0) }
+                guard parts.count == 2 else { throw ValidationError("size '\(text)' is not HxW") }
+                return (parts[0], parts[1])
+            }
+            let rows = try ExplainBenchmark.run(
+                model: model, sizes: parsedSizes, counts: counts.split(separator: ",").compactMap { Int($0) },
+                exactCounts: exactCounts.split(separator: ",").compactMap { Int($0) }, runs: runs)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            } else {
+                print(ExplainBenchmark.table(rows))
             }
         }
     }

@@ -43,6 +43,7 @@ extension Odam {
             guard let detector = try spec.load(weights: weights) as? FCOS else {
                 throw ValidationError("--model \(model): ODAM is implemented for FCOS in this version")
             }
+            detector.keepsTowerLayers = path == "fast"
             let exact = FCOSExplainer(detector: detector), fast = FCOSReversedHead(detector: detector)
             let writer = ExplanationWriter(directory: out, writesRaw: raw)
             let codec = ImageCodec(maximumPixels: maxPixels)

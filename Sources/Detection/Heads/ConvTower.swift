@@ -36,6 +36,36 @@ public final class ConvTower: Module {
         return all
     }
 
+    /// The forward pass, keeping each layer's ReLU output and GroupNorm scale γ_c/σ (per image) in `layers`:
+    /// what the reversed head (the ODAM fast path) backpropagates through.
+    public func callAsFunction(_ x: Tensor, recording layers: inout [TowerLayer]) -> Tensor {
+        var y = x
+        for (conv, norm) in zip(convs, norms) {
+            let z = conv(y)
+            let images = z.shape[0], channels = z.shape[1], plane = z.shape[2] * z.shape[3], perGroup = channels / norm.groups
+            var scale = [Float](repeating: 0, count: images * channels)
+            let gamma = norm.weight.value.scalars
+            z.withUnsafeBufferPointer { values in
+                for n in 0..<images {
+                    for g in 0..<norm.groups {
+                        var sum = 0.0, squares = 0.0
+                        let start = (n * channels + g * perGroup) * plane
+                        for i in start..<(start + perGroup * plane) {
+                            sum += Double(values[i])
+                            squares += Double(values[i]) * Double(values[i])
+                        }
+                        let count = Double(perGroup * plane), mean = sum / count
+                        let inverse = Float(1 / (max(squares / count - mean * mean, 0) + Double(norm.epsilon)).squareRoot())
+                        for c in (g * perGroup)..<((g + 1) * perGroup) { scale[n * channels + c] = gamma[c] * inverse }
+                    }
+                }
+            }
+            y = norm.withReLU(z)
+            layers.append(TowerLayer(output: y, scale: Tensor(shape: [images, channels], values: scale)))
+        }
+        return y
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = x
         for (i, conv) in convs.enumerated() {
@@ -57,3 +87,9 @@ public func initializeHeadConv(_ conv: Conv2d, bias: Float = 0, random: inout Ra
 
 /// The classifier bias torchvision starts from: the logit of a prior probability of 0.01.
 public let classifierPriorBias: Float = -logf((1 - 0.01) / 0.01)
+
+/// One GroupNorm tower layer as the forward pass left it: its ReLU output [N, C, H, W] and γ_c/σ [N, C].
+public struct TowerLayer: Sendable {
+    public var output: Tensor
+    public var scale: Tensor
+}

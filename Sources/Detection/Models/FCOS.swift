@@ -14,6 +14,8 @@ public final class FCOS: Detector {
     public let classCount: Int
     public var transform: DetectionTransform
     public var thresholds: OneStageThresholds
+    /// Keep the towers' ReLU outputs and GroupNorm scales in the trace, for the ODAM fast path.
+    public var keepsTowerLayers = false
     let anchors: AnchorGenerator
 
     public init(
@@ -60,10 +62,21 @@ public final class FCOS: Detector {
     public func forward(_ batch: DetectionTransform.Batch, timings: inout StageTimings) -> (trace: ForwardTrace, results: [ImageDetections])
     {
         let (features, pyramid) = backbone(batch.tensor, timings: &timings)
-        let outputs = timings.measure(.head) { pyramid.map(head) }
-        let trace = ForwardTrace(
+        var towerLayers: [(classification: [TowerLayer], regression: [TowerLayer])] = []
+        let outputs = timings.measure(.head) {
+            pyramid.map { level -> (logits: Tensor, boxes: Tensor, centerness: Tensor) in
+                guard keepsTowerLayers else { return head(level) }
+                var classLayers: [TowerLayer] = [], boxLayers: [TowerLayer] = []
+                let classFeatures = classificationTower(level, recording: &classLayers)
+                let boxFeatures = regressionTower(level, recording: &boxLayers)
+                towerLayers.append((classLayers, boxLayers))
+                return (classLogits(classFeatures), boxRegression(boxFeatures).relu(), centerness(boxFeatures))
+            }
+        }
+        var trace = ForwardTrace(
             input: batch.tensor, backbone: features, pyramid: pyramid,
             head: ["cls_logits": outputs.map(\.logits), "bbox_regression": outputs.map(\.boxes), "bbox_ctrness": outputs.map(\.centerness)])
+        trace.towerLayers = towerLayers
         let results = timings.measure(.postprocess) {
             (0..<batch.tensor.shape[0]).map { image in
                 postprocess(

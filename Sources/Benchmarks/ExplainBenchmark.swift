@@ -1,0 +1,92 @@
+import Detection
+import Engine
+import Explain
+import NN
+import Vision
+
+/// `odam bench explain`: milliseconds per prediction of each ODAM path, with the forward time beside it.
+public enum ExplainBenchmark {
+    public struct Row: Sendable, Codable {
+        public var path: String
+        public var height: Int
+        public var width: Int
+        public var predictions: Int
+        public var millisecondsPerPrediction: Double
+        public var forwardSeconds: Double
+    }
+
+    /// Predictions spread over the levels in proportion to their cells, at golden-ratio positions (as the PyTorch
+    /// reference script places them), class (37i + 1) mod classes.
+    static func candidates(_ count: Int, levels: [Tensor], classes: Int) -> [Candidate] {
+        let cells = levels.map { $0.shape[2] * $0.shape[3] }
+        let total = cells.reduce(0, +)
+        return (0..<count).map { i in
+            var position = Int((Double(i) * 0.618_033_988_75).truncatingRemainder(dividingBy: 1) * Double(total))
+            var level = 0
+            while position >= cells[level] {
+                position -= cells[level]
+                level += 1
+            }
+            let width = levels[level].shape[3]
+            return Candidate(
+                box: [0, 0, 1, 1], score: 0.5, label: (37 * i + 1) % classes, level: level, row: position / width,
+                column: position % width, anchor: 0)
+        }
+    }
+
+    public static func run(model: String, sizes: [(Int, Int)], counts: [Int], exactCounts: [Int], runs: Int) throws -> [Row] {
+        var rows: [Row] = []
+        for (height, width) in sizes {
+            var spec = try ModelSpec.resolve(model)
+            spec.minSize = min(height, width)
+            spec.maxSize = max(height, width)
+            guard let detector = try spec.build(classCount: 91) as? FCOS else { throw ModelError("bench explain needs an FCOS model") }
+            detector.keepsTowerLayers = true
+            var random = RandomNumbers(seed: 9)
+            let image = random.uniform([3, height, width], 0, 1)
+            var trace: ForwardTrace? = nil
+            var result: ImageDetections? = nil
+            let forward = Timing.measure(warmups: 1, runs: runs) {
+                withoutGradients {
+                    var timings = StageTimings()
+                    let output = detector.forward(detector.transform.batch([image]), timings: &timings)
+                    trace = output.trace
+                    result = output.results[0]
+                }
+            }
+            for (path, sizesToRun) in [("fast", counts), ("exact", exactCounts)] {
+                for count in sizesToRun {
+                    var chosen = result!
+                    chosen.candidates = candidates(count, levels: trace!.pyramid, classes: detector.classCount)
+                    let predictions = Array(chosen.candidates.indices)
+                    let timing = Timing.measure(warmups: path == "fast" ? 1 : 0, runs: path == "fast" ? runs : 1) {
+                        if path == "fast" {
+                            blackHole(
+                                FCOSReversedHead(detector: detector).explain(
+                                    trace: trace!, result: chosen, predictions: predictions, targets: [.logit]))
+                        } else {
+                            blackHole(
+                                FCOSExplainer(detector: detector).explain(
+                                    trace: trace!, result: chosen, predictions: predictions, targets: [.logit]))
+                        }
+                    }
+                    rows.append(
+                        Row(
+                            path: path, height: height, width: width, predictions: count,
+                            millisecondsPerPrediction: timing.median * 1000 / Double(count), forwardSeconds: forward.median))
+                }
+            }
+        }
+        return rows
+    }
+
+    public static func table(_ rows: [Row]) -> String {
+        var lines = [pad("path", 7) + pad("size", 10) + pad("predictions", 13) + pad("ms/prediction", 15) + "forward s"]
+        for row in rows {
+            lines.append(
+                pad(row.path, 7) + pad("\(row.height)x\(row.width)", 10) + pad("\(row.predictions)", 13)
+                    + pad(fixed(row.millisecondsPerPrediction, 2), 15) + fixed(row.forwardSeconds, 3))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
