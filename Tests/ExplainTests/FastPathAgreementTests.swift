@@ -97,6 +97,8 @@ struct FastPathAgreementTests {
     @Test(arguments: [ExplanationTarget.logit, .score, .x2])
     func fastPathIsExactForFrozenGroupNorm(_ target: ExplanationTarget) throws {
         let detector = try Self.detector()
+        // The forward pass keeps the tower layers here (the recomputing path is covered by the test above).
+        detector.keepsTowerLayers = true
         let image = try ImageCodec().decode(contentsOf: sampleImagePath("chelsea.png")).tensor()
         let (trace, results) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
             var timings = StageTimings()
