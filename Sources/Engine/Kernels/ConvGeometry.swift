@@ -36,6 +36,12 @@ package struct ConvGeometry: Sendable, Equatable {
 
 /// Unfolds input channels `channels` of one image into rows of the column matrix (`columnRows` × `outPixels`).
 package func im2col(_ input: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    im2col(input, columns, g, outputRows: 0..<g.outHeight)
+}
+
+/// ``im2col(_:_:_:)`` for the output rows `outputRows` only: each column-matrix row holds `outputRows.count × outWidth`
+/// values, so a convolution can be computed in cache-sized tiles.
+package func im2col(_ input: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, _ g: ConvGeometry, outputRows: Range<Int>) {
     let kernelArea = g.kernelHeight * g.kernelWidth
     let rows = g.columnRows
     let outH = g.outHeight, outW = g.outWidth
@@ -44,14 +50,14 @@ package func im2col(_ input: UnsafePointer<Float>, _ columns: UnsafeMutablePoint
             let channel = row / kernelArea
             let ky = (row % kernelArea) / g.kernelWidth, kx = row % g.kernelWidth
             let plane = input + channel * g.inPixels
-            let out = columns + row * g.outPixels
+            let out = columns + row * outputRows.count * outW
             let offsetX = kx * g.dilationX - g.padX
             // Output columns whose input column lies inside the image.
             let firstX = offsetX >= 0 ? 0 : (-offsetX + g.strideX - 1) / g.strideX
             let lastX = min(outW, (g.width - offsetX + g.strideX - 1) / g.strideX)
-            for oy in 0..<outH {
+            for oy in outputRows {
                 let iy = oy * g.strideY - g.padY + ky * g.dilationY
-                let line = out + oy * outW
+                let line = out + (oy - outputRows.lowerBound) * outW
                 if iy < 0 || iy >= g.height || firstX >= lastX {
                     line.update(repeating: 0, count: outW)
                     continue

@@ -123,6 +123,10 @@ package enum ConvKernels {
             return
         }
         let k = g.columnRows
+        if !g.isPointwise && g.groups == 1 && g.outPixels * k >= 1 << 20 {
+            tiledForward(input: input, weight: weight, output: output, g)
+            return
+        }
         let columns = g.isPointwise ? nil : TensorStorage(uninitializedCount: k * g.outPixels)
         for n in 0..<g.batch {
             for group in 0..<g.groups {
@@ -138,6 +142,27 @@ package enum ConvKernels {
                     m: g.groupOutChannels, n: g.outPixels, k: k,
                     a: weight + group * g.groupOutChannels * k, lda: k, b: source, ldb: g.outPixels,
                     c: output + (n * g.outChannels + group * g.groupOutChannels) * g.outPixels, ldc: g.outPixels)
+            }
+        }
+    }
+
+    /// im2col and GEMM in tiles of output rows, each thread on its own tiles with a column buffer of about 1 MiB
+    /// that stays in its L2 cache, instead of one column matrix of the whole image written to memory and read back.
+    static func tiledForward(
+        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, _ g: ConvGeometry
+    ) {
+        let k = g.columnRows, outW = g.outWidth
+        let rowsPerTile = max(1, (1 << 18) / max(k * outW, 1))
+        let tilesPerImage = (g.outHeight + rowsPerTile - 1) / rowsPerTile
+        parallelFor(g.batch * tilesPerImage, costPerItem: 1 << 20) { range in
+            let columns = TensorStorage(uninitializedCount: k * rowsPerTile * outW)
+            for tile in range {
+                let n = tile / tilesPerImage, first = (tile % tilesPerImage) * rowsPerTile
+                let rows = first..<min(g.outHeight, first + rowsPerTile)
+                im2col(input + n * g.inChannels * g.inPixels, columns.base, g, outputRows: rows)
+                sgemm(
+                    m: g.outChannels, n: rows.count * outW, k: k, a: weight, lda: k, b: columns.base, ldb: rows.count * outW,
+                    c: output + n * g.outChannels * g.outPixels + first * outW, ldc: g.outPixels)
             }
         }
     }
