@@ -56,40 +56,14 @@ public struct FCOSReversedHead {
 
     /// Transposed weights, cached by weight storage (they are reused for every level and image).
     static func transposedWeights(_ weight: Tensor) -> Tensor {
-        TransposedWeightCache.shared.value(for: weight) { flippedTransposed(weight) }
+        DerivedTensorCache.shared.value(for: weight.storage, kind: "flipped-transposed") { flippedTransposed(weight) }
     }
 
+    /// The state recomputed from the level (when the forward pass did not keep it).
     func towerState(_ tower: ConvTower, level feature: Tensor) -> TowerState {
-        withoutGradients {
-            var x = feature
-            var state = TowerState(masks: [], scales: [], transposed: [])
-            for (conv, norm) in zip(tower.convs, tower.norms) {
-                let z = conv(x)
-                let channels = z.shape[1], plane = z.shape[2] * z.shape[3], perGroup = channels / norm.groups
-                let values = z.storage.base, gamma = norm.weight.value.scalars
-                var scale = [Float](repeating: 0, count: channels)
-                for g in 0..<norm.groups {
-                    var sum = 0.0, squares = 0.0
-                    for i in (g * perGroup * plane)..<((g + 1) * perGroup * plane) {
-                        sum += Double(values[i])
-                        squares += Double(values[i]) * Double(values[i])
-                    }
-                    let count = Double(perGroup * plane), mean = sum / count
-                    let inverse = 1 / Float((max(squares / count - mean * mean, 0) + Double(norm.epsilon)).squareRoot())
-                    for c in (g * perGroup)..<((g + 1) * perGroup) { scale[c] = gamma[c] * inverse }
-                }
-                x = norm.withReLU(z)
-                var mask = Tensor(uninitializedShape: [channels, z.shape[2], z.shape[3]])
-                let activated = x.storage.base
-                mask.withUnsafeMutableBufferPointer { m in
-                    for i in 0..<m.count { m[i] = activated[i] > 0 ? 1 : 0 }
-                }
-                state.masks.append(mask)
-                state.scales.append(scale)
-                state.transposed.append(Self.flippedTransposed(conv.weight.value))
-            }
-            return state
-        }
+        var layers: [TowerLayer] = []
+        _ = withoutGradients { tower(feature, recording: &layers) }
+        return towerState(tower, layers: layers, image: 0)
     }
 
     /// [N, C, 11, 11] windows of a [C, H, W] map centred on `cells` (row, column), zero outside the map.
@@ -236,46 +210,5 @@ public struct FCOSReversedHead {
             }
         }
         return maps
-    }
-}
-
-/// Flipped, transposed 3x3 weights by the storage of the original weights (valid while its values are unchanged).
-final class TransposedWeightCache: @unchecked Sendable {
-    // Sendable: all state is behind the lock.
-    static let shared = TransposedWeightCache()
-    private struct Entry {
-        weak var source: TensorStorage?
-        let generation: Int
-        let value: Tensor
-    }
-    private var entries: [ObjectIdentifier: Entry] = [:]
-    private let lock = PthreadLock()
-
-    func value(for weight: Tensor, compute: () -> Tensor) -> Tensor {
-        let storage = weight.storage
-        let key = ObjectIdentifier(storage)
-        if let entry = lock.withLock({ entries[key] }), entry.source === storage, entry.generation == storage.generation {
-            return entry.value
-        }
-        let value = compute()
-        lock.withLock {
-            if entries.count > 512 { entries = entries.filter { $0.value.source != nil } }
-            entries[key] = Entry(source: storage, generation: storage.generation, value: value)
-        }
-        return value
-    }
-}
-
-final class PthreadLock: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init() { pthread_mutex_init(mutex, nil) }
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
     }
 }

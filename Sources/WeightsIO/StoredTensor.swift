@@ -62,7 +62,7 @@ public struct StoredTensor: Sendable {
         if strides == shape.contiguousStrides { return Array(0..<elementCount) }
         var result: [Int] = []
         result.reserveCapacity(elementCount)
-        forEachIndexOf(shape) { position in
+        forEachIndex(shape) { _, position in
             result.append(zip(position, strides).map(*).reduce(0, +))
         }
         return result
@@ -86,22 +86,6 @@ public struct StoredTensor: Sendable {
     /// The values as integers (for index tensors and counters such as `num_batches_tracked`).
     public func integers() -> [Int] {
         storageIndices.map { Int(element(at: $0)) }
-    }
-}
-
-private func forEachIndexOf(_ shape: [Int], _ body: ([Int]) -> Void) {
-    let total = shape.elementCount
-    if total == 0 { return }
-    var position = [Int](repeating: 0, count: shape.count)
-    for _ in 0..<total {
-        body(position)
-        var axis = shape.count - 1
-        while axis >= 0 {
-            position[axis] += 1
-            if position[axis] < shape[axis] { break }
-            position[axis] = 0
-            axis -= 1
-        }
     }
 }
 

@@ -26,33 +26,8 @@ package func forEachRow(
     shape: [Int], stridesA: [Int], stridesB: [Int],
     _ body: (Int, Int, Int, Int, Int, Int) -> Void
 ) {
-    let rank = shape.count
-    if rank == 0 {
-        body(0, 0, 1, 0, 0, 0)
-        return
-    }
-    let rowLength = shape[rank - 1]
-    let strideA = stridesA[rank - 1]
-    let strideB = stridesB[rank - 1]
-    let rows = shape.dropLast().reduce(1, *)
-    if rowLength == 0 || rows == 0 { return }
-    var index = [Int](repeating: 0, count: rank)
-    var offsetA = 0
-    var offsetB = 0
-    for row in 0..<rows {
-        body(offsetA, offsetB, rowLength, strideA, strideB, row)
-        var axis = rank - 2
-        while axis >= 0 {
-            index[axis] += 1
-            offsetA += stridesA[axis]
-            offsetB += stridesB[axis]
-            if index[axis] < shape[axis] { break }
-            offsetA -= stridesA[axis] * shape[axis]
-            offsetB -= stridesB[axis] * shape[axis]
-            index[axis] = 0
-            axis -= 1
-        }
-    }
+    let rows = shape.isEmpty ? 1 : shape.dropLast().reduce(1, *)
+    forEachRow(shape: shape, stridesA: stridesA, stridesB: stridesB, rows: 0..<rows, body)
 }
 
 /// ``forEachRow(shape:stridesA:stridesB:_:)`` restricted to the rows in `rows`, for splitting a loop over threads.

@@ -45,10 +45,13 @@ package enum WinogradConv {
     package static func forward(
         input: UnsafePointer<Float>, weightStorage: TensorStorage, output: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
-        let transformed = WeightTransformCache.shared.transformed(weightStorage, flipTranspose: false) { target in
-            transformWeights(weightStorage.base, into: target, outChannels: g.outChannels, inChannels: g.inChannels, flipTranspose: false)
+        let transformed = DerivedTensorCache.shared.value(for: weightStorage, kind: "winograd") {
+            let target = Tensor(uninitializedShape: [16 * g.outChannels * g.inChannels])
+            transformWeights(
+                weightStorage.base, into: target.storage.base, outChannels: g.outChannels, inChannels: g.inChannels, flipTranspose: false)
+            return target
         }
-        run(input: input, transformedWeights: transformed.base, output: output, g)
+        run(input: input, transformedWeights: transformed.storage.base, output: output, g)
     }
 
     package static func backwardInput(
@@ -207,56 +210,5 @@ package enum WinogradConv {
                 }
             }
         }
-    }
-}
-
-/// Transformed Winograd weights by weight storage, valid while that storage lives and its values are unchanged.
-final class WeightTransformCache: @unchecked Sendable {
-    // Sendable: all state is behind the lock.
-    static let shared = WeightTransformCache()
-
-    private struct Entry {
-        weak var source: TensorStorage?
-        let generation: Int
-        let flipTranspose: Bool
-        let transformed: TensorStorage
-    }
-
-    private var entries: [ObjectIdentifier: [Entry]] = [:]
-    private let lock = NSLockLike()
-    private let capacity = 256
-
-    func transformed(_ source: TensorStorage, flipTranspose: Bool, compute: (UnsafeMutablePointer<Float>) -> Void) -> TensorStorage {
-        let key = ObjectIdentifier(source)
-        if let hit = lock.withLock({
-            entries[key]?.first { $0.source === source && $0.generation == source.generation && $0.flipTranspose == flipTranspose }
-        }) {
-            return hit.transformed
-        }
-        let transformed = TensorStorage(uninitializedCount: 16 * source.count / 9)
-        compute(transformed.base)
-        lock.withLock {
-            if entries.count >= capacity { entries = entries.filter { $0.value.contains { $0.source != nil } } }
-            if entries.count >= capacity { entries.removeAll() }
-            var list = (entries[key] ?? []).filter { $0.source === source && $0.flipTranspose != flipTranspose }
-            list.append(Entry(source: source, generation: source.generation, flipTranspose: flipTranspose, transformed: transformed))
-            entries[key] = list
-        }
-        return transformed
-    }
-}
-
-/// A pthread mutex owned by one object.
-final class NSLockLike: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init() { pthread_mutex_init(mutex, nil) }
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
     }
 }
