@@ -6,7 +6,8 @@ Tests/ExplainTests/Fixtures/odam_fcos_small.safetensors and .json: for predictio
 highest-scoring cell and class of the level, and one more), and each target (score, logit, x1, y1, x2, y2): the
 gradient of the target with respect to the level's FPN map (one autograd.grad per prediction and target), the raw map
 ReLU(Σ_c g_c·A_c) on the grid cropped to the unpadded input, and the normalized map (bilinear to the original size,
-align_corners=False, min-max with float32 epsilon; every 4th pixel in each direction is stored).
+align_corners=False, min-max with float32 epsilon; every 4th pixel in each direction is stored). For the score
+target also the Grad-CAM and Grad-CAM++ raw maps from the same gradient.
 """
 import json
 import math
@@ -63,6 +64,18 @@ def main():
                 resized = F.interpolate(raw[None, None], size=tuple(image.shape[-2:]), mode="bilinear", align_corners=False)[0, 0]
                 normalized = (resized - resized.min()) / torch.clamp(resized.max() - resized.min(), min=torch.finfo(torch.float32).eps)
                 out[f"{index}.{target}.raw"] = raw.contiguous()
+                if target == "score":
+                    # Baselines on the same gradient: Grad-CAM (spatial-mean weights) and Grad-CAM++ (pytorch-grad-cam's
+                    # alpha, eps 1e-7), each ReLU(sum_c w_c A_c) on the cropped grid.
+                    a, gg = leaf.detach()[0], g[0]
+                    cam = F.relu((gg.mean(dim=(1, 2))[:, None, None] * a).sum(dim=0))[:rows, :cols]
+                    g2, g3 = gg ** 2, gg ** 3
+                    alpha = g2 / (2 * g2 + a.sum(dim=(1, 2))[:, None, None] * g3 + 1e-7)
+                    alpha = torch.where(gg != 0, alpha, torch.zeros_like(alpha))
+                    weights = (F.relu(gg) * alpha).sum(dim=(1, 2))
+                    campp = F.relu((weights[:, None, None] * a).sum(dim=0))[:rows, :cols]
+                    out[f"{index}.gradcam.raw"] = cam.contiguous()
+                    out[f"{index}.gradcampp.raw"] = campp.contiguous()
                 out[f"{index}.{target}.normalized"] = normalized[::4, ::4].contiguous()  # every 4th pixel keeps the fixture small
     os.makedirs(OUT, exist_ok=True)
     save_file(out, os.path.join(OUT, "odam_fcos_small.safetensors"))

@@ -9,10 +9,13 @@ public import Engine
 public struct FCOSExplainer {
     public let detector: FCOS
     public var seedsPerPass: Int
+    /// ODAM (default), or the Grad-CAM / Grad-CAM++ baselines on the same gradients.
+    public var method: HeatMapMethod
 
-    public init(detector: FCOS, seedsPerPass: Int = 8) {
+    public init(detector: FCOS, seedsPerPass: Int = 8, method: HeatMapMethod = .odam()) {
         self.detector = detector
         self.seedsPerPass = seedsPerPass
+        self.method = method
     }
 
     /// Heat maps of `predictions` (indices into `result.candidates`) for each target, in the order given.
@@ -70,10 +73,11 @@ public struct FCOSExplainer {
                     ? Tensor(zeros: [seedCount] + leaf.shape)
                     : vectorJacobianProducts(of: roots, seeds: seeds, withRespectTo: [leaf])[0]
                 for (s, (member, target)) in chunk.enumerated() {
-                    let raw = HeatMap.weightedActivation(
+                    let candidate = result.candidates[predictions[member]]
+                    let boxCells = ((candidate.box[2] - candidate.box[0]) / stride.1, (candidate.box[3] - candidate.box[1]) / stride.0)
+                    let raw = method.map(
                         gradient: gradient.storage.base + s * channels * height * width, activation: single.storage.base,
-                        channels: channels, plane: height * width
-                    ).reshaped([height, width])
+                        channels: channels, height: height, width: width, boxCells: boxCells)
                     maps[member][target] = HeatMap(
                         grid: raw, stride: stride, inputSize: result.inputSize, originalSize: result.originalSize)
                 }

@@ -15,10 +15,18 @@ import NN
 /// (the official code keeps only γ).
 public struct FCOSReversedHead {
     public let detector: FCOS
+    /// An ODAM variant: the gradient transform applies exactly; Gaussian smoothing is applied within the window.
+    public var method: HeatMapMethod
     static let radius = 5
     static let side = 11
 
-    public init(detector: FCOS) { self.detector = detector }
+    public init(detector: FCOS, method: HeatMapMethod = .odam()) {
+        precondition(
+            { if case .odam = method { return true } else { return false } }(),
+            "the fast path makes ODAM maps; Grad-CAM needs the exact path")
+        self.detector = detector
+        self.method = method
+    }
 
     /// One tower's forward state on one level: ReLU masks and GroupNorm scales per layer, and the transposed weights.
     struct TowerState {
@@ -190,9 +198,11 @@ public struct FCOSReversedHead {
             let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
             let area = Self.side * Self.side
             for (n, (member, target)) in pairs.enumerated() {
-                let window = HeatMap.weightedActivation(
+                let candidate = result.candidates[predictions[member]]
+                let boxCells = ((candidate.box[2] - candidate.box[0]) / stride.1, (candidate.box[3] - candidate.box[1]) / stride.0)
+                let window = method.map(
                     gradient: gradient.storage.base + n * channels * area, activation: activations.storage.base + n * channels * area,
-                    channels: channels, plane: area)
+                    channels: channels, height: Self.side, width: Self.side, boxCells: boxCells)
                 var grid = [Float](repeating: 0, count: plane)
                 let (row, column) = cells[n]
                 for dy in 0..<Self.side {

@@ -16,7 +16,9 @@ extension Odam {
         @Option(help: "The checkpoint (.pth or .safetensors).") var weights: String
         @Option(help: "Output folder; one subfolder per image.") var out: String
         @Option(help: "Targets, comma separated: score, logit, x1, y1, x2, y2, combined.") var targets = "score,combined"
-        @Option(help: "Explanation method: odam.") var method = "odam"
+        @Option(help: "Explanation method: odam, gradcam or gradcampp (Grad-CAM++).") var method = "odam"
+        @Option(help: "ODAM's Φ: none, or gaussian:SCALE (σ = SCALE × the box's size in cells).") var smoothing = "none"
+        @Option(help: "ODAM's gradient variant: identity, positive, negative or absolute.") var gradient = "identity"
         @Option(
             help:
                 "Gradient path: exact (autograd through the head) or fast (the reversed head on 11x11 windows, GroupNorm as frozen scales)."
@@ -29,7 +31,23 @@ extension Odam {
 
         func run() throws {
             compute.apply()
-            guard method == "odam" else { throw ValidationError("--method \(method): only odam is available in this version") }
+            guard var heatMapMethod = HeatMapMethod.named(method) else {
+                throw ValidationError("--method \(method): expected odam, gradcam or gradcampp")
+            }
+            if case .odam = heatMapMethod {
+                guard let transform = GradientTransform(rawValue: gradient) else {
+                    throw ValidationError("--gradient \(gradient): unknown variant")
+                }
+                var phi = GradientSmoothing.none
+                if smoothing.hasPrefix("gaussian:"), let scale = Float(smoothing.dropFirst("gaussian:".count)), scale > 0 {
+                    phi = .gaussian(scale: scale)
+                } else if smoothing != "none" {
+                    throw ValidationError("--smoothing \(smoothing): expected none or gaussian:SCALE")
+                }
+                heatMapMethod = .odam(smoothing: phi, gradient: transform)
+            } else if path == "fast" {
+                throw ValidationError("--method \(method) uses whole-map gradients: use --path exact")
+            }
             guard path == "exact" || path == "fast" else { throw ValidationError("--path \(path): expected exact or fast") }
             let names = targets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             let includesCombined = names.contains("combined")
@@ -44,7 +62,8 @@ extension Odam {
                 throw ValidationError("--model \(model): ODAM is implemented for FCOS in this version")
             }
             detector.keepsTowerLayers = path == "fast"
-            let exact = FCOSExplainer(detector: detector), fast = FCOSReversedHead(detector: detector)
+            let exact = FCOSExplainer(detector: detector, method: heatMapMethod)
+            let fast = path == "fast" ? FCOSReversedHead(detector: detector, method: heatMapMethod) : nil
             let writer = ExplanationWriter(directory: out, writesRaw: raw)
             let codec = ImageCodec(maximumPixels: maxPixels)
             var failures = 0
@@ -60,7 +79,7 @@ extension Odam {
                     let predictions = result.detections.map(\.candidate)
                     let maps =
                         self.path == "fast"
-                        ? fast.explain(trace: trace, result: result, predictions: predictions, targets: chosen)
+                        ? fast!.explain(trace: trace, result: result, predictions: predictions, targets: chosen)
                         : exact.explain(trace: trace, result: result, predictions: predictions, targets: chosen)
                     var folder = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
                     var suffix = 2

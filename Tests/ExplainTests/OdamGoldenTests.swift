@@ -63,5 +63,16 @@ struct OdamGoldenTests {
                 #expect(Self.correlation(normalized, expected) >= 0.999, "prediction \(index) \(target): correlation")
             }
         }
+        // The baselines from the same gradients.
+        for (name, method) in [("gradcam", HeatMapMethod.gradCAM), ("gradcampp", .gradCAMPlusPlus)] {
+            let baseline = FCOSExplainer(detector: detector, seedsPerPass: 5, method: method).explain(
+                trace: trace, result: result, predictions: Array(result.candidates.indices), targets: [.score])
+            for (index, perTarget) in baseline.enumerated() {
+                let expected = f.tensor("\(index).\(name).raw")
+                let scale = max(expected.scalars.max() ?? 0, 1e-12)
+                let message = mismatch(perTarget[.score]!.raw, expected, rtol: 1e-3, atol: 1e-3 * scale)
+                #expect(message == nil, "prediction \(index) \(name): \(message ?? "")")
+            }
+        }
     }
 }
