@@ -1,5 +1,6 @@
 public import Detection
 public import Engine
+import NN
 
 /// ODAM heat maps for FCOS predictions by automatic differentiation through the head (the exact path).
 ///
@@ -22,15 +23,52 @@ public struct FCOSExplainer {
     public func explain(
         trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
     ) -> [[ExplanationTarget: HeatMap]] {
+        let levels = Set(predictions.map { result.candidates[$0].level })
+        let recorded = record(trace: trace, image: image, levels: levels, targets: targets)
+        return explain(recorded, trace: trace, result: result, predictions: predictions, targets: targets)
+    }
+
+    /// The head on one FPN level with its graph recorded: what every prediction of that level backpropagates through.
+    public struct RecordedLevel {
+        let leaf: Tensor
+        let logits: Tensor, boxes: Tensor, centerness: Tensor
+    }
+
+    /// Runs the head with gradient recording on `levels` (paid once per image, like PyTorch's grad-enabled forward).
+    public func record(trace: ForwardTrace, image: Int = 0, levels: Set<Int>, targets: [ExplanationTarget]) -> [Int: RecordedLevel] {
+        // Record only the towers the targets reach: a logit target never needs the regression tower.
+        let needsClass = targets.contains { $0 == .logit || $0 == .score }
+        let needsBox = targets.contains { $0 != .logit }
+        var recorded: [Int: RecordedLevel] = [:]
+        for level in levels {
+            let feature = trace.pyramid[level]
+            let single = feature.selecting(index: image, alongAxis: 0).reshaped([1] + Array(feature.shape.dropFirst()))
+            let leaf = single.detached().requiringGradient()
+            func kept(_ name: String) -> Tensor {
+                let t = trace.head[name]![level]
+                return t.selecting(index: image, alongAxis: 0).reshaped([1] + Array(t.shape.dropFirst())).detached()
+            }
+            let logits = needsClass ? detector.classLogits(detector.classificationTower(leaf)) : kept("cls_logits")
+            let boxFeatures = needsBox ? detector.regressionTower(leaf) : nil
+            recorded[level] = RecordedLevel(
+                leaf: leaf, logits: logits, boxes: boxFeatures.map { detector.boxRegression($0).relu() } ?? kept("bbox_regression"),
+                centerness: boxFeatures.map { detector.centerness($0) } ?? kept("bbox_ctrness"))
+        }
+        return recorded
+    }
+
+    /// Heat maps from recorded levels (see ``record(trace:image:levels:targets:)``): the per-prediction cost.
+    public func explain(
+        _ recorded: [Int: RecordedLevel], trace: ForwardTrace, result: ImageDetections, predictions: [Int], targets: [ExplanationTarget]
+    ) -> [[ExplanationTarget: HeatMap]] {
         var maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
         let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
         let padded = (trace.input.shape[2], trace.input.shape[3])
         for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
-            let feature = trace.pyramid[level]
-            let single = feature.selecting(index: image, alongAxis: 0).reshaped([1] + Array(feature.shape.dropFirst()))
+            let state = recorded[level]!
+            let leaf = state.leaf, single = leaf.detached()
+            let (logits, boxes, centerness) = (state.logits, state.boxes, state.centerness)
             let channels = single.shape[1], height = single.shape[2], width = single.shape[3]
-            let leaf = single.detached().requiringGradient()
-            let (logits, boxes, centerness) = detector.head(leaf)
             let classes = logits.shape[1]
             let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
             // Every (prediction, target) pair is one seed.

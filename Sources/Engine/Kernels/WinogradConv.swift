@@ -66,6 +66,23 @@ package enum WinogradConv {
         run(input: gradOutput, transformedWeights: transformed.base, output: gradInput, adjoint)
     }
 
+    /// The input gradient with the flipped weight transform cached for `weightStorage`.
+    package static func backwardInput(
+        gradOutput: UnsafePointer<Float>, weightStorage: TensorStorage, gradInput: UnsafeMutablePointer<Float>, _ g: ConvGeometry
+    ) {
+        let adjoint = ConvGeometry(
+            batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
+            outChannels: g.inChannels, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1,
+            padY: 2 - g.padY, padX: 2 - g.padX, dilationY: 1, dilationX: 1, groups: 1)
+        let transformed = DerivedTensorCache.shared.value(for: weightStorage, kind: "winograd-adjoint") {
+            let target = Tensor(uninitializedShape: [16 * g.outChannels * g.inChannels])
+            transformWeights(
+                weightStorage.base, into: target.storage.base, outChannels: g.outChannels, inChannels: g.inChannels, flipTranspose: true)
+            return target
+        }
+        run(input: gradOutput, transformedWeights: transformed.storage.base, output: gradInput, adjoint)
+    }
+
     /// U[ξ][o][i] = (G w[o][i] Gᵀ)[ξ]; with `flipTranspose` the kernel used is w[i][o] rotated by 180°.
     private static func transformWeights(
         _ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, outChannels: Int, inChannels: Int, flipTranspose: Bool

@@ -39,7 +39,13 @@ extension Tensor {
                 var batched = g
                 batched.batch = g.batch * seeds
                 let dx = Tensor(uninitializedShape: Array(gradOut.shape.prefix(gradOut.rank - 4)) + cx.shape)
-                ConvKernels.backwardInput(gradOutput: gradOut.storage.base, weight: cw.storage.base, gradInput: dx.storage.base, batched)
+                if WinogradConv.appliesToBackwardInput(of: batched) {
+                    WinogradConv.backwardInput(
+                        gradOutput: gradOut.storage.base, weightStorage: cw.storage, gradInput: dx.storage.base, batched)
+                } else {
+                    ConvKernels.backwardInput(
+                        gradOutput: gradOut.storage.base, weight: cw.storage.base, gradInput: dx.storage.base, batched)
+                }
                 grads[0] = dx
             }
             if needed[1] {
