@@ -23,6 +23,17 @@ public enum BoxOps {
     @inline(__always)
     public static func area(_ b: UnsafePointer<Float>) -> Float { (b[2] - b[0]) * (b[3] - b[1]) }
 
+    /// The area of each box.
+    public static func areas(_ boxes: [Float]) -> [Float] {
+        var areas = [Float](repeating: 0, count: boxes.count / 4)
+        for i in areas.indices {
+            let width: Float = boxes[4 * i + 2] - boxes[4 * i]
+            let height: Float = boxes[4 * i + 3] - boxes[4 * i + 1]
+            areas[i] = width * height
+        }
+        return areas
+    }
+
     /// Intersection over union of boxes `i` and `j`, as torchvision's `box_iou` and `nms` compute it.
     @inline(__always)
     public static func iou(_ boxes: UnsafePointer<Float>, _ i: Int, _ j: Int, areas: UnsafePointer<Float>) -> Float {
@@ -39,12 +50,7 @@ public enum BoxOps {
         let count = scores.count
         if count == 0 { return [] }
         let order = (0..<count).sorted { (i: Int, j: Int) -> Bool in scores[i] > scores[j] || (scores[i] == scores[j] && i < j) }
-        var areas = [Float](repeating: 0, count: count)
-        for i in 0..<count {
-            let width: Float = boxes[4 * i + 2] - boxes[4 * i]
-            let height: Float = boxes[4 * i + 3] - boxes[4 * i + 1]
-            areas[i] = width * height
-        }
+        let areas = Self.areas(boxes)
         var suppressed = [Bool](repeating: false, count: count)
         var keep: [Int] = []
         boxes.withUnsafeBufferPointer { b in

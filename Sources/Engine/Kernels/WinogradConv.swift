@@ -57,10 +57,7 @@ package enum WinogradConv {
     package static func backwardInput(
         gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
-        let adjoint = ConvGeometry(
-            batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
-            outChannels: g.inChannels, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1,
-            padY: 2 - g.padY, padX: 2 - g.padX, dilationY: 1, dilationX: 1, groups: 1)
+        let adjoint = adjointGeometry(g)
         let transformed = TensorStorage(uninitializedCount: 16 * g.outChannels * g.inChannels)
         transformWeights(weight, into: transformed.base, outChannels: g.outChannels, inChannels: g.inChannels, flipTranspose: true)
         run(input: gradOutput, transformedWeights: transformed.base, output: gradInput, adjoint)
@@ -70,10 +67,7 @@ package enum WinogradConv {
     package static func backwardInput(
         gradOutput: UnsafePointer<Float>, weightStorage: TensorStorage, gradInput: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
-        let adjoint = ConvGeometry(
-            batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
-            outChannels: g.inChannels, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1,
-            padY: 2 - g.padY, padX: 2 - g.padX, dilationY: 1, dilationX: 1, groups: 1)
+        let adjoint = adjointGeometry(g)
         let transformed = DerivedTensorCache.shared.value(for: weightStorage, kind: "winograd-adjoint") {
             let target = Tensor(uninitializedShape: [16 * g.outChannels * g.inChannels])
             transformWeights(
@@ -81,6 +75,14 @@ package enum WinogradConv {
             return target
         }
         run(input: gradOutput, transformedWeights: transformed.storage.base, output: gradInput, adjoint)
+    }
+
+    /// The convolution whose output is the input gradient: output gradient in, padding `2 - pad`.
+    static func adjointGeometry(_ g: ConvGeometry) -> ConvGeometry {
+        ConvGeometry(
+            batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
+            outChannels: g.inChannels, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1,
+            padY: 2 - g.padY, padX: 2 - g.padX, dilationY: 1, dilationX: 1, groups: 1)
     }
 
     /// U[ξ][o][i] = (G w[o][i] Gᵀ)[ξ]; with `flipTranspose` the kernel used is w[i][o] rotated by 180°.

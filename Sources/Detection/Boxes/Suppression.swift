@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Odam-NMS (paper Algorithm 1): greedy by score within each class; a candidate is a duplicate of a kept box when
+/// they overlap and their explanations are not clearly different, or when their explanations are nearly the same
+/// even without much overlap.
+public struct OdamNMS: Sendable, Equatable, Codable {
+    public var iouThreshold: Float
+    /// T_l: the correlation above which an overlapping candidate (IoU ≥ T_iou) is a duplicate.
+    public var lowCorrelation: Float
+    /// T_h: the correlation above which a candidate with little overlap (IoU < T_iou) is still a duplicate.
+    public var highCorrelation: Float
+    public var maximumDetections: Int
+
+    /// The paper's FCOS settings (T_iou 0.5, T_l 0.2, T_h 0.8).
+    public static let fcos = OdamNMS(iouThreshold: 0.5, lowCorrelation: 0.2, highCorrelation: 0.8, maximumDetections: 500)
+    /// The paper's Faster R-CNN settings (T_iou 0.6, T_l 0.3, T_h 0.7).
+    public static let fasterRCNN = OdamNMS(iouThreshold: 0.6, lowCorrelation: 0.3, highCorrelation: 0.7, maximumDetections: 300)
+
+    public init(iouThreshold: Float, lowCorrelation: Float, highCorrelation: Float, maximumDetections: Int) {
+        self.iouThreshold = iouThreshold
+        self.lowCorrelation = lowCorrelation
+        self.highCorrelation = highCorrelation
+        self.maximumDetections = maximumDetections
+    }
+
+    /// Indices kept, best score first.
+    ///
+    /// - Parameters:
+    ///   - boxes: (x1, y1, x2, y2) per candidate.
+    ///   - maps: one flattened heat map per candidate, `dimension` values each; they are L2-normalized here, so the
+    ///     correlation of two candidates is the cosine of their maps (no mean subtraction, as the official code).
+    public func callAsFunction(boxes: [Float], scores: [Float], labels: [Int], maps: [Float], dimension: Int) -> [Int] {
+        let count = scores.count
+        precondition(boxes.count == 4 * count && labels.count == count && maps.count == dimension * count, "Odam-NMS input sizes differ")
+        var normalized = maps
+        for i in 0..<count {
+            var norm: Float = 0
+            for k in 0..<dimension { norm += maps[i * dimension + k] * maps[i * dimension + k] }
+            let scale = 1 / max(norm.squareRoot(), 1e-12)
+            for k in 0..<dimension { normalized[i * dimension + k] *= scale }
+        }
+        let areas = BoxOps.areas(boxes)
+        let order = (0..<count).sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+        var suppressed = [Bool](repeating: false, count: count)
+        var keep: [Int] = []
+        boxes.withUnsafeBufferPointer { b in
+            areas.withUnsafeBufferPointer { a in
+                normalized.withUnsafeBufferPointer { h in
+                    for (rank, i) in order.enumerated() where !suppressed[i] {
+                        keep.append(i)
+                        for j in order[(rank + 1)...] where !suppressed[j] && labels[j] == labels[i] {
+                            let overlap = BoxOps.iou(b.baseAddress!, i, j, areas: a.baseAddress!)
+                            var correlation: Float = 0
+                            for k in 0..<dimension { correlation += h[i * dimension + k] * h[j * dimension + k] }
+                            let duplicate =
+                                overlap >= iouThreshold ? correlation > lowCorrelation : correlation > highCorrelation
+                            if duplicate { suppressed[j] = true }
+                        }
+                    }
+                }
+            }
+        }
+        return Array(keep.prefix(maximumDetections))
+    }
+}
+
+/// Soft-NMS (Bodla et al. 2017) within each class: instead of removing overlapping candidates, decay their scores.
+public struct SoftNMS: Sendable, Equatable, Codable {
+    public enum Decay: Sendable, Equatable, Codable {
+        /// s ← s·(1 − IoU) when IoU > the threshold.
+        case linear(iouThreshold: Float)
+        /// s ← s·exp(−IoU²/σ).
+        case gaussian(sigma: Float)
+    }
+
+    public var decay: Decay
+    /// Candidates whose decayed score falls to or below this are dropped.
+    public var scoreThreshold: Float
+
+    public init(decay: Decay = .gaussian(sigma: 0.5), scoreThreshold: Float = 0.05) {
+        self.decay = decay
+        self.scoreThreshold = scoreThreshold
+    }
+
+    /// Kept indices and their decayed scores, in the order they were selected (highest current score first).
+    public func callAsFunction(boxes: [Float], scores: [Float], labels: [Int]) -> (indices: [Int], scores: [Float]) {
+        var current = scores
+        var remaining = Array(scores.indices)
+        let areas = BoxOps.areas(boxes)
+        var kept: [Int] = [], keptScores: [Float] = []
+        boxes.withUnsafeBufferPointer { b in
+            areas.withUnsafeBufferPointer { a in
+                while !remaining.isEmpty {
+                    // The best current score; lower index first at ties.
+                    var best = 0
+                    for position in 1..<remaining.count {
+                        let candidate = remaining[position], leader = remaining[best]
+                        if current[candidate] > current[leader] || (current[candidate] == current[leader] && candidate < leader) {
+                            best = position
+                        }
+                    }
+                    let i = remaining.remove(at: best)
+                    guard current[i] > scoreThreshold else { continue }
+                    kept.append(i)
+                    keptScores.append(current[i])
+                    for j in remaining where labels[j] == labels[i] {
+                        let overlap = BoxOps.iou(b.baseAddress!, i, j, areas: a.baseAddress!)
+                        switch decay {
+                        case .linear(let threshold): if overlap > threshold { current[j] *= 1 - overlap }
+                        case .gaussian(let sigma): current[j] *= expf(-overlap * overlap / sigma)
+                        }
+                    }
+                }
+            }
+        }
+        return (kept, keptScores)
+    }
+}
