@@ -1,3 +1,4 @@
+import Detection
 public import Engine
 
 #if canImport(Glibc)
@@ -100,30 +101,9 @@ public enum ExplanationMetrics {
         }
     }
 
-    /// Rasterizes polygons (x0, y0, x1, y1, …) by ray casting at pixel coordinates, with vertex coordinates truncated
-    /// to integers as the official code's `cv2.fillPoly` input.
+    /// Rasterizes polygons (x0, y0, x1, y1, …) at integer pixel coordinates, with vertices truncated to integers as
+    /// the official code's `cv2.fillPoly` input.
     public static func polygonMask(_ polygons: [[Float]], height: Int, width: Int) -> Mask {
-        var mask = Mask(repeating: false, count: height * width)
-        for polygon in polygons {
-            let xs = stride(from: 0, to: polygon.count, by: 2).map { Float(Int(polygon[$0])) }
-            let ys = stride(from: 1, to: polygon.count, by: 2).map { Float(Int(polygon[$0])) }
-            guard xs.count >= 3 else { continue }
-            for y in 0..<height {
-                for x in 0..<width {
-                    var inside = false
-                    var j = xs.count - 1
-                    for i in 0..<xs.count {
-                        if (ys[i] > Float(y)) != (ys[j] > Float(y)),
-                            Float(x) < (xs[j] - xs[i]) * (Float(y) - ys[i]) / (ys[j] - ys[i]) + xs[i]
-                        {
-                            inside.toggle()
-                        }
-                        j = i
-                    }
-                    if inside { mask[y * width + x] = true }
-                }
-            }
-        }
-        return mask
+        COCOAnnotations.rasterize(polygons, height: height, width: width, truncatingVertices: true, sampleOffset: 0)
     }
 }
