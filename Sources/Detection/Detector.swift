@@ -34,6 +34,13 @@ public struct Detection: Sendable, Codable, Equatable {
     public var label: Int
     /// Index into the image's candidates.
     public var candidate: Int
+
+    public init(box: [Float], score: Float, label: Int, candidate: Int) {
+        self.box = box
+        self.score = score
+        self.label = label
+        self.candidate = candidate
+    }
 }
 
 /// What a detector made of one image.

@@ -15,11 +15,7 @@ extension Odam {
                 """)
 
         @OptionGroup var compute: ComputeOptions
-        @Option(
-            help: "A torchvision builder name (fcos_resnet50_fpn, retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn) or a JSON model spec.")
-        var model: String
-        @Option(help: "The checkpoint: a torch.save .pth or a .safetensors file with torchvision's state-dict keys.")
-        var weights: String
+        @OptionGroup var modelOptions: ModelOptions
         @Option(help: "Keep detections scoring above this (default: the model's own threshold).") var scoreThresh: Float?
         @Option(help: "Short side the image is resized to (default: the model's, 800).") var minSize: Int?
         @Option(help: "Longest side after resizing (default: the model's, 1333).") var maxSize: Int?
@@ -30,11 +26,11 @@ extension Odam {
 
         func run() throws {
             compute.apply()
-            var spec = try ModelSpec.resolve(model)
+            var spec = try ModelSpec.resolve(modelOptions.model)
             if let scoreThresh { spec.scoreThreshold = scoreThresh }
             if let minSize { spec.minSize = minSize }
             if let maxSize { spec.maxSize = maxSize }
-            let detector = try spec.load(weights: weights)
+            let detector = try spec.load(weights: modelOptions.weights)
             let codec = ImageCodec(maximumPixels: maxPixels, appliesExifOrientation: exifOrientation)
             var coco: [[String: Any]] = []
             var failures = 0

@@ -12,8 +12,7 @@ extension Odam {
             abstract: "Write ODAM heat maps of every detection: gray and overlay PNGs and index.json per image.")
 
         @OptionGroup var compute: ComputeOptions
-        @Option(help: "A builder name or JSON model spec (FCOS models for now).") var model: String
-        @Option(help: "The checkpoint (.pth or .safetensors).") var weights: String
+        @OptionGroup var modelOptions: ModelOptions
         @Option(help: "Output folder; one subfolder per image.") var out: String
         @Option(help: "Targets, comma separated: score, logit, x1, y1, x2, y2, combined.") var targets = "score,combined"
         @Option(help: "Explanation method: odam, gradcam or gradcampp (Grad-CAM++).") var method = "odam"
@@ -56,10 +55,10 @@ extension Odam {
                 return target
             }
             if includesCombined { chosen = Array(Set(chosen + [.score, .x1, .y1, .x2, .y2])).sorted { $0.rawValue < $1.rawValue } }
-            var spec = try ModelSpec.resolve(model)
+            var spec = try ModelSpec.resolve(modelOptions.model)
             if let scoreThresh { spec.scoreThreshold = scoreThresh }
-            guard let detector = try spec.load(weights: weights) as? FCOS else {
-                throw ValidationError("--model \(model): ODAM is implemented for FCOS in this version")
+            guard let detector = try spec.load(weights: modelOptions.weights) as? FCOS else {
+                throw ValidationError("--model \(modelOptions.model): ODAM is implemented for FCOS in this version")
             }
             detector.keepsTowerLayers = path == "fast"
             let exact = FCOSExplainer(detector: detector, method: heatMapMethod)

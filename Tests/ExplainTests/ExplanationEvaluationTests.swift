@@ -1,0 +1,53 @@
+import Detection
+import Engine
+import Explain
+import Foundation
+import TestSupport
+import Testing
+import Vision
+
+struct ExplanationEvaluationTests {
+    /// End to end on a COCO file whose ground truth is two of the model's own detections on a sample image.
+    @Test func evaluatesEveryMethodOnACOCOFile() throws {
+        var directory = URL(fileURLWithPath: #filePath)
+        for _ in 0..<2 { directory.deleteLastPathComponent() }
+        let base = directory.appendingPathComponent("DetectionTests/Fixtures/fcos_small").path
+        let detector = try ModelSpec.resolve(base + ".json").load(weights: base + ".pth") as! FCOS
+        let image = try ImageCodec().decode(contentsOf: sampleImagePath("chelsea.png"))
+        var timings = StageTimings()
+        let detections = detector.detect([image.tensor()], timings: &timings)[0].detections
+        try #require(detections.count >= 2)
+        let chosen = Array(detections.prefix(2))
+        let annotations = chosen.enumerated().map { index, d -> [String: Any] in
+            [
+                "id": index + 1, "image_id": 1, "category_id": d.label, "iscrowd": 0,
+                "bbox": [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]].map(Double.init),
+                // The random-weight model's boxes are thin; the mask is the box grown by 12 px, so mask metrics see area.
+                "segmentation": [
+                    [
+                        d.box[0] - 12, d.box[1] - 12, d.box[2] + 12, d.box[1] - 12, d.box[2] + 12, d.box[3] + 12, d.box[0] - 12,
+                        d.box[3] + 12,
+                    ].map(Double.init)
+                ],
+            ]
+        }
+        let json: [String: Any] = [
+            "images": [["id": 1, "file_name": "chelsea.png", "width": image.width, "height": image.height]],
+            "categories": (0..<5).map { ["id": $0, "name": "class\($0)"] }, "annotations": annotations,
+        ]
+        let coco = try COCOAnnotations(data: try JSONSerialization.data(withJSONObject: json), file: "generated.json")
+        let rows = try ExplanationEvaluation(matchIoU: 0.9, scoreThreshold: 0.1).run(
+            detector: detector, annotations: coco, imageDirectory: sampleImagesDirectory,
+            methods: [("odam", .odam()), ("gradcam", .gradCAM), ("gradcampp", .gradCAMPlusPlus)])
+        #expect(rows.map(\.method) == ["odam", "gradcam", "gradcampp"])
+        for row in rows {
+            #expect(row.objects >= 1, "\(row.method) explained the matched objects")
+            for value in [row.pointingBox, row.energyBox, row.odiBox] + row.vea { #expect(value >= 0 && value <= 1) }
+            #expect(row.compactness > 0)
+        }
+        for row in rows { #expect(row.energyMask >= 0 && row.energyMask <= 1 && row.odiMask >= 0 && row.odiMask <= 1) }
+        // ODAM is instance-specific: more of its mass lies on the explained object than Grad-CAM's class-wide map.
+        #expect(rows[0].energyMask > rows[1].energyMask)
+        #expect(ExplanationEvaluation.table(rows).contains("gradcampp"))
+    }
+}
