@@ -86,6 +86,16 @@ extension Detector {
         }
     }
 
+    /// The detector's own class-wise NMS over `candidates`, the best `limit` kept, as final detections.
+    func suppressed(
+        _ candidates: [Candidate], nmsThreshold: Float, limit: Int, inputSize: (height: Int, width: Int),
+        originalSize: (height: Int, width: Int)
+    ) -> ImageDetections {
+        let kept = BoxOps.batchedNMS(
+            candidates.flatMap(\.box), scores: candidates.map(\.score), categories: candidates.map(\.label), threshold: nmsThreshold)
+        return finalize(candidates: candidates, kept: Array(kept.prefix(limit)), inputSize: inputSize, originalSize: originalSize)
+    }
+
     /// Maps kept candidates to final detections in original pixels.
     func finalize(candidates: [Candidate], kept: [Int], inputSize: (height: Int, width: Int), originalSize: (height: Int, width: Int))
         -> ImageDetections

@@ -79,9 +79,13 @@ public struct ExplanationEvaluation {
             let height = decoded.height, width = decoded.width
             let boxMasks = truth.map { ExplanationMetrics.boxMask($0.box, height: height, width: width) }
             let masks = truth.map { gt in gt.segmentation.map { COCOAnnotations.mask($0, height: height, width: width) } }
+            // The head is recorded once per image; each method backpropagates through the same graph.
+            let predictions = pairs.map { detections[$0.0].candidate }
+            let recorded = FCOSExplainer(detector: detector).record(
+                trace: trace, levels: Set(predictions.map { candidates[$0].level }), targets: [.score])
             for (m, (_, method)) in methods.enumerated() {
                 let maps = FCOSExplainer(detector: detector, method: method).explain(
-                    trace: trace, result: result, predictions: pairs.map { detections[$0.0].candidate }, targets: [.score])
+                    recorded, trace: trace, result: result, predictions: predictions, targets: [.score])
                 for (p, (_, g)) in pairs.enumerated() {
                     let map = maps[p][.score]!.normalized
                     // Only maps with a unique maximum, as the official protocol saves them.

@@ -35,7 +35,7 @@ public struct ExplanationWriter {
             var all = maps[index].map { ($0.key.rawValue, $0.value.normalized, Optional($0.value.raw)) }
             if includesCombined, !maps[index].isEmpty {
                 // The paper's combined map: the pixel-wise maximum of the class and box maps.
-                let combined = maps[index].values.map(\.normalized).reduce(nil as Tensor?) { partial, map in
+                let combined = all.map(\.1).reduce(nil as Tensor?) { partial, map in
                     partial.map { Tensor.maximum($0, map) } ?? map
                 }!
                 all.append(("combined", combined, nil))

@@ -2,6 +2,10 @@ public import Detection
 public import Engine
 import NN
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// ODAM heat maps for FCOS predictions by automatic differentiation through the head (the exact path).
 ///
 /// Each prediction's targets are differentiated with respect to the FPN level that made it. Predictions of one
@@ -89,7 +93,7 @@ public struct FCOSExplainer {
                         logitSeed.withUnsafeMutableBufferPointer { $0[(s * classes + candidate.label) * height * width + cell] = 1 }
                     case .score:
                         // score = sqrt(σ(l)·σ(q)): d score/d l = score·(1 - σ(l))/2, likewise for q.
-                        let pl = sigmoidValue(logit), pq = sigmoidValue(quality), score = (pl * pq).squareRoot()
+                        let pl = sigmoid(logit), pq = sigmoid(quality), score = (pl * pq).squareRoot()
                         logitSeed.withUnsafeMutableBufferPointer {
                             $0[(s * classes + candidate.label) * height * width + cell] = score * (1 - pl) / 2
                         }
@@ -124,20 +128,3 @@ public struct FCOSExplainer {
         return maps
     }
 }
-
-@inline(__always)
-func sigmoidValue(_ x: Float) -> Float { 1 / (1 + (-x).expValue) }
-
-extension Float {
-    var expValue: Float {
-        #if canImport(Glibc)
-            return Glibc.expf(self)
-        #else
-            return Foundation.exp(self)
-        #endif
-    }
-}
-
-#if canImport(Glibc)
-    import Glibc
-#endif

@@ -169,7 +169,7 @@ public struct FCOSReversedHead {
                 switch target {
                 case .logit: classWeight = 1
                 case .score:
-                    let pl = sigmoidValue(logit), pq = sigmoidValue(ctr[imageOffset + cell]), score = (pl * pq).squareRoot()
+                    let pl = sigmoid(logit), pq = sigmoid(ctr[imageOffset + cell]), score = (pl * pq).squareRoot()
                     classWeight = score * (1 - pl) / 2
                     ctrWeight = score * (1 - pq) / 2
                 case .x1, .y1, .x2, .y2:

@@ -1,5 +1,9 @@
 public import Engine
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// How a heat map is made from a target's gradient g and the feature map A.
 public enum HeatMapMethod: Sendable, Equatable {
     /// ODAM: ReLU(Σ_c Φ(g_c) ∘ A_c), a weight per pixel.
@@ -123,11 +127,8 @@ extension GradientSmoothing {
         guard case .gaussian(let scale) = self else { return [1] }
         let sigma = max(0.5, scale * (max(boxCells.0, 0) * max(boxCells.1, 0)).squareRoot())
         let radius = max(1, Int((2 * sigma).rounded(.up)))
-        let weights = (-radius...radius).map { k in expValue(-Float(k * k) / (2 * sigma * sigma)) }
+        let weights = (-radius...radius).map { k in expf(-Float(k * k) / (2 * sigma * sigma)) }
         let total = weights.reduce(0, +)
         return weights.map { $0 / total }
     }
 }
-
-@inline(__always)
-func expValue(_ x: Float) -> Float { x.expValue }

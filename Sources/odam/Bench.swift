@@ -47,11 +47,7 @@ extension Odam.Bench {
 
         func run() throws {
             compute.apply()
-            let parsed = try sizes.split(separator: ",").map { text -> (Int, Int) in
-                let parts = text.split(separator: "x").compactMap { Int($0) }
-                guard parts.count == 2 else { throw ValidationError("size '\(text)' is not HxW") }
-                return (parts[0], parts[1])
-            }
+            let parsed = try parseSizes(sizes)
             let rows = try DetectBenchmark.run(models: models.split(separator: ",").map(String.init), sizes: parsed, runs: runs)
             if json {
                 let encoder = JSONEncoder()
@@ -80,11 +76,7 @@ extension Odam.Bench {
 
         func run() throws {
             compute.apply()
-            let parsedSizes = try sizes.split(separator: ",").map { text -> (Int, Int) in
-                let parts = text.split(separator: "x").compactMap { Int($0) }
-                guard parts.count == 2 else { throw ValidationError("size '\(text)' is not HxW") }
-                return (parts[0], parts[1])
-            }
+            let parsedSizes = try parseSizes(sizes)
             let rows = try ExplainBenchmark.run(
                 model: model, sizes: parsedSizes, counts: counts.split(separator: ",").compactMap { Int($0) },
                 exactCounts: exactCounts.split(separator: ",").compactMap { Int($0) }, runs: runs)
@@ -96,5 +88,14 @@ extension Odam.Bench {
                 print(ExplainBenchmark.table(rows))
             }
         }
+    }
+}
+
+/// Sizes given as "HxW,HxW".
+func parseSizes(_ text: String) throws -> [(Int, Int)] {
+    try text.split(separator: ",").map { size -> (Int, Int) in
+        let parts = size.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2 else { throw ValidationError("size '\(size)' is not HxW") }
+        return (parts[0], parts[1])
     }
 }

@@ -23,18 +23,9 @@ struct FiniteDifferenceTests {
 
     @Test(arguments: casesWithGradients)
     func analyticGradientMatchesFiniteDifferences(_ c: GoldenOpTests.Case) {
-        let f = GoldenOpTests.fixtures
-        var inputs: [String: Tensor] = [:]
-        for name in c.inputs { inputs[name] = f.tensor("\(c.name).in.\(name)").requiringGradient(c.grad.contains(name)) }
-        var ints: [String: IndexTensor] = [:]
-        for name in c.intInputs { ints[name] = f.indices("\(c.name).int.\(name)") }
+        let (inputs, ints) = GoldenOpTests.inputs(c)
         let (floats, _) = GoldenOpTests.run(c, inputs, ints)
-        var lossTensor: Tensor? = nil
-        for (position, output) in floats {
-            let term = (output * f.tensor("\(c.name).cot.\(position)")).sum()
-            lossTensor = lossTensor.map { $0 + term } ?? term
-        }
-        let analytic = gradients(of: lossTensor!, withRespectTo: c.grad.map { inputs[$0]! })
+        let analytic = gradients(of: GoldenOpTests.loss(c, floats)!, withRespectTo: c.grad.map { inputs[$0]! })
         let step: Float = 1e-3
         for (name, gradient) in zip(c.grad, analytic) {
             let base = inputs[name]!.detached()

@@ -126,21 +126,34 @@ struct GoldenOpTests {
         }
     }
 
+    /// A case's inputs from the fixture: float inputs (leaves of the graph where the case takes their gradient)
+    /// and index inputs.
+    static func inputs(_ c: Case) -> (floats: [String: Tensor], indices: [String: IndexTensor]) {
+        var inputs: [String: Tensor] = [:]
+        for name in c.inputs { inputs[name] = fixtures.tensor("\(c.name).in.\(name)").requiringGradient(c.grad.contains(name)) }
+        var ints: [String: IndexTensor] = [:]
+        for name in c.intInputs { ints[name] = fixtures.indices("\(c.name).int.\(name)") }
+        return (inputs, ints)
+    }
+
+    /// Σ output · cotangent over a case's float outputs: the scalar whose gradients the fixture holds.
+    static func loss(_ c: Case, _ floats: [Int: Tensor]) -> Tensor? {
+        floats.sorted(by: { $0.key < $1.key }).reduce(nil as Tensor?) { partial, entry in
+            let term = (entry.value * fixtures.tensor("\(c.name).cot.\(entry.key)")).sum()
+            return partial.map { $0 + term } ?? term
+        }
+    }
+
     @Test(arguments: cases)
     func matchesPyTorch(_ c: Case) {
         let f = Self.fixtures
-        var inputs: [String: Tensor] = [:]
-        for name in c.inputs { inputs[name] = f.tensor("\(c.name).in.\(name)").requiringGradient(c.grad.contains(name)) }
-        var ints: [String: IndexTensor] = [:]
-        for name in c.intInputs { ints[name] = f.indices("\(c.name).int.\(name)") }
+        let (inputs, ints) = Self.inputs(c)
         let (floats, indices) = Self.run(c, inputs, ints)
         let (rtol, atol) = Self.tolerance(c.op)
-        var loss: Tensor? = nil
         for (position, output) in floats.sorted(by: { $0.key < $1.key }) {
             #expect(mismatch(output, f.tensor("\(c.name).out.\(position)"), rtol: rtol, atol: atol) == nil, "output \(position)")
-            let term = (output * f.tensor("\(c.name).cot.\(position)")).sum()
-            loss = loss.map { $0 + term } ?? term
         }
+        let loss = Self.loss(c, floats)
         for (position, output) in indices {
             #expect(output == f.indices("\(c.name).out.\(position)"), "index output \(position)")
         }

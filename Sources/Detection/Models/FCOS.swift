@@ -139,14 +139,12 @@ public final class FCOS: Detector {
                         box: box, score: scores[position], label: label, level: level, row: cell / width, column: cell % width, anchor: 0))
             }
         }
-        let kept = BoxOps.batchedNMS(
-            candidates.flatMap(\.box), scores: candidates.map(\.score), categories: candidates.map(\.label),
-            threshold: thresholds.nmsThreshold)
-        return finalize(
-            candidates: candidates, kept: Array(kept.prefix(thresholds.detectionsPerImage)), inputSize: inputSize,
+        return suppressed(
+            candidates, nmsThreshold: thresholds.nmsThreshold, limit: thresholds.detectionsPerImage, inputSize: inputSize,
             originalSize: originalSize)
     }
 }
 
+/// The logistic function, split by sign so that exp never overflows.
 @inline(__always)
-func sigmoid(_ x: Float) -> Float { x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x)) }
+public func sigmoid(_ x: Float) -> Float { x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x)) }

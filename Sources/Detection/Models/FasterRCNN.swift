@@ -185,10 +185,8 @@ public final class FasterRCNN: Detector {
                 candidates.append(Candidate(box: box, score: score, label: k, level: levels[roi], row: roi, column: 0, anchor: 0))
             }
         }
-        let kept = BoxOps.batchedNMS(
-            candidates.flatMap(\.box), scores: candidates.map(\.score), categories: candidates.map(\.label),
-            threshold: boxHead.nmsThreshold)
-        return finalize(
-            candidates: candidates, kept: Array(kept.prefix(boxHead.detectionsPerImage)), inputSize: inputSize, originalSize: originalSize)
+        return suppressed(
+            candidates, nmsThreshold: boxHead.nmsThreshold, limit: boxHead.detectionsPerImage, inputSize: inputSize,
+            originalSize: originalSize)
     }
 }

@@ -115,11 +115,8 @@ public final class RetinaNet: Detector {
                         box: box, score: scores[position], label: label, level: level, row: cell / width, column: cell % width, anchor: a))
             }
         }
-        let kept = BoxOps.batchedNMS(
-            candidates.flatMap(\.box), scores: candidates.map(\.score), categories: candidates.map(\.label),
-            threshold: thresholds.nmsThreshold)
-        return finalize(
-            candidates: candidates, kept: Array(kept.prefix(thresholds.detectionsPerImage)), inputSize: inputSize,
+        return suppressed(
+            candidates, nmsThreshold: thresholds.nmsThreshold, limit: thresholds.detectionsPerImage, inputSize: inputSize,
             originalSize: originalSize)
     }
 }

@@ -45,12 +45,7 @@ package enum WinogradConv {
     package static func forward(
         input: UnsafePointer<Float>, weightStorage: TensorStorage, output: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
-        let transformed = DerivedTensorCache.shared.value(for: weightStorage, kind: "winograd") {
-            let target = Tensor(uninitializedShape: [16 * g.outChannels * g.inChannels])
-            transformWeights(
-                weightStorage.base, into: target.storage.base, outChannels: g.outChannels, inChannels: g.inChannels, flipTranspose: false)
-            return target
-        }
+        let transformed = cachedTransform(weightStorage, g, flipTranspose: false)
         run(input: input, transformedWeights: transformed.storage.base, output: output, g)
     }
 
@@ -67,14 +62,19 @@ package enum WinogradConv {
     package static func backwardInput(
         gradOutput: UnsafePointer<Float>, weightStorage: TensorStorage, gradInput: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
-        let adjoint = adjointGeometry(g)
-        let transformed = DerivedTensorCache.shared.value(for: weightStorage, kind: "winograd-adjoint") {
+        let transformed = cachedTransform(weightStorage, g, flipTranspose: true)
+        run(input: gradOutput, transformedWeights: transformed.storage.base, output: gradInput, adjointGeometry(g))
+    }
+
+    /// The weight transform of `weightStorage`, computed once while its values are unchanged.
+    private static func cachedTransform(_ weightStorage: TensorStorage, _ g: ConvGeometry, flipTranspose: Bool) -> Tensor {
+        DerivedTensorCache.shared.value(for: weightStorage, kind: flipTranspose ? "winograd-adjoint" : "winograd") {
             let target = Tensor(uninitializedShape: [16 * g.outChannels * g.inChannels])
             transformWeights(
-                weightStorage.base, into: target.storage.base, outChannels: g.outChannels, inChannels: g.inChannels, flipTranspose: true)
+                weightStorage.base, into: target.storage.base, outChannels: g.outChannels, inChannels: g.inChannels,
+                flipTranspose: flipTranspose)
             return target
         }
-        run(input: gradOutput, transformedWeights: transformed.storage.base, output: gradInput, adjoint)
     }
 
     /// The convolution whose output is the input gradient: output gradient in, padding `2 - pad`.
