@@ -21,12 +21,15 @@ struct GoldenDetectorTests {
             }, alongAxis: 0)
     }
 
-    /// Compares two prediction lists in order. Entries whose expected scores tie (consecutive scores within 1e-4, for example cells
-    /// of the zero padding) may come in any order, as `torch.topk` and `torch.sort` leave them: such a group is
-    /// compared as a set, sorted by label and box.
+    /// Compares two prediction lists. Each entry of ours must match an expected entry of the same label with score and
+    /// box within tolerance, and every expected entry must be matched. Matching (rather than comparing position by
+    /// position) lets entries whose scores tie, or agree closer than float32 precision, come in either order, as
+    /// torch.topk and torch.sort leave them; the order is then checked position by position on the scores.
     ///
     /// With `inScoreOrder`, both lists are first sorted by score: Faster R-CNN lists its candidates by proposal, and
-    /// proposals with tied objectness may come in any order.
+    /// proposals with tied objectness may come in any order. With `scoreThreshold`, an entry (ours or expected) whose
+    /// score lies within twice the score tolerance of the model's threshold may lack a partner: in float32 it may fall
+    /// on either side of the threshold.
     static func compareList(
         _ boxes: [Float], _ scores: [Float], _ labels: [Int], prefix: String, _ f: FixtureTensors, inScoreOrder: Bool = false,
         tolerance: Tolerance = .standard, scoreThreshold: Float? = nil
@@ -43,71 +46,81 @@ struct GoldenDetectorTests {
             sortByScore(&boxes, &scores, &labels)
             sortByScore(&expectedBoxes, &expectedScores, &expectedLabels)
         }
-        if let threshold = scoreThreshold {
-            // An entry whose score is within the tolerance of the model's score threshold may fall on either side of
-            // it in float32: leave such entries out of both lists.
-            func dropBoundary(_ b: inout [Float], _ s: inout [Float], _ l: inout [Int]) {
-                let keep = s.indices.filter { abs(s[$0] - threshold) > tolerance.score }
-                (b, s, l) = (keep.flatMap { b[(4 * $0)..<(4 * $0 + 4)] }, keep.map { s[$0] }, keep.map { l[$0] })
-            }
-            dropBoundary(&boxes, &scores, &labels)
-            dropBoundary(&expectedBoxes, &expectedScores, &expectedLabels)
+        func mayLackPartner(_ score: Float) -> Bool {
+            guard let threshold = scoreThreshold else { return false }
+            return abs(score - threshold) <= 2 * tolerance.score
         }
-        #expect(scores.count == expectedScores.count, "\(prefix): \(scores.count) entries, expected \(expectedScores.count)")
-        guard scores.count == expectedScores.count else { return }
-        // The order: position by position, the scores agree.
-        let misordered = scores.indices.filter { abs(scores[$0] - expectedScores[$0]) > tolerance.score }
-        #expect(misordered.isEmpty, "\(prefix): \(misordered.count) positions hold another score, first at \(misordered.first ?? -1)")
-        // The entries: each of ours matches an expected one of the same label with score and box within tolerance.
-        // Matching (rather than comparing position by position) lets entries whose scores tie, or agree closer than
-        // float32 precision, come in either order, as torch.topk and torch.sort leave them.
+        func boxesAgree(_ i: Int, _ j: Int) -> Bool {
+            (0..<4).allSatisfy { c in
+                let extent =
+                    c % 2 == 0
+                    ? expectedBoxes[4 * j + 2] - expectedBoxes[4 * j] : expectedBoxes[4 * j + 3] - expectedBoxes[4 * j + 1]
+                return abs(boxes[4 * i + c] - expectedBoxes[4 * j + c]) <= tolerance.box + tolerance.boxPerExtent * extent
+            }
+        }
         var byLabel: [Int: [Int]] = [:]
         for j in expectedScores.indices { byLabel[expectedLabels[j], default: []].append(j) }
         for key in byLabel.keys { byLabel[key]!.sort { expectedScores[$0] < expectedScores[$1] } }
+        var partner = [Int?](repeating: nil, count: scores.count)
         var used = [Bool](repeating: false, count: expectedScores.count)
-        var unmatched: [Int] = []
         for i in scores.indices {
-            guard let bucket = byLabel[labels[i]] else {
-                unmatched.append(i)
-                continue
-            }
+            guard let bucket = byLabel[labels[i]] else { continue }
             // The first expected entry of this label with score >= ours - tolerance.
             var low = 0, high = bucket.count
             while low < high {
                 let middle = (low + high) / 2
                 if expectedScores[bucket[middle]] < scores[i] - tolerance.score { low = middle + 1 } else { high = middle }
             }
-            var found = false
             var k = low
             while k < bucket.count && expectedScores[bucket[k]] <= scores[i] + tolerance.score {
                 let j = bucket[k]
-                if !used[j] && (0..<4).allSatisfy({ abs(boxes[4 * i + $0] - expectedBoxes[4 * j + $0]) <= tolerance.box }) {
+                if !used[j] && boxesAgree(i, j) {
                     used[j] = true
-                    found = true
+                    partner[i] = j
                     break
                 }
                 k += 1
             }
-            if !found { unmatched.append(i) }
         }
+        let unmatched = scores.indices.filter { partner[$0] == nil && !mayLackPartner(scores[$0]) }
         for i in unmatched.prefix(3) {
             Issue.record(
                 "\(prefix)[\(i)]: no expected entry matches label \(labels[i]), score \(scores[i]), box \(boxes[(4 * i)..<(4 * i + 4)])")
         }
         #expect(unmatched.isEmpty, "\(prefix): \(unmatched.count) of \(scores.count) entries unmatched")
+        let missing = expectedScores.indices.filter { !used[$0] && !mayLackPartner(expectedScores[$0]) }
+        for j in missing.prefix(3) {
+            let box = Array(expectedBoxes[(4 * j)..<(4 * j + 4)])
+            Issue.record(
+                Comment(
+                    rawValue:
+                        "\(prefix): expected entry \(j) (label \(expectedLabels[j]), score \(expectedScores[j]), box \(box)) has no partner"
+                ))
+        }
+        #expect(missing.isEmpty, "\(prefix): \(missing.count) of \(expectedScores.count) expected entries without a partner")
+        // The order: with the entries that lack a partner left out, position by position the scores agree.
+        let ourScores = scores.indices.filter { partner[$0] != nil }.map { scores[$0] }
+        let theirScores = expectedScores.indices.filter { used[$0] }.map { expectedScores[$0] }
+        let misordered = zip(ourScores, theirScores).enumerated().filter { abs($0.element.0 - $0.element.1) > tolerance.score }
+        #expect(
+            misordered.isEmpty, "\(prefix): \(misordered.count) positions hold another score, first at \(misordered.first?.offset ?? -1)")
     }
 
     /// How closely boxes (pixels) and scores must agree.
     struct Tolerance {
         var box: Float
+        /// Added to `box` per pixel of the expected box's width (x) or height (y).
+        var boxPerExtent: Float = 0
         var score: Float
         var proposal: Float
         /// The issue's bar: boxes within 1e-2 px, scores within 1e-4.
         static let standard = Tolerance(box: 1e-2, score: 1e-4, proposal: 1e-2)
         /// Faster R-CNN-R50 with random weights: PyTorch's own float32 FPN differs from its float64 FPN by 2.4e-4
         /// (max abs, values up to 18), and the RPN's exp(dw) and the 12544-input fc6 amplify that. Two float32
-        /// implementations agree to this bar.
-        static let deepTwoStage = Tolerance(box: 5e-2, score: 5e-4, proposal: 5e-2)
+        /// implementations agree to this bar. The head's box regression agrees to 1e-3 (the test below), which the box
+        /// coder's weights (10, 10, 5, 5) turn into 1e-4 of dx and 2e-4 of dw: an edge moves by up to 2e-4 of the box's
+        /// extent, 0.09 px on a 430 px wide box.
+        static let deepTwoStage = Tolerance(box: 5e-2, boxPerExtent: 2e-4, score: 5e-4, proposal: 5e-2)
     }
 
     @Test(arguments: ["fcos_small", "retinanet_small", "fasterrcnn_small"])
