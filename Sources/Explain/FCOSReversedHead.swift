@@ -28,9 +28,10 @@ public struct FCOSReversedHead {
         self.method = method
     }
 
-    /// One tower's forward state on one level: ReLU masks and GroupNorm scales per layer, and the transposed weights.
+    /// One tower's forward state on one level: each layer's output (its positive entries pass the ReLU), the
+    /// GroupNorm scales per layer, and the flipped, transposed weights.
     struct TowerState {
-        var masks: [Tensor]  // [C, H, W] per layer, 1 where the layer's output is positive
+        var outputs: [Tensor]  // [C, H, W] per layer
         var scales: [[Float]]  // γ_c / σ_g per layer
         var transposed: [Tensor]  // flipped, transposed 3x3 weights per layer
     }
@@ -46,16 +47,9 @@ public struct FCOSReversedHead {
 
     /// The state the forward pass kept (``FCOS/keepsTowerLayers``), for image `image`.
     func towerState(_ tower: ConvTower, layers: [TowerLayer], image: Int) -> TowerState {
-        var state = TowerState(masks: [], scales: [], transposed: [])
+        var state = TowerState(outputs: [], scales: [], transposed: [])
         for (conv, layer) in zip(tower.convs, layers) {
-            let output = layer.output.selecting(index: image, alongAxis: 0)
-            var mask = Tensor(uninitializedShape: output.shape)
-            output.withUnsafeBufferPointer { values in
-                mask.withUnsafeMutableBufferPointer { m in
-                    for i in 0..<m.count { m[i] = values[i] > 0 ? 1 : 0 }
-                }
-            }
-            state.masks.append(mask)
+            state.outputs.append(layer.output.selecting(index: image, alongAxis: 0))
             state.scales.append(layer.scale.selecting(index: image, alongAxis: 0).scalars)
             state.transposed.append(Self.transposedWeights(conv.weight.value))
         }
@@ -97,32 +91,58 @@ public struct FCOSReversedHead {
         return out
     }
 
-    /// Backpropagates gradient windows (with respect to the tower's output) to the tower's input.
+    /// Multiplies gradient windows [N, C, s, s] centred on `cells` by a layer's ReLU mask (its output > 0, zero
+    /// outside the map) and GroupNorm scale, in place.
+    static func maskAndScale(_ gradient: Tensor, output: Tensor, scale: [Float], cells: [(Int, Int)]) {
+        let channels = output.shape[0], height = output.shape[1], width = output.shape[2]
+        let s = gradient.shape[2], r = s / 2
+        let pg = gradient.storage.base, po = output.storage.base
+        parallelFor(cells.count, costPerItem: channels * s * s) { range in
+            for n in range {
+                let (row, column) = cells[n]
+                for c in 0..<channels {
+                    let window = pg + (n * channels + c) * s * s
+                    let plane = po + c * height * width
+                    let factor = scale[c]
+                    for dy in 0..<s {
+                        let y = row + dy - r
+                        let line = window + dy * s
+                        guard y >= 0 && y < height else {
+                            line.update(repeating: 0, count: s)
+                            continue
+                        }
+                        for dx in 0..<s {
+                            let x = column + dx - r
+                            line[dx] = x >= 0 && x < width && plane[y * width + x] > 0 ? line[dx] * factor : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backpropagates gradient windows with respect to the tower's output ([N, C, 3, 3], the output convolution's
+    /// reach) to the tower's input: each 3x3 convolution widens the window by one cell on each side, to 11x11.
     func backward(_ gradient: Tensor, through state: TowerState, cells: [(Int, Int)]) -> Tensor {
         var g = gradient
-        for layer in stride(from: state.masks.count - 1, through: 0, by: -1) {
-            let mask = Self.windows(state.masks[layer], cells: cells)
-            let channels = g.shape[1]
-            let scale = Tensor(shape: [1, channels, 1, 1], values: state.scales[layer])
-            g = withoutGradients { Tensor.conv2d(g * mask * scale, weight: state.transposed[layer], padding: (1, 1)) }
+        for layer in stride(from: state.outputs.count - 1, through: 0, by: -1) {
+            Self.maskAndScale(g, output: state.outputs[layer], scale: state.scales[layer], cells: cells)
+            g = withoutGradients { Tensor.conv2d(g, weight: state.transposed[layer], padding: (2, 2)) }
         }
         return g
     }
 
-    /// The gradient windows with respect to the output of a tower for seeds on a 3x3 output convolution:
-    /// `weights[n]` multiplies output channel `channel[n]` of `conv` at the centre.
+    /// The gradient windows [N, C, 3, 3] with respect to the output of a tower for seeds on a 3x3 output
+    /// convolution: `weights[n]` multiplies output channel `channel[n]` of `conv` at the centre.
     static func seedWindows(_ conv: Conv2d, channels: [Int], weights: [Float], inChannels: Int) -> Tensor {
         let w = conv.weight.value.scalars
-        let out = Tensor(zeros: [channels.count, inChannels, side, side])
+        let out = Tensor(zeros: [channels.count, inChannels, 3, 3])
         let po = out.storage.base
         for (n, (k, weight)) in zip(channels, weights).enumerated() where weight != 0 {
             for c in 0..<inChannels {
-                for ky in 0..<3 {
-                    for kx in 0..<3 {
-                        // d out[k, 5, 5] / d in[c, 5 + ky - 1, 5 + kx - 1] = W[k, c, ky, kx].
-                        po[((n * inChannels + c) * side + radius + ky - 1) * side + radius + kx - 1] =
-                            weight * w[(k * inChannels + c) * 9 + ky * 3 + kx]
-                    }
+                for j in 0..<9 {
+                    // d out[k, y, x] / d in[c, y + ky - 1, x + kx - 1] = W[k, c, ky, kx].
+                    po[(n * inChannels + c) * 9 + j] = weight * w[(k * inChannels + c) * 9 + j]
                 }
             }
         }

@@ -150,45 +150,51 @@ package enum WinogradConv {
         let pv = v.base, pm = m.base
         let h = g.height, w = g.width, padY = g.padY, padX = g.padX
 
+        // Tiles are numbered t = n·tilesPerImage + ty·tilesX + tx and handled in chunks of consecutive numbers, which
+        // may span tile rows and images: each chunk is transformed into a small buffer, then written with 16
+        // contiguous copies (writing 16 distant streams element by element is several times slower, and copying
+        // row by row costs a call per two or three tiles on the small maps of the fast ODAM path).
+        let chunk = min(tiles, 256)
+        let chunks = (tiles + chunk - 1) / chunk
         // V[ξ][c][t] = (Bᵀ d B)[ξ] for the 4x4 input tile d of tile t, channel c.
-        parallelFor(g.batch * cin, costPerItem: tilesPerImage * 48) { range in
-            for nc in range {
-                let n = nc / cin, c = nc % cin
-                let plane = input + nc * h * w
-                let base = c * tiles + n * tilesPerImage
-                let stride = cin * tiles
-                // One row of tiles at a time into a small buffer, then 16 contiguous copies: writing 16 distant
-                // streams element by element is several times slower.
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * tilesX) { scratch in
-                    let local = scratch.baseAddress!
-                    for ty in 0..<tilesY {
-                        let y0 = 2 * ty - padY
-                        let rowsInside = y0 >= 0 && y0 + 4 <= h
-                        for tx in 0..<tilesX {
-                            let x0 = 2 * tx - padX
-                            let d0: SIMD4<Float>, d1: SIMD4<Float>, d2: SIMD4<Float>, d3: SIMD4<Float>
-                            if rowsInside && x0 >= 0 && x0 + 4 <= w {
-                                let p = UnsafeRawPointer(plane + y0 * w + x0)
-                                let rowBytes = w * 4
-                                d0 = p.loadUnaligned(as: SIMD4<Float>.self)
-                                d1 = p.loadUnaligned(fromByteOffset: rowBytes, as: SIMD4<Float>.self)
-                                d2 = p.loadUnaligned(fromByteOffset: 2 * rowBytes, as: SIMD4<Float>.self)
-                                d3 = p.loadUnaligned(fromByteOffset: 3 * rowBytes, as: SIMD4<Float>.self)
-                            } else {
-                                d0 = loadEdgeRow(plane, y0, x0, h, w)
-                                d1 = loadEdgeRow(plane, y0 + 1, x0, h, w)
-                                d2 = loadEdgeRow(plane, y0 + 2, x0, h, w)
-                                d3 = loadEdgeRow(plane, y0 + 3, x0, h, w)
-                            }
-                            // Rows of Bᵀ d, then columns of (Bᵀ d) B.
-                            storeInputRow(d0 - d2, local + tx, tilesX)
-                            storeInputRow(d1 + d2, local + 4 * tilesX + tx, tilesX)
-                            storeInputRow(d2 - d1, local + 8 * tilesX + tx, tilesX)
-                            storeInputRow(d1 - d3, local + 12 * tilesX + tx, tilesX)
+        parallelFor(cin * chunks, costPerItem: chunk * 48) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * chunk) { scratch in
+                let local = scratch.baseAddress!
+                for item in range {
+                    let c = item / chunks, first = (item % chunks) * chunk
+                    let count = min(chunk, tiles - first)
+                    var n = first / tilesPerImage, ty = (first % tilesPerImage) / tilesX, tx = first % tilesX
+                    for k in 0..<count {
+                        let plane = input + (n * cin + c) * h * w
+                        let y0 = 2 * ty - padY, x0 = 2 * tx - padX
+                        let d0: SIMD4<Float>, d1: SIMD4<Float>, d2: SIMD4<Float>, d3: SIMD4<Float>
+                        if y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 4 <= w {
+                            let p = UnsafeRawPointer(plane + y0 * w + x0)
+                            let rowBytes = w * 4
+                            d0 = p.loadUnaligned(as: SIMD4<Float>.self)
+                            d1 = p.loadUnaligned(fromByteOffset: rowBytes, as: SIMD4<Float>.self)
+                            d2 = p.loadUnaligned(fromByteOffset: 2 * rowBytes, as: SIMD4<Float>.self)
+                            d3 = p.loadUnaligned(fromByteOffset: 3 * rowBytes, as: SIMD4<Float>.self)
+                        } else {
+                            d0 = loadEdgeRow(plane, y0, x0, h, w)
+                            d1 = loadEdgeRow(plane, y0 + 1, x0, h, w)
+                            d2 = loadEdgeRow(plane, y0 + 2, x0, h, w)
+                            d3 = loadEdgeRow(plane, y0 + 3, x0, h, w)
                         }
-                        let t = base + ty * tilesX
-                        for xi in 0..<16 { (pv + xi * stride + t).update(from: local + xi * tilesX, count: tilesX) }
+                        // Rows of Bᵀ d, then columns of (Bᵀ d) B.
+                        storeInputRow(d0 - d2, local + k, chunk)
+                        storeInputRow(d1 + d2, local + 4 * chunk + k, chunk)
+                        storeInputRow(d2 - d1, local + 8 * chunk + k, chunk)
+                        storeInputRow(d1 - d3, local + 12 * chunk + k, chunk)
+                        tx += 1
+                        if tx == tilesX {
+                            tx = 0
+                            ty += 1
+                            if ty == tilesY { (ty, n) = (0, n + 1) }
+                        }
                     }
+                    let target = pv + c * tiles + first
+                    for xi in 0..<16 { (target + xi * cin * tiles).update(from: local + xi * chunk, count: count) }
                 }
             }
         }
@@ -197,33 +203,36 @@ package enum WinogradConv {
                 m: cout, n: tiles, k: cin, a: u + xi * cout * cin, lda: cin, b: pv + xi * cin * tiles, ldb: tiles,
                 c: pm + xi * cout * tiles, ldc: tiles)
         }
-        // Y = Aᵀ M A for each tile, clipped at the output's edge.
-        parallelFor(g.batch * cout, costPerItem: tilesPerImage * 40) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * tilesX) { scratch in
+        // Y = Aᵀ M A for each tile, clipped at the output's edge; in the chunks of the input transform.
+        parallelFor(cout * chunks, costPerItem: chunk * 40) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * chunk) { scratch in
                 let local = scratch.baseAddress!
-                for no in range {
-                    let n = no / cout, o = no % cout
-                    let plane = output + no * outH * outW
-                    let base = o * tiles + n * tilesPerImage
-                    let stride = cout * tiles
-                    for ty in 0..<tilesY {
-                        // Gather the 16 rows of this tile row contiguously first (see the input transform).
-                        for xi in 0..<16 { (local + xi * tilesX).update(from: pm + xi * stride + base + ty * tilesX, count: tilesX) }
-                        let y = 2 * ty
-                        for tx in 0..<tilesX {
-                            let p = local + tx
-                            let m0 = SIMD4(p[0], p[tilesX], p[2 * tilesX], p[3 * tilesX])
-                            let m1 = SIMD4(p[4 * tilesX], p[5 * tilesX], p[6 * tilesX], p[7 * tilesX])
-                            let m2 = SIMD4(p[8 * tilesX], p[9 * tilesX], p[10 * tilesX], p[11 * tilesX])
-                            let m3 = SIMD4(p[12 * tilesX], p[13 * tilesX], p[14 * tilesX], p[15 * tilesX])
-                            let a = m0 + m1 + m2, b = m1 - m2 - m3
-                            let x = 2 * tx
-                            plane[y * outW + x] = a[0] + a[1] + a[2]
-                            if x + 1 < outW { plane[y * outW + x + 1] = a[1] - a[2] - a[3] }
-                            if y + 1 < outH {
-                                plane[(y + 1) * outW + x] = b[0] + b[1] + b[2]
-                                if x + 1 < outW { plane[(y + 1) * outW + x + 1] = b[1] - b[2] - b[3] }
-                            }
+                for item in range {
+                    let o = item / chunks, first = (item % chunks) * chunk
+                    let count = min(chunk, tiles - first)
+                    let source = pm + o * tiles + first
+                    for xi in 0..<16 { (local + xi * chunk).update(from: source + xi * cout * tiles, count: count) }
+                    var n = first / tilesPerImage, ty = (first % tilesPerImage) / tilesX, tx = first % tilesX
+                    for k in 0..<count {
+                        let plane = output + (n * cout + o) * outH * outW
+                        let p = local + k
+                        let m0 = SIMD4(p[0], p[chunk], p[2 * chunk], p[3 * chunk])
+                        let m1 = SIMD4(p[4 * chunk], p[5 * chunk], p[6 * chunk], p[7 * chunk])
+                        let m2 = SIMD4(p[8 * chunk], p[9 * chunk], p[10 * chunk], p[11 * chunk])
+                        let m3 = SIMD4(p[12 * chunk], p[13 * chunk], p[14 * chunk], p[15 * chunk])
+                        let a = m0 + m1 + m2, b = m1 - m2 - m3
+                        let x = 2 * tx, y = 2 * ty
+                        plane[y * outW + x] = a[0] + a[1] + a[2]
+                        if x + 1 < outW { plane[y * outW + x + 1] = a[1] - a[2] - a[3] }
+                        if y + 1 < outH {
+                            plane[(y + 1) * outW + x] = b[0] + b[1] + b[2]
+                            if x + 1 < outW { plane[(y + 1) * outW + x + 1] = b[1] - b[2] - b[3] }
+                        }
+                        tx += 1
+                        if tx == tilesX {
+                            tx = 0
+                            ty += 1
+                            if ty == tilesY { (ty, n) = (0, n + 1) }
                         }
                     }
                 }
