@@ -119,6 +119,17 @@ package enum WinogradConv {
         out[3 * stride] = t[2]
     }
 
+    /// Steps to the next tile in the order t = n·tilesPerImage + ty·tilesX + tx.
+    @inline(__always)
+    private static func nextTile(_ tx: inout Int, _ ty: inout Int, _ n: inout Int, tilesX: Int, tilesY: Int) {
+        tx += 1
+        if tx == tilesX {
+            tx = 0
+            ty += 1
+            if ty == tilesY { (ty, n) = (0, n + 1) }
+        }
+    }
+
     /// Writes r B for one row r of Bᵀ d: four values, `stride` apart.
     @inline(__always)
     private static func storeInputRow(_ r: SIMD4<Float>, _ out: UnsafeMutablePointer<Float>, _ stride: Int) {
@@ -186,12 +197,7 @@ package enum WinogradConv {
                         storeInputRow(d1 + d2, local + 4 * chunk + k, chunk)
                         storeInputRow(d2 - d1, local + 8 * chunk + k, chunk)
                         storeInputRow(d1 - d3, local + 12 * chunk + k, chunk)
-                        tx += 1
-                        if tx == tilesX {
-                            tx = 0
-                            ty += 1
-                            if ty == tilesY { (ty, n) = (0, n + 1) }
-                        }
+                        nextTile(&tx, &ty, &n, tilesX: tilesX, tilesY: tilesY)
                     }
                     let target = pv + c * tiles + first
                     for xi in 0..<16 { (target + xi * cin * tiles).update(from: local + xi * chunk, count: count) }
@@ -228,12 +234,7 @@ package enum WinogradConv {
                             plane[(y + 1) * outW + x] = b[0] + b[1] + b[2]
                             if x + 1 < outW { plane[(y + 1) * outW + x + 1] = b[1] - b[2] - b[3] }
                         }
-                        tx += 1
-                        if tx == tilesX {
-                            tx = 0
-                            ty += 1
-                            if ty == tilesY { (ty, n) = (0, n + 1) }
-                        }
+                        nextTile(&tx, &ty, &n, tilesX: tilesX, tilesY: tilesY)
                     }
                 }
             }
