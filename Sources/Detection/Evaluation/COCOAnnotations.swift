@@ -25,6 +25,10 @@ public struct COCOAnnotations: Sendable {
         /// CrowdHuman-style ignore regions (`ignore: 1`) and COCO crowds both count as ignore regions.
         public var ignore: Bool
         public var segmentation: Segmentation?
+        /// `bbox` in double precision, as the file gives it (evaluation compares IoUs with thresholds exactly).
+        public var fileBBox: [Double]
+        /// The `area` of the file (COCO: the mask's area), else the box's.
+        public var area: Double
 
         /// (x1, y1, x2, y2).
         public var box: [Float] { [bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]] }
@@ -78,8 +82,9 @@ public struct COCOAnnotations: Sendable {
             return Annotation(
                 id: Int(number(entry["id"]) ?? Double(index + 1)), imageID: Int(imageID),
                 categoryID: Int(number(entry["category_id"]) ?? 1),
-                bbox: bbox.map(Float.init), isCrowd: crowd, ignore: crowd || (number(entry["ignore"]) ?? 0) != 0, segmentation: segmentation
-            )
+                bbox: bbox.map(Float.init), isCrowd: crowd, ignore: crowd || (number(entry["ignore"]) ?? 0) != 0,
+                segmentation: segmentation,
+                fileBBox: bbox, area: number(entry["area"]) ?? bbox[2] * bbox[3])
         }
     }
 
