@@ -33,30 +33,37 @@ public enum ExplainBenchmark {
         }
     }
 
+    /// FCOS with random weights (91 classes, keeping its tower layers) on a random image of `size`: the forward
+    /// pass timed, and its trace and result.
+    static func timedForward(model: String, size: (Int, Int), runs: Int) throws -> (FCOS, ForwardTrace, ImageDetections, Timing) {
+        var spec = try ModelSpec.resolve(model)
+        spec.minSize = min(size.0, size.1)
+        spec.maxSize = max(size.0, size.1)
+        guard let detector = try spec.build(classCount: 91) as? FCOS else { throw ModelError("this benchmark needs an FCOS model") }
+        detector.keepsTowerLayers = true
+        var random = RandomNumbers(seed: 9)
+        let image = random.uniform([3, size.0, size.1], 0, 1)
+        var trace: ForwardTrace? = nil
+        var result: ImageDetections? = nil
+        let forward = Timing.measure(warmups: 1, runs: runs) {
+            withoutGradients {
+                var timings = StageTimings()
+                let output = detector.forward(detector.transform.batch([image]), timings: &timings)
+                trace = output.trace
+                result = output.results[0]
+            }
+        }
+        return (detector, trace!, result!, forward)
+    }
+
     public static func run(model: String, sizes: [(Int, Int)], counts: [Int], exactCounts: [Int], runs: Int) throws -> [Row] {
         var rows: [Row] = []
         for (height, width) in sizes {
-            var spec = try ModelSpec.resolve(model)
-            spec.minSize = min(height, width)
-            spec.maxSize = max(height, width)
-            guard let detector = try spec.build(classCount: 91) as? FCOS else { throw ModelError("bench explain needs an FCOS model") }
-            detector.keepsTowerLayers = true
-            var random = RandomNumbers(seed: 9)
-            let image = random.uniform([3, height, width], 0, 1)
-            var trace: ForwardTrace? = nil
-            var result: ImageDetections? = nil
-            let forward = Timing.measure(warmups: 1, runs: runs) {
-                withoutGradients {
-                    var timings = StageTimings()
-                    let output = detector.forward(detector.transform.batch([image]), timings: &timings)
-                    trace = output.trace
-                    result = output.results[0]
-                }
-            }
+            let (detector, trace, result, forward) = try timedForward(model: model, size: (height, width), runs: runs)
             for (path, sizesToRun) in [("fast", counts), ("exact", exactCounts)] {
                 for count in sizesToRun {
-                    var chosen = result!
-                    chosen.candidates = candidates(count, levels: trace!.pyramid, classes: detector.classCount)
+                    var chosen = result
+                    chosen.candidates = candidates(count, levels: trace.pyramid, classes: detector.classCount)
                     let predictions = Array(chosen.candidates.indices)
                     // The exact path's recorded head pass is paid once per image, as PyTorch's grad-enabled forward;
                     // it is timed apart (recordSeconds) and the per-prediction time is the backward and the map.
@@ -66,16 +73,16 @@ public enum ExplainBenchmark {
                     if path == "exact" {
                         recordSeconds =
                             Timing.measure(warmups: 0, runs: 1) {
-                                recorded = exact.record(trace: trace!, levels: Set(chosen.candidates.map(\.level)), targets: [.logit])
+                                recorded = exact.record(trace: trace, levels: Set(chosen.candidates.map(\.level)), targets: [.logit])
                             }.median
                     }
                     let timing = Timing.measure(warmups: path == "fast" ? 1 : 0, runs: path == "fast" ? runs : 1) {
                         if path == "fast" {
                             blackHole(
                                 FCOSReversedHead(detector: detector).explain(
-                                    trace: trace!, result: chosen, predictions: predictions, targets: [.logit]))
+                                    trace: trace, result: chosen, predictions: predictions, targets: [.logit]))
                         } else {
-                            blackHole(exact.explain(recorded, trace: trace!, result: chosen, predictions: predictions, targets: [.logit]))
+                            blackHole(exact.explain(recorded, trace: trace, result: chosen, predictions: predictions, targets: [.logit]))
                         }
                     }
                     rows.append(

@@ -100,13 +100,24 @@ extension Detector {
     func finalize(candidates: [Candidate], kept: [Int], inputSize: (height: Int, width: Int), originalSize: (height: Int, width: Int))
         -> ImageDetections
     {
-        let detections = kept.map { index in
+        ImageDetections(candidates: candidates, kept: kept, inputSize: inputSize, originalSize: originalSize)
+    }
+}
+
+extension ImageDetections {
+    /// Final detections of the `kept` candidates in original pixels, with their candidate scores or `keptScores`
+    /// (Soft-NMS decays them).
+    public init(
+        candidates: [Candidate], kept: [Int], keptScores: [Float]? = nil, inputSize: (height: Int, width: Int),
+        originalSize: (height: Int, width: Int)
+    ) {
+        let detections = kept.enumerated().map { position, index in
             let candidate = candidates[index]
             return Detection(
                 box: DetectionTransform.boxesToOriginal(candidate.box, resized: inputSize, original: originalSize),
-                score: candidate.score, label: candidate.label, candidate: index)
+                score: keptScores?[position] ?? candidate.score, label: candidate.label, candidate: index)
         }
-        return ImageDetections(candidates: candidates, kept: kept, detections: detections, inputSize: inputSize, originalSize: originalSize)
+        self.init(candidates: candidates, kept: kept, detections: detections, inputSize: inputSize, originalSize: originalSize)
     }
 }
 

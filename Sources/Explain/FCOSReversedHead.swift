@@ -149,11 +149,27 @@ public struct FCOSReversedHead {
         return out
     }
 
-    /// Heat maps of `predictions` for each target, as ``FCOSExplainer/explain(trace:result:image:predictions:targets:)``.
-    public func explain(
-        trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
-    ) -> [[ExplanationTarget: HeatMap]] {
-        var maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
+    /// One prediction's map for one target on the 11x11 window of its level centred on its cell (row, column).
+    struct Window {
+        var member: Int
+        var target: ExplanationTarget
+        var row: Int
+        var column: Int
+        /// The level's (padded) grid and its stride in input pixels.
+        var levelSize: (height: Int, width: Int)
+        var stride: (Float, Float)
+        /// [11, 11].
+        var values: Tensor
+    }
+
+    /// Pairs of a level handled at once: bounds the gradient windows held (256 · 256 channels · 121 floats).
+    static let chunkSize = 256
+
+    /// Computes the window map of every prediction and target, level by level, and hands each to `body`.
+    func forEachWindow(
+        trace: ForwardTrace, result: ImageDetections, image: Int, predictions: [Int], targets: [ExplanationTarget],
+        _ body: (Window) -> Void
+    ) {
         let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
         let padded = (trace.input.shape[2], trace.input.shape[3])
         let logitsByLevel = trace.head["cls_logits"]!, boxesByLevel = trace.head["bbox_regression"]!,
@@ -175,69 +191,85 @@ public struct FCOSReversedHead {
                     ?? towerState(detector.regressionTower, level: batchFeature)) : nil
             let logits = logitsByLevel[level].storage.base, boxes = boxesByLevel[level].storage.base, ctr = ctrByLevel[level].storage.base
             let plane = height * width
-            let pairs = members.flatMap { member in targets.map { (member, $0) } }
-            let cells = pairs.map { (result.candidates[predictions[$0.0]].row, result.candidates[predictions[$0.0]].column) }
-            // Seeds per pair on the class logits conv and on the box/centerness convs.
-            var classChannels: [Int] = [], classWeights: [Float] = []
-            var boxChannels: [Int] = [], boxWeights: [Float] = [], ctrWeights: [Float] = []
-            for (member, target) in pairs {
-                let candidate = result.candidates[predictions[member]]
-                let cell = candidate.row * width + candidate.column
-                let imageOffset = image * plane
-                let logit = logits[(image * detector.classCount + candidate.label) * plane + cell]
-                var classWeight: Float = 0, boxWeight: Float = 0, ctrWeight: Float = 0, edge = 0
-                switch target {
-                case .logit: classWeight = 1
-                case .score:
-                    let pl = sigmoid(logit), pq = sigmoid(ctr[imageOffset + cell]), score = (pl * pq).squareRoot()
-                    classWeight = score * (1 - pl) / 2
-                    ctrWeight = score * (1 - pq) / 2
-                case .x1, .y1, .x2, .y2:
-                    edge = [ExplanationTarget.x1, .y1, .x2, .y2].firstIndex(of: target)!
-                    // The box output is ReLU(conv): no gradient where it is zero.
-                    boxWeight = boxes[(image * 4 + edge) * plane + cell] > 0 ? 1 : 0
-                }
-                classChannels.append(candidate.label)
-                classWeights.append(classWeight)
-                boxChannels.append(edge)
-                boxWeights.append(boxWeight)
-                ctrWeights.append(ctrWeight)
-            }
-            var gradient = Tensor(zeros: [pairs.count, channels, Self.side, Self.side])
-            if classWeights.contains(where: { $0 != 0 }) {
-                let seed = Self.seedWindows(detector.classLogits, channels: classChannels, weights: classWeights, inChannels: channels)
-                gradient = gradient + backward(seed, through: classState!, cells: cells)
-            }
-            if boxWeights.contains(where: { $0 != 0 }) || ctrWeights.contains(where: { $0 != 0 }) {
-                let boxSeed = Self.seedWindows(detector.boxRegression, channels: boxChannels, weights: boxWeights, inChannels: channels)
-                let ctrSeed = Self.seedWindows(
-                    detector.centerness, channels: [Int](repeating: 0, count: pairs.count), weights: ctrWeights, inChannels: channels)
-                gradient = gradient + backward(boxSeed + ctrSeed, through: boxState!, cells: cells)
-            }
-            let activations = Self.windows(feature, cells: cells)
             let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
-            let area = Self.side * Self.side
-            for (n, (member, target)) in pairs.enumerated() {
-                let candidate = result.candidates[predictions[member]]
-                let boxCells = ((candidate.box[2] - candidate.box[0]) / stride.1, (candidate.box[3] - candidate.box[1]) / stride.0)
-                let window = method.map(
-                    gradient: gradient.storage.base + n * channels * area, activation: activations.storage.base + n * channels * area,
-                    channels: channels, height: Self.side, width: Self.side, boxCells: boxCells)
-                var grid = [Float](repeating: 0, count: plane)
-                let (row, column) = cells[n]
-                for dy in 0..<Self.side {
-                    let y = row + dy - Self.radius
-                    guard y >= 0 && y < height else { continue }
-                    for dx in 0..<Self.side {
-                        let x = column + dx - Self.radius
-                        guard x >= 0 && x < width else { continue }
-                        grid[y * width + x] = window.storage.base[dy * Self.side + dx]
+            let allPairs = members.flatMap { member in targets.map { (member, $0) } }
+            for chunkStart in Swift.stride(from: 0, to: allPairs.count, by: Self.chunkSize) {
+                let pairs = allPairs[chunkStart..<min(chunkStart + Self.chunkSize, allPairs.count)]
+                let cells = pairs.map { (result.candidates[predictions[$0.0]].row, result.candidates[predictions[$0.0]].column) }
+                // Seeds per pair on the class logits conv and on the box/centerness convs.
+                var classChannels: [Int] = [], classWeights: [Float] = []
+                var boxChannels: [Int] = [], boxWeights: [Float] = [], ctrWeights: [Float] = []
+                for (member, target) in pairs {
+                    let candidate = result.candidates[predictions[member]]
+                    let cell = candidate.row * width + candidate.column
+                    let imageOffset = image * plane
+                    let logit = logits[(image * detector.classCount + candidate.label) * plane + cell]
+                    var classWeight: Float = 0, boxWeight: Float = 0, ctrWeight: Float = 0, edge = 0
+                    switch target {
+                    case .logit: classWeight = 1
+                    case .score:
+                        let pl = sigmoid(logit), pq = sigmoid(ctr[imageOffset + cell]), score = (pl * pq).squareRoot()
+                        classWeight = score * (1 - pl) / 2
+                        ctrWeight = score * (1 - pq) / 2
+                    case .x1, .y1, .x2, .y2:
+                        edge = [ExplanationTarget.x1, .y1, .x2, .y2].firstIndex(of: target)!
+                        // The box output is ReLU(conv): no gradient where it is zero.
+                        boxWeight = boxes[(image * 4 + edge) * plane + cell] > 0 ? 1 : 0
                     }
+                    classChannels.append(candidate.label)
+                    classWeights.append(classWeight)
+                    boxChannels.append(edge)
+                    boxWeights.append(boxWeight)
+                    ctrWeights.append(ctrWeight)
                 }
-                maps[member][target] = HeatMap(
-                    grid: Tensor(shape: [height, width], values: grid), stride: stride, inputSize: result.inputSize,
-                    originalSize: result.originalSize)
+                var gradient = Tensor(zeros: [pairs.count, channels, Self.side, Self.side])
+                if classWeights.contains(where: { $0 != 0 }) {
+                    let seed = Self.seedWindows(detector.classLogits, channels: classChannels, weights: classWeights, inChannels: channels)
+                    gradient = gradient + backward(seed, through: classState!, cells: cells)
+                }
+                if boxWeights.contains(where: { $0 != 0 }) || ctrWeights.contains(where: { $0 != 0 }) {
+                    let boxSeed = Self.seedWindows(detector.boxRegression, channels: boxChannels, weights: boxWeights, inChannels: channels)
+                    let ctrSeed = Self.seedWindows(
+                        detector.centerness, channels: [Int](repeating: 0, count: pairs.count), weights: ctrWeights, inChannels: channels)
+                    gradient = gradient + backward(boxSeed + ctrSeed, through: boxState!, cells: cells)
+                }
+                let activations = Self.windows(feature, cells: cells)
+                let area = Self.side * Self.side
+                for (n, (member, target)) in pairs.enumerated() {
+                    let candidate = result.candidates[predictions[member]]
+                    let boxCells = ((candidate.box[2] - candidate.box[0]) / stride.1, (candidate.box[3] - candidate.box[1]) / stride.0)
+                    let values = method.map(
+                        gradient: gradient.storage.base + n * channels * area, activation: activations.storage.base + n * channels * area,
+                        channels: channels, height: Self.side, width: Self.side, boxCells: boxCells)
+                    body(
+                        Window(
+                            member: member, target: target, row: cells[n].0, column: cells[n].1, levelSize: (height, width), stride: stride,
+                            values: values))
+                }
             }
+        }
+    }
+
+    /// Heat maps of `predictions` for each target, as ``FCOSExplainer/explain(trace:result:image:predictions:targets:)``.
+    public func explain(
+        trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
+    ) -> [[ExplanationTarget: HeatMap]] {
+        var maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
+        forEachWindow(trace: trace, result: result, image: image, predictions: predictions, targets: targets) { window in
+            let (height, width) = window.levelSize
+            var grid = [Float](repeating: 0, count: height * width)
+            for dy in 0..<Self.side {
+                let y = window.row + dy - Self.radius
+                guard y >= 0 && y < height else { continue }
+                for dx in 0..<Self.side {
+                    let x = window.column + dx - Self.radius
+                    guard x >= 0 && x < width else { continue }
+                    grid[y * width + x] = window.values.storage.base[dy * Self.side + dx]
+                }
+            }
+            maps[window.member][window.target] = HeatMap(
+                grid: Tensor(shape: [height, width], values: grid), stride: window.stride, inputSize: result.inputSize,
+                originalSize: result.originalSize)
         }
         return maps
     }

@@ -6,7 +6,7 @@ extension Odam {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks, each measured in one run on this machine.",
-            subcommands: [Ops.self, Detect.self, ExplainBench.self])
+            subcommands: [Ops.self, Detect.self, ExplainBench.self, NMSBench.self])
     }
 }
 
@@ -86,6 +86,43 @@ extension Odam.Bench {
                 print(String(decoding: try encoder.encode(rows), as: UTF8.self))
             } else {
                 print(ExplainBenchmark.table(rows))
+            }
+        }
+    }
+}
+
+extension Odam.Bench {
+    struct NMSBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "nms",
+            abstract:
+                "NMS, Soft-NMS and Odam-NMS (given the maps) on 1000, 5000 and 20000 candidates; candidate maps against the forward pass.")
+
+        @OptionGroup var compute: ComputeOptions
+        @Option(help: "Candidate counts.") var counts = "1000,5000,20000"
+        @Option(help: "An FCOS builder name or JSON model spec for the candidate-map timing ('none' to skip).") var model =
+            "fcos_resnet50_fpn"
+        @Option(help: "Image size (HxW) for the candidate-map timing.") var size = "800x1216"
+        @Option(help: "Candidates whose maps are timed.") var mapCandidates = 1000
+        @Option(help: "Timed runs per measurement (the median is reported).") var runs = 5
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            compute.apply()
+            let rows = NMSBenchmark.run(counts: counts.split(separator: ",").compactMap { Int($0) }, runs: runs)
+            let maps =
+                model == "none"
+                ? nil : try NMSBenchmark.maps(model: model, size: try parseSizes(size)[0], count: mapCandidates, runs: max(runs / 2, 2))
+            if json {
+                struct Output: Encodable {
+                    var nms: [NMSBenchmark.Row]
+                    var maps: NMSBenchmark.MapsRow?
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(Output(nms: rows, maps: maps)), as: UTF8.self))
+            } else {
+                print(NMSBenchmark.table(rows, maps: maps))
             }
         }
     }

@@ -5,7 +5,8 @@ import Foundation
 
 extension Odam {
     struct Eval: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Evaluations on annotated images.", subcommands: [ExplainEval.self])
+        static let configuration = CommandConfiguration(
+            abstract: "Evaluations on annotated images.", subcommands: [DetectEval.self, ExplainEval.self])
     }
 }
 
@@ -38,6 +39,72 @@ extension Odam.Eval {
             let rows = try ExplanationEvaluation(matchIoU: matchIou, scoreThreshold: scoreThresh).run(
                 detector: detector, annotations: coco, imageDirectory: images, methods: chosen)
             print(ExplanationEvaluation.table(rows))
+        }
+    }
+}
+
+extension Odam.Eval {
+    struct DetectEval: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "detect",
+            abstract: "AP, AP50, MR⁻², JI and crowd/sparse recall of NMS, Soft-NMS and Odam-NMS on annotated images.",
+            discussion: """
+                One forward pass per image; each NMS method then chooses the final detections among the same candidates. \
+                --annotations is a COCO file or a CrowdHuman .odgt file (images as ID.jpg or ID.png). COCO AP/AR cover all \
+                categories (detector labels are category ids); the crowd metrics cover --crowd-category. An image that \
+                cannot be read is reported and left out of every metric.
+                """)
+
+        @OptionGroup var compute: ComputeOptions
+        @Option(help: "COCO-format annotations (.json) or CrowdHuman annotations (.odgt).") var annotations: String
+        @Option(help: "Folder of the annotated images.") var images: String
+        @OptionGroup var modelOptions: ModelOptions
+        @Option(help: "Methods, comma separated: nms, softnms, odam.") var nms = "nms,odam"
+        @Option(help: "T_iou for NMS and Odam-NMS (default: the paper's, 0.5 for FCOS, 0.6 for Faster R-CNN).") var iou: Float?
+        @Option(help: "Odam-NMS T_l: overlapping candidates whose maps correlate above this are duplicates.") var low: Float?
+        @Option(help: "Odam-NMS T_h: candidates with little overlap whose maps correlate above this are duplicates.") var high: Float?
+        @Option(help: "Soft-NMS Gaussian σ.") var softSigma: Float = 0.5
+        @Option(help: "Soft-NMS final score threshold.") var softScore: Float = 0.1
+        @Option(help: "Candidate score threshold (default: the model's).") var scoreThresh: Float?
+        @Option(help: "Candidates kept per level before NMS (default: the model's).") var topk: Int?
+        @Option(help: "Detections kept per image.") var detections = 100
+        @Option(help: "Category (COCO id, or detector label for .odgt) the crowd metrics score; default: 'person', else 1.")
+        var crowdCategory: Int?
+        @Option(help: "Short side the image is resized to (default: the model's).") var minSize: Int?
+        @Option(help: "Longest side after resizing (default: the model's).") var maxSize: Int?
+
+        func run() throws {
+            compute.apply()
+            var spec = try ModelSpec.resolve(modelOptions.model)
+            if let scoreThresh { spec.scoreThreshold = scoreThresh }
+            if let topk { spec.topKCandidates = topk }
+            if let minSize { spec.minSize = minSize }
+            if let maxSize { spec.maxSize = maxSize }
+            let detector = try spec.load(weights: modelOptions.weights)
+            var odam = spec.architecture == .fasterrcnn ? OdamNMS.fasterRCNN : OdamNMS.fcos
+            if let iou { odam.iouThreshold = iou }
+            if let low { odam.lowCorrelation = low }
+            if let high { odam.highCorrelation = high }
+            let methods = try nms.split(separator: ",").map { name -> SuppressionMethod in
+                switch name {
+                case "nms": return .nms(iouThreshold: odam.iouThreshold)
+                case "softnms": return .softNMS(SoftNMS(decay: .gaussian(sigma: softSigma), scoreThreshold: softScore))
+                case "odam": return .odam(odam)
+                default: throw ValidationError("--nms: unknown method '\(name)' (nms, softnms, odam)")
+                }
+            }
+            let groundTruth: DetectionEvaluation.GroundTruth
+            var category = crowdCategory ?? 1
+            if annotations.hasSuffix(".odgt") {
+                groundTruth = .crowdHuman(try CrowdHumanFile.readAnnotations(contentsOf: annotations))
+            } else {
+                let coco = try COCOAnnotations(contentsOf: annotations)
+                if crowdCategory == nil, let person = coco.categories.first(where: { $0.value == "person" }) { category = person.key }
+                groundTruth = .coco(coco)
+            }
+            let report = try DetectionEvaluation(crowdCategory: category, detectionsPerImage: detections).run(
+                detector: detector, groundTruth: groundTruth, imageDirectory: images, methods: methods)
+            print(DetectionEvaluation.table(report))
         }
     }
 }

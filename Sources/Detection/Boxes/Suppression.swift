@@ -32,32 +32,35 @@ public struct OdamNMS: Sendable, Equatable, Codable {
     ///   - maps: one flattened heat map per candidate, `dimension` values each; they are L2-normalized here, so the
     ///     correlation of two candidates is the cosine of their maps (no mean subtraction, as the official code).
     public func callAsFunction(boxes: [Float], scores: [Float], labels: [Int], maps: [Float], dimension: Int) -> [Int] {
+        precondition(maps.count == dimension * scores.count, "Odam-NMS input sizes differ")
+        return self(boxes: boxes, scores: scores, labels: labels, maps: CandidateMaps(dense: maps, gridHeight: 1, gridWidth: dimension))
+    }
+
+    /// Indices kept, best score first, for candidates whose maps are given on a shared grid.
+    public func callAsFunction(boxes: [Float], scores: [Float], labels: [Int], maps: CandidateMaps) -> [Int] {
         let count = scores.count
-        precondition(boxes.count == 4 * count && labels.count == count && maps.count == dimension * count, "Odam-NMS input sizes differ")
-        var normalized = maps
-        for i in 0..<count {
-            var norm: Float = 0
-            for k in 0..<dimension { norm += maps[i * dimension + k] * maps[i * dimension + k] }
-            let scale = 1 / max(norm.squareRoot(), 1e-12)
-            for k in 0..<dimension { normalized[i * dimension + k] *= scale }
-        }
+        precondition(boxes.count == 4 * count && labels.count == count && maps.count == count, "Odam-NMS input sizes differ")
         let areas = BoxOps.areas(boxes)
         let order = (0..<count).sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+        // Candidates of each class in score order: the greedy pass of one class never looks at another's.
+        var byClass: [Int: [Int]] = [:]
+        var rankInClass = [Int](repeating: 0, count: count)
+        for i in order {
+            rankInClass[i] = byClass[labels[i], default: []].count
+            byClass[labels[i], default: []].append(i)
+        }
         var suppressed = [Bool](repeating: false, count: count)
         var keep: [Int] = []
         boxes.withUnsafeBufferPointer { b in
             areas.withUnsafeBufferPointer { a in
-                normalized.withUnsafeBufferPointer { h in
-                    for (rank, i) in order.enumerated() where !suppressed[i] {
-                        keep.append(i)
-                        for j in order[(rank + 1)...] where !suppressed[j] && labels[j] == labels[i] {
-                            let overlap = BoxOps.iou(b.baseAddress!, i, j, areas: a.baseAddress!)
-                            var correlation: Float = 0
-                            for k in 0..<dimension { correlation += h[i * dimension + k] * h[j * dimension + k] }
-                            let duplicate =
-                                overlap >= iouThreshold ? correlation > lowCorrelation : correlation > highCorrelation
-                            if duplicate { suppressed[j] = true }
-                        }
+                for i in order where !suppressed[i] {
+                    keep.append(i)
+                    let members = byClass[labels[i]]!
+                    for j in members[(rankInClass[i] + 1)...] where !suppressed[j] {
+                        let overlap = BoxOps.iou(b.baseAddress!, i, j, areas: a.baseAddress!)
+                        let correlation = maps.correlation(i, j)
+                        let duplicate = overlap >= iouThreshold ? correlation > lowCorrelation : correlation > highCorrelation
+                        if duplicate { suppressed[j] = true }
                     }
                 }
             }

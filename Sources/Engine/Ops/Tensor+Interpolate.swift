@@ -56,11 +56,12 @@ extension Tensor {
     }
 }
 
-/// For each output position along one axis: the two source positions and their weights.
-private struct InterpolationTaps: @unchecked Sendable {
-    var low: [Int], high: [Int], lowWeight: [Float], highWeight: [Float]
+/// For each output position along one axis: the two source positions and their weights, as
+/// ``Tensor/interpolated(size:mode:)`` uses them (for resizing that only needs part of the output).
+public struct InterpolationTaps: Sendable {
+    public var low: [Int], high: [Int], lowWeight: [Float], highWeight: [Float]
 
-    init(inSize: Int, outSize: Int, mode: Tensor.InterpolationMode) {
+    public init(inSize: Int, outSize: Int, mode: Tensor.InterpolationMode) {
         low = []; high = []; lowWeight = []; highWeight = []
         switch mode {
         case .nearest:
