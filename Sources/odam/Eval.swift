@@ -63,7 +63,9 @@ extension Odam.Eval {
         @Option(help: "T_iou for NMS and Odam-NMS (default: the paper's, 0.5 for FCOS, 0.6 for Faster R-CNN).") var iou: Float?
         @Option(help: "Odam-NMS T_l: overlapping candidates whose maps correlate above this are duplicates.") var low: Float?
         @Option(help: "Odam-NMS T_h: candidates with little overlap whose maps correlate above this are duplicates.") var high: Float?
+        @Option(help: "Soft-NMS decay: gaussian (s·exp(−IoU²/σ)) or linear (s·(1 − IoU) above --soft-iou).") var softDecay = "gaussian"
         @Option(help: "Soft-NMS Gaussian σ.") var softSigma: Float = 0.5
+        @Option(help: "Soft-NMS linear decay's IoU threshold.") var softIou: Float = 0.3
         @Option(help: "Soft-NMS final score threshold.") var softScore: Float = 0.1
         @Option(help: "Candidate score threshold (default: the model's).") var scoreThresh: Float?
         @Option(help: "Candidates kept per level before NMS (default: the model's).") var topk: Int?
@@ -88,7 +90,12 @@ extension Odam.Eval {
             let methods = try nms.split(separator: ",").map { name -> SuppressionMethod in
                 switch name {
                 case "nms": return .nms(iouThreshold: odam.iouThreshold)
-                case "softnms": return .softNMS(SoftNMS(decay: .gaussian(sigma: softSigma), scoreThreshold: softScore))
+                case "softnms":
+                    guard softDecay == "gaussian" || softDecay == "linear" else {
+                        throw ValidationError("--soft-decay: '\(softDecay)' is neither gaussian nor linear")
+                    }
+                    let decay: SoftNMS.Decay = softDecay == "linear" ? .linear(iouThreshold: softIou) : .gaussian(sigma: softSigma)
+                    return .softNMS(SoftNMS(decay: decay, scoreThreshold: softScore))
                 case "odam": return .odam(odam)
                 default: throw ValidationError("--nms: unknown method '\(name)' (nms, softnms, odam)")
                 }
