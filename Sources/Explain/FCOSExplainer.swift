@@ -70,60 +70,36 @@ public struct FCOSExplainer {
         let padded = (trace.input.shape[2], trace.input.shape[3])
         for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
             let state = recorded[level]!
-            let leaf = state.leaf, single = leaf.detached()
             let (logits, boxes, centerness) = (state.logits, state.boxes, state.centerness)
-            let channels = single.shape[1], height = single.shape[2], width = single.shape[3]
-            let classes = logits.shape[1]
+            let height = state.leaf.shape[2], width = state.leaf.shape[3], plane = height * width
             let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
             // Every (prediction, target) pair is one seed.
-            let pairs = members.flatMap { member in targets.map { (member, $0) } }
-            for chunkStart in Swift.stride(from: 0, to: pairs.count, by: seedsPerPass) {
-                let chunk = Array(pairs[chunkStart..<min(chunkStart + seedsPerPass, pairs.count)])
-                let seedCount = chunk.count
-                var logitSeed = Tensor(zeros: [seedCount] + logits.shape)
-                var boxSeed = Tensor(zeros: [seedCount] + boxes.shape)
-                var centerSeed = Tensor(zeros: [seedCount] + centerness.shape)
-                for (s, (member, target)) in chunk.enumerated() {
-                    let candidate = result.candidates[predictions[member]]
-                    let cell = candidate.row * width + candidate.column
-                    let logit = logits.storage.base[candidate.label * height * width + cell]
-                    let quality = centerness.storage.base[cell]
-                    switch target {
-                    case .logit:
-                        logitSeed.withUnsafeMutableBufferPointer { $0[(s * classes + candidate.label) * height * width + cell] = 1 }
-                    case .score:
-                        // score = sqrt(σ(l)·σ(q)): d score/d l = score·(1 - σ(l))/2, likewise for q.
-                        let pl = sigmoid(logit), pq = sigmoid(quality), score = (pl * pq).squareRoot()
-                        logitSeed.withUnsafeMutableBufferPointer {
-                            $0[(s * classes + candidate.label) * height * width + cell] = score * (1 - pl) / 2
-                        }
-                        centerSeed.withUnsafeMutableBufferPointer { $0[s * height * width + cell] = score * (1 - pq) / 2 }
-                    case .x1, .y1, .x2, .y2:
-                        let edge = [ExplanationTarget.x1, .y1, .x2, .y2].firstIndex(of: target)!
-                        boxSeed.withUnsafeMutableBufferPointer { $0[(s * 4 + edge) * height * width + cell] = 1 }
-                    }
-                }
-                // Only outputs with a nonzero seed are roots, so a logit target never enters the box tower.
-                var roots: [Tensor] = [], seeds: [Tensor] = []
-                for (output, seed) in [(logits, logitSeed), (boxes, boxSeed), (centerness, centerSeed)]
-                where seed.withUnsafeBufferPointer({ $0.contains { $0 != 0 } }) {
-                    roots.append(output)
-                    seeds.append(seed)
-                }
-                let gradient =
-                    roots.isEmpty
-                    ? Tensor(zeros: [seedCount] + leaf.shape)
-                    : vectorJacobianProducts(of: roots, seeds: seeds, withRespectTo: [leaf])[0]
-                for (s, (member, target)) in chunk.enumerated() {
-                    let candidate = result.candidates[predictions[member]]
-                    let boxCells = ((candidate.box[2] - candidate.box[0]) / stride.1, (candidate.box[3] - candidate.box[1]) / stride.0)
-                    let raw = method.map(
-                        gradient: gradient.storage.base + s * channels * height * width, activation: single.storage.base,
-                        channels: channels, height: height, width: width, boxCells: boxCells)
-                    maps[member][target] = HeatMap(
-                        grid: raw, stride: stride, inputSize: result.inputSize, originalSize: result.originalSize)
+            let pairs = members.flatMap { member in
+                targets.map { target in
+                    let box = result.candidates[predictions[member]].box
+                    return SeededBackward.Pair(
+                        member: member, target: target, boxCells: ((box[2] - box[0]) / stride.1, (box[3] - box[1]) / stride.0))
                 }
             }
+            let levelMaps = SeededBackward(seedsPerPass: seedsPerPass, method: method).maps(
+                leaf: state.leaf, outputs: [logits, boxes, centerness], pairs: pairs, stride: stride, result: result
+            ) { p, seeds in
+                let candidate = result.candidates[predictions[pairs[p].member]]
+                let cell = candidate.row * width + candidate.column
+                let logitIndex = candidate.label * plane + cell
+                switch pairs[p].target {
+                case .logit: seeds[0][logitIndex] = 1
+                case .score:
+                    // score = sqrt(σ(l)·σ(q)): d score/d l = score·(1 - σ(l))/2, likewise for q.
+                    let pl = sigmoid(logits.storage.base[logitIndex]), pq = sigmoid(centerness.storage.base[cell])
+                    let score = (pl * pq).squareRoot()
+                    seeds[0][logitIndex] = score * (1 - pl) / 2
+                    seeds[2][cell] = score * (1 - pq) / 2
+                case .x1, .y1, .x2, .y2:
+                    seeds[1][[ExplanationTarget.x1, .y1, .x2, .y2].firstIndex(of: pairs[p].target)! * plane + cell] = 1
+                }
+            }
+            for (pair, map) in zip(pairs, levelMaps) { maps[pair.member][pair.target] = map }
         }
         return maps
     }

@@ -1,5 +1,5 @@
 public import Detection
-public import Engine
+import Engine
 
 extension FCOSReversedHead {
     /// The grid Odam-NMS compares maps on: the resized input divided by `gridStride` (the official `H_in // 16`,
