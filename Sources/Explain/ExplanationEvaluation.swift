@@ -1,5 +1,5 @@
 import Detection
-public import Engine
+import Engine
 import Foundation
 import Vision
 

@@ -1,5 +1,5 @@
 public import Detection
-public import Engine
+import Engine
 import NN
 
 #if canImport(Glibc)
