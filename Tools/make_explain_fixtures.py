@@ -2,6 +2,11 @@
 """Writes ODAM reference maps computed with torch.autograd on the small random-weight FCOS of the detector fixtures.
 
 Usage: python3 Tools/make_explain_fixtures.py   (after Tools/make_detector_fixtures.py; needs torch, torchvision)
+
+Also odam_retinanet_small.* and odam_fasterrcnn_small.*: the same raw and normalized maps for RetinaNet (score
+sigma(logit), logit, and the decoded box's -x1, -y1, x2, y2 after clipping, from the anchor and deltas) and for
+Faster R-CNN (softmax probability, logit and decoded box edges of chosen RoIs, differentiated with respect to the FPN
+level the RoI is pooled from, through RoIAlign and the box head).
 Tests/ExplainTests/Fixtures/odam_fcos_small.safetensors and .json: for predictions chosen on every FPN level (the
 highest-scoring cell and class of the level, and one more), and each target (score, logit, x1, y1, x2, y2): the
 gradient of the target with respect to the level's FPN map (one autograd.grad per prediction and target), the raw map
@@ -84,5 +89,112 @@ def main():
     print(len(predictions), "predictions")
 
 
+def maps_entry(out, key, g, leaf, rows, cols, image_shape):
+    raw = F.relu((g * leaf.detach()).sum(dim=1))[0, :rows, :cols]
+    resized = F.interpolate(raw[None, None], size=image_shape, mode="bilinear", align_corners=False)[0, 0]
+    normalized = (resized - resized.min()) / torch.clamp(resized.max() - resized.min(), min=torch.finfo(torch.float32).eps)
+    out[f"{key}.raw"] = raw.contiguous()
+    out[f"{key}.normalized"] = normalized[::4, ::4].contiguous()
+
+
+def edge_targets(box):
+    return {"x1": -box[0], "y1": -box[1], "x2": box[2], "y2": box[3]}
+
+
+def retinanet():
+    from torchvision.ops import boxes as box_ops
+    torch.manual_seed(0)
+    image = det.load_image(det.IMAGES[0])
+    model = det.build("retinanet", 18, 8, 64, 5, 64)
+    model.load_state_dict(torch.load(os.path.join(det.SMALL_OUT, "retinanet_small.pth")))
+    model.eval()
+    with torch.no_grad():
+        batch, _ = model.transform([image])
+        features = list(model.backbone(batch.tensors).values())
+        anchors = model.anchor_generator(batch, features)[0]
+    input_h, input_w = batch.image_sizes[0]
+    padded_h, padded_w = batch.tensors.shape[-2:]
+    per_cell = model.anchor_generator.num_anchors_per_location()[0]
+    head = model.head
+    out, predictions, offset = {}, [], 0
+    for level, feature in enumerate(features):
+        leaf = feature.detach().clone().requires_grad_(True)
+        cls = head.classification_head.cls_logits(head.classification_head.conv(leaf))
+        reg = head.regression_head.bbox_reg(head.regression_head.conv(leaf))
+        _, channels, h, w = cls.shape
+        classes = channels // per_cell
+        rows, cols = math.ceil(input_h / (padded_h / h)), math.ceil(input_w / (padded_w / w))
+        scores = torch.sigmoid(cls).reshape(per_cell, classes, h, w)[:, :, :rows, :cols].reshape(-1)
+        for choice in [int(scores.argmax()), int(scores.numel() * 0.37)]:
+            a, rest = divmod(choice, classes * rows * cols)
+            label, rest = divmod(rest, rows * cols)
+            row, col = divmod(rest, cols)
+            index = len(predictions)
+            predictions.append({"level": level, "row": row, "column": col, "label": label, "anchor": a})
+            deltas = reg[0, a * 4:(a + 1) * 4, row, col]
+            anchor = anchors[offset + (row * w + col) * per_cell + a]
+            box = box_ops.clip_boxes_to_image(model.box_coder.decode_single(deltas[None], anchor[None]), (input_h, input_w))[0]
+            logit = cls[0, a * classes + label, row, col]
+            values = {"score": torch.sigmoid(logit), "logit": logit, **edge_targets(box)}
+            for target in TARGETS:
+                (g,) = torch.autograd.grad(values[target], leaf, retain_graph=True)
+                maps_entry(out, f"{index}.{target}", g, leaf, rows, cols, tuple(image.shape[-2:]))
+        offset += h * w * per_cell
+    save_file(out, os.path.join(OUT, "odam_retinanet_small.safetensors"))
+    with open(os.path.join(OUT, "odam_retinanet_small.json"), "w") as f:
+        json.dump({"image": det.IMAGES[0], "model": "retinanet_small", "targets": TARGETS, "predictions": predictions}, f, indent=1)
+    print(len(predictions), "RetinaNet predictions")
+
+
+def fasterrcnn():
+    from torchvision.ops import boxes as box_ops
+    torch.manual_seed(0)
+    image = det.load_image(det.IMAGES[0])
+    model = det.build("fasterrcnn", 18, 8, 64, 5, 64)
+    model.load_state_dict(torch.load(os.path.join(det.SMALL_OUT, "fasterrcnn_small.pth")))
+    model.eval()
+    with torch.no_grad():
+        batch, _ = model.transform([image])
+        features = model.backbone(batch.tensors)
+        proposals = model.rpn(batch, features)[0][0]
+    input_h, input_w = batch.image_sizes[0]
+    padded_h, padded_w = batch.tensors.shape[-2:]
+    names = ["0", "1", "2", "3"]
+    # torchvision's level mapper: k = floor(4 + log2(sqrt(area) / 224) + 1e-6), clamped to P2..P5.
+    areas = (proposals[:, 2] - proposals[:, 0]) * (proposals[:, 3] - proposals[:, 1])
+    levels = torch.clamp(torch.floor(4 + torch.log2(torch.sqrt(areas) / 224) + 1e-6), 2, 5).long() - 2
+    chosen = []
+    for level in range(4):
+        members = torch.nonzero(levels == level).flatten().tolist()
+        chosen += members[:2]
+    chosen = chosen[:8]
+    leaves = {n: features[n].detach().clone().requires_grad_(True) for n in names}
+    rois = proposals[chosen]
+    pooled = model.roi_heads.box_roi_pool({**leaves, "pool": features["pool"]}, [rois], batch.image_sizes)
+    logits, regression = model.roi_heads.box_predictor(model.roi_heads.box_head(pooled))
+    probabilities = F.softmax(logits, dim=-1)
+    out, predictions = {}, []
+    for i, roi in enumerate(chosen):
+        level = int(levels[roi])
+        label = int(probabilities[i, 1:].argmax()) + 1
+        predictions.append({"level": level, "roi": i, "label": label, "proposal": rois[i].tolist()})
+        box = model.roi_heads.box_coder.decode_single(regression[i, label * 4:(label + 1) * 4][None], rois[i][None])
+        box = box_ops.clip_boxes_to_image(box, (input_h, input_w))[0]
+        values = {"score": probabilities[i, label], "logit": logits[i, label], **edge_targets(box)}
+        leaf = leaves[names[level]]
+        h, w = leaf.shape[-2:]
+        rows, cols = math.ceil(input_h / (padded_h / h)), math.ceil(input_w / (padded_w / w))
+        for target in TARGETS:
+            (g,) = torch.autograd.grad(values[target], leaf, retain_graph=True)
+            maps_entry(out, f"{i}.{target}", g, leaf, rows, cols, tuple(image.shape[-2:]))
+    save_file(out, os.path.join(OUT, "odam_fasterrcnn_small.safetensors"))
+    with open(os.path.join(OUT, "odam_fasterrcnn_small.json"), "w") as f:
+        json.dump({"image": det.IMAGES[0], "model": "fasterrcnn_small", "targets": TARGETS, "predictions": predictions}, f, indent=1)
+    print(len(predictions), "Faster R-CNN predictions")
+
+
 if __name__ == "__main__":
-    main()
+    if "--only-two" not in sys.argv:
+        main()
+    retinanet()
+    fasterrcnn()

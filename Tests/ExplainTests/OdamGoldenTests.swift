@@ -8,7 +8,11 @@ import Vision
 
 /// ODAM maps of the exact path against torch.autograd (`Tools/make_explain_fixtures.py`).
 struct OdamGoldenTests {
-    struct Prediction: Decodable { let level: Int, row: Int, column: Int, label: Int }
+    struct Prediction: Decodable {
+        let level: Int, label: Int
+        let row: Int?, column: Int?, anchor: Int?
+        let roi: Int?, proposal: [Float]?
+    }
     struct Manifest: Decodable {
         let image: String
         let targets: [String]
@@ -28,41 +32,62 @@ struct OdamGoldenTests {
         return sxx == 0 && syy == 0 ? 1 : sxy / (sxx * syy).squareRoot()
     }
 
-    @Test func exactPathMatchesAutograd() throws {
-        let directory = fixtureDirectory(bundle: .module)
-        let manifest = try JSONDecoder().decode(
-            Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/odam_fcos_small.json")))
-        let f = try FixtureTensors(path: directory + "/odam_fcos_small.safetensors")
-        var detectorFixtures = URL(fileURLWithPath: #filePath)
-        for _ in 0..<2 { detectorFixtures.deleteLastPathComponent() }
-        let base = detectorFixtures.appendingPathComponent("DetectionTests/Fixtures/fcos_small").path
-        let detector = try ModelSpec.resolve(base + ".json").load(weights: base + ".pth") as! FCOS
-        let image = try ImageCodec().decode(contentsOf: sampleImagePath(manifest.image)).tensor()
-        let (trace, results) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
-            var timings = StageTimings()
-            return detector.forward(detector.transform.batch([image]), timings: &timings)
-        }
-        var result = results[0]
-        result.candidates = manifest.predictions.map {
-            Candidate(box: [0, 0, 1, 1], score: 1, label: $0.label, level: $0.level, row: $0.row, column: $0.column, anchor: 0)
-        }
-        let targets = manifest.targets.map { ExplanationTarget(rawValue: $0)! }
-        let maps = FCOSExplainer(detector: detector, seedsPerPass: 5).explain(
-            trace: trace, result: result, predictions: Array(result.candidates.indices), targets: targets)
+    /// Each map against the reference: raw maps to rtol 1e-3, normalized maps within 1e-3 and r ≥ 0.999.
+    static func compare(_ maps: [[ExplanationTarget: HeatMap]], _ f: FixtureTensors, targets: [ExplanationTarget], model: String) {
         for (index, perTarget) in maps.enumerated() {
             for target in targets {
-                let map = try #require(perTarget[target])
+                guard let map = perTarget[target] else {
+                    Issue.record("\(model) prediction \(index) \(target): no map")
+                    continue
+                }
                 let raw = f.tensor("\(index).\(target.rawValue).raw")
                 let rawScale = max(raw.scalars.max() ?? 0, 1e-12)
-                #expect(mismatch(map.raw, raw, rtol: 1e-3, atol: 1e-4 * rawScale) == nil, "prediction \(index) \(target) raw map")
+                let message = mismatch(map.raw, raw, rtol: 1e-3, atol: 1e-4 * rawScale)
+                #expect(message == nil, "\(model) prediction \(index) \(target) raw map: \(message ?? "")")
                 let normalized = map.normalized.sliced(alongAxis: 0, start: 0, end: map.normalized.shape[0], step: 4)
                     .sliced(alongAxis: 1, start: 0, end: map.normalized.shape[1], step: 4)
                 let expected = f.tensor("\(index).\(target.rawValue).normalized")
                 let maxDifference = zip(normalized.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
-                #expect(maxDifference <= 1e-3, "prediction \(index) \(target): max |difference| \(maxDifference)")
-                #expect(Self.correlation(normalized, expected) >= 0.999, "prediction \(index) \(target): correlation")
+                #expect(maxDifference <= 1e-3, "\(model) prediction \(index) \(target): max |difference| \(maxDifference)")
+                #expect(Self.correlation(normalized, expected) >= 0.999, "\(model) prediction \(index) \(target): correlation")
             }
         }
+    }
+
+    static func manifest(_ name: String) throws -> (Manifest, FixtureTensors) {
+        let directory = fixtureDirectory(bundle: .module)
+        let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/\(name).json")))
+        return (manifest, try FixtureTensors(path: directory + "/\(name).safetensors"))
+    }
+
+    static func detector(_ name: String) throws -> any Detector {
+        var directory = URL(fileURLWithPath: #filePath)
+        for _ in 0..<2 { directory.deleteLastPathComponent() }
+        let base = directory.appendingPathComponent("DetectionTests/Fixtures/\(name)").path
+        return try ModelSpec.resolve(base + ".json").load(weights: base + ".pth")
+    }
+
+    static func forward(_ detector: any Detector, image name: String) throws -> (ForwardTrace, ImageDetections) {
+        let image = try ImageCodec().decode(contentsOf: sampleImagePath(name)).tensor()
+        let (trace, results) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
+            var timings = StageTimings()
+            return detector.forward(detector.transform.batch([image]), timings: &timings)
+        }
+        return (trace, results[0])
+    }
+
+    @Test func exactPathMatchesAutograd() throws {
+        let (manifest, f) = try Self.manifest("odam_fcos_small")
+        let detector = try Self.detector("fcos_small") as! FCOS
+        var (trace, result) = try Self.forward(detector, image: manifest.image)
+        trace.towerLayers = []
+        result.candidates = manifest.predictions.map {
+            Candidate(box: [0, 0, 1, 1], score: 1, label: $0.label, level: $0.level, row: $0.row!, column: $0.column!, anchor: 0)
+        }
+        let targets = manifest.targets.map { ExplanationTarget(rawValue: $0)! }
+        let maps = FCOSExplainer(detector: detector, seedsPerPass: 5).explain(
+            trace: trace, result: result, predictions: Array(result.candidates.indices), targets: targets)
+        Self.compare(maps, f, targets: targets, model: "FCOS")
         // The baselines from the same gradients.
         for (name, method) in [("gradcam", HeatMapMethod.gradCAM), ("gradcampp", .gradCAMPlusPlus)] {
             let baseline = FCOSExplainer(detector: detector, seedsPerPass: 5, method: method).explain(
@@ -74,5 +99,34 @@ struct OdamGoldenTests {
                 #expect(message == nil, "prediction \(index) \(name): \(message ?? "")")
             }
         }
+    }
+
+    @Test func retinaNetExactPathMatchesAutograd() throws {
+        let (manifest, f) = try Self.manifest("odam_retinanet_small")
+        let detector = try Self.detector("retinanet_small") as! RetinaNet
+        var (trace, result) = try Self.forward(detector, image: manifest.image)
+        trace.proposals = nil
+        result.candidates = manifest.predictions.map {
+            Candidate(box: [0, 0, 1, 1], score: 1, label: $0.label, level: $0.level, row: $0.row!, column: $0.column!, anchor: $0.anchor!)
+        }
+        let targets = manifest.targets.map { ExplanationTarget(rawValue: $0)! }
+        let maps = RetinaNetExplainer(detector: detector, seedsPerPass: 5).explain(
+            trace: trace, result: result, predictions: Array(result.candidates.indices), targets: targets)
+        Self.compare(maps, f, targets: targets, model: "RetinaNet")
+    }
+
+    @Test func fasterRCNNExactPathMatchesAutograd() throws {
+        let (manifest, f) = try Self.manifest("odam_fasterrcnn_small")
+        let detector = try Self.detector("fasterrcnn_small") as! FasterRCNN
+        var (trace, result) = try Self.forward(detector, image: manifest.image)
+        // The reference's RoIs, in its order.
+        trace.proposals = Tensor(shape: [manifest.predictions.count, 5], values: manifest.predictions.flatMap { [0] + $0.proposal! })
+        result.candidates = manifest.predictions.map {
+            Candidate(box: [0, 0, 1, 1], score: 1, label: $0.label, level: $0.level, row: $0.roi!, column: 0, anchor: 0)
+        }
+        let targets = manifest.targets.map { ExplanationTarget(rawValue: $0)! }
+        let maps = FasterRCNNExplainer(detector: detector, seedsPerPass: 7).explain(
+            trace: trace, result: result, predictions: Array(result.candidates.indices), targets: targets)
+        Self.compare(maps, f, targets: targets, model: "Faster R-CNN")
     }
 }

@@ -35,7 +35,7 @@ public final class FasterRCNN: Detector {
     public var boxHead: BoxHeadSettings
     public let anchors: AnchorGenerator
     let rpnCoder = BoxCoder(weights: [1, 1, 1, 1])
-    let boxCoder = BoxCoder(weights: [10, 10, 5, 5])
+    public let boxCoder = BoxCoder(weights: [10, 10, 5, 5])
     public let poolSize = 7
     public let samplingRatio = 2
 
@@ -73,7 +73,7 @@ public final class FasterRCNN: Detector {
     }
 
     /// Spatial scale of each RoI level (P2-P5) relative to the unpadded input, as `MultiScaleRoIAlign` infers it.
-    func roiScales(_ pyramid: [Tensor], imageSizes: [(height: Int, width: Int)]) -> [Float] {
+    public func roiScales(_ pyramid: [Tensor], imageSizes: [(height: Int, width: Int)]) -> [Float] {
         let maxHeight = imageSizes.map(\.height).max()!
         return pyramid.prefix(4).map { level in
             Float(exp2((log2(Double(level.shape[2]) / Double(maxHeight))).rounded(.toNearestOrEven)))

@@ -15,7 +15,7 @@ public final class RetinaNet: Detector {
     public var transform: DetectionTransform
     public var thresholds: OneStageThresholds
     public let anchors: AnchorGenerator
-    let coder = BoxCoder(weights: [1, 1, 1, 1])
+    public let coder = BoxCoder(weights: [1, 1, 1, 1])
 
     public init(
         depth: ResNet.Depth = .resnet50, baseWidth: Int = 64, fpnChannels: Int = 256, classCount: Int = 91,

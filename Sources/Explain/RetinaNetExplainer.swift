@@ -1,0 +1,95 @@
+public import Detection
+import Engine
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// ODAM heat maps for RetinaNet predictions by automatic differentiation through the head (the exact path).
+///
+/// Targets: the score σ(logit), the class logit, and the edges of the decoded box (−x1, −y1, x2, y2, positive
+/// outward; zero where the box is clipped to the image) or, with ``EdgeTargets/rawDeltas``, the raw regression
+/// outputs (dx, dy, dw, dh) of the official code. Each prediction is explained on the FPN level that made it.
+public struct RetinaNetExplainer {
+    public let detector: RetinaNet
+    public var seedsPerPass: Int
+    public var method: HeatMapMethod
+    public var edges: EdgeTargets
+
+    public init(detector: RetinaNet, seedsPerPass: Int = 8, method: HeatMapMethod = .odam(), edges: EdgeTargets = .decodedBox) {
+        self.detector = detector
+        self.seedsPerPass = seedsPerPass
+        self.method = method
+        self.edges = edges
+    }
+
+    /// Heat maps of `predictions` (indices into `result.candidates`) for each target.
+    public func explain(
+        trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
+    ) -> [[ExplanationTarget: HeatMap]] {
+        var maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
+        let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
+        let padded = (trace.input.shape[2], trace.input.shape[3])
+        let classes = detector.classCount
+        for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
+            let feature = trace.pyramid[level]
+            let leaf = feature.selecting(index: image, alongAxis: 0).reshaped([1] + Array(feature.shape.dropFirst())).detached()
+                .requiringGradient()
+            let (logits, deltas) = detector.head(leaf)
+            let height = leaf.shape[2], width = leaf.shape[3], plane = height * width
+            let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
+            let anchors = detector.anchors.anchors(
+                level: level, gridHeight: height, gridWidth: width, imageHeight: padded.0, imageWidth: padded.1)
+            let perCell = detector.anchors.anchorsPerLocation(level: level)
+            let pairs = members.flatMap { member in
+                targets.map { target in
+                    let box = result.candidates[predictions[member]].box
+                    return SeededBackward.Pair(
+                        member: member, target: target, boxCells: ((box[2] - box[0]) / stride.1, (box[3] - box[1]) / stride.0))
+                }
+            }
+            let levelMaps = SeededBackward(seedsPerPass: seedsPerPass, method: method).maps(
+                leaf: leaf, outputs: [logits, deltas], pairs: pairs, stride: stride, result: result
+            ) { p, seeds in
+                let candidate = result.candidates[predictions[pairs[p].member]]
+                let cell = candidate.row * width + candidate.column
+                let logitIndex = (candidate.anchor * classes + candidate.label) * plane + cell
+                switch pairs[p].target {
+                case .logit: seeds[0][logitIndex] = 1
+                case .score:
+                    let probability = sigmoid(logits.storage.base[logitIndex])
+                    seeds[0][logitIndex] = probability * (1 - probability)
+                case .x1, .y1, .x2, .y2:
+                    let codes = (0..<4).map { deltas.storage.base[(candidate.anchor * 4 + $0) * plane + cell] }
+                    let anchorIndex = cell * perCell + candidate.anchor
+                    let derivatives = edges.derivatives(
+                        pairs[p].target, deltas: codes, reference: Array(anchors[(4 * anchorIndex)..<(4 * anchorIndex + 4)]),
+                        coder: detector.coder, inputSize: result.inputSize)
+                    for c in 0..<4 { seeds[1][(candidate.anchor * 4 + c) * plane + cell] = derivatives[c] }
+                }
+            }
+            for (pair, map) in zip(pairs, levelMaps) { maps[pair.member][pair.target] = map }
+        }
+        return maps
+    }
+}
+
+/// What the box-edge targets of anchor-based detectors differentiate.
+public enum EdgeTargets: String, Sendable, CaseIterable {
+    /// The decoded box's edges, positive outward: −x1, −y1, x2, y2.
+    case decodedBox
+    /// The raw regression outputs dx, dy, dw, dh (for x1, y1, x2, y2), as the official code.
+    case rawDeltas
+
+    func derivatives(
+        _ target: ExplanationTarget, deltas: [Float], reference: [Float], coder: BoxCoder, inputSize: (height: Int, width: Int)
+    ) -> [Float] {
+        switch self {
+        case .decodedBox:
+            return SeededBackward.edgeDerivatives(target, deltas: deltas, reference: reference, coder: coder, inputSize: inputSize)
+        case .rawDeltas:
+            guard let edge = [ExplanationTarget.x1, .y1, .x2, .y2].firstIndex(of: target) else { return [0, 0, 0, 0] }
+            return (0..<4).map { $0 == edge ? 1 : 0 }
+        }
+    }
+}
