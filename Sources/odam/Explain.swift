@@ -23,7 +23,13 @@ extension Odam {
                 "Gradient path: exact (autograd through the head) or fast (the reversed head on 11x11 windows, GroupNorm as frozen scales)."
         )
         var path = "exact"
+        @Option(
+            help:
+                "Box-edge targets of RetinaNet and Faster R-CNN: decodedBox (−x1, −y1, x2, y2) or rawDeltas (dx, dy, dw, dh, as the official code)."
+        )
+        var edges = "decodedBox"
         @Option(help: "Explain detections scoring above this (default: the model's threshold).") var scoreThresh: Float?
+        @Option(help: "Explain at most this many detections per image, best first.") var limit: Int?
         @Flag(help: "Also write the float32 maps as .npy (image resolution and feature grid).") var raw = false
         @Option(help: "Refuse images with more pixels than this.") var maxPixels = 100_000_000
         @Argument(help: "JPEG or PNG images.") var images: [String]
@@ -57,12 +63,20 @@ extension Odam {
             if includesCombined { chosen = Array(Set(chosen + [.score, .x1, .y1, .x2, .y2])).sorted { $0.rawValue < $1.rawValue } }
             var spec = try ModelSpec.resolve(modelOptions.model)
             if let scoreThresh { spec.scoreThreshold = scoreThresh }
-            guard let detector = try spec.load(weights: modelOptions.weights) as? FCOS else {
-                throw ValidationError("--model \(modelOptions.model): ODAM is implemented for FCOS in this version")
+            guard let edgeTargets = EdgeTargets(rawValue: edges) else {
+                throw ValidationError("--edges \(edges): expected decodedBox or rawDeltas")
             }
-            detector.keepsTowerLayers = path == "fast"
-            let exact = FCOSExplainer(detector: detector, method: heatMapMethod)
-            let fast = path == "fast" ? FCOSReversedHead(detector: detector, method: heatMapMethod) : nil
+            let detector = try spec.load(weights: modelOptions.weights)
+            let explainer: any PredictionExplainer
+            if path == "fast" {
+                guard let fcos = detector as? FCOS else {
+                    throw ValidationError("--path fast: the reversed head is FCOS's; use --path exact")
+                }
+                fcos.keepsTowerLayers = true
+                explainer = FCOSReversedHead(detector: fcos, method: heatMapMethod)
+            } else {
+                explainer = Explainers.exact(for: detector, method: heatMapMethod, edges: edgeTargets)!
+            }
             let writer = ExplanationWriter(directory: out, writesRaw: raw)
             let codec = ImageCodec(maximumPixels: maxPixels)
             var failures = 0
@@ -74,12 +88,10 @@ extension Odam {
                         var timings = StageTimings()
                         return detector.forward(detector.transform.batch([image.tensor()]), timings: &timings)
                     }
-                    let result = results[0]
+                    var result = results[0]
+                    if let limit { result.detections = Array(result.detections.prefix(max(limit, 0))) }
                     let predictions = result.detections.map(\.candidate)
-                    let maps =
-                        self.path == "fast"
-                        ? fast!.explain(trace: trace, result: result, predictions: predictions, targets: chosen)
-                        : exact.explain(trace: trace, result: result, predictions: predictions, targets: chosen)
+                    let maps = explainer.explain(trace: trace, result: result, image: 0, predictions: predictions, targets: chosen)
                     var folder = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
                     var suffix = 2
                     while usedFolders.contains(ExplanationWriter.sanitized(folder)) {
