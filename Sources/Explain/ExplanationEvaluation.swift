@@ -9,16 +9,38 @@ import Vision
 /// 100, scoring above 0.1, are matched one to one, greedily, to same-class non-crowd ground truth with IoU above
 /// `matchIoU` (0.9; "+1 pixel" IoU); a matched prediction's score map is used if it has a unique maximum.
 public struct ExplanationEvaluation {
+    /// A way to make maps: gradient-based (ODAM, Grad-CAM, Grad-CAM++ on the exact path) or D-RISE.
+    public enum Method: Sendable {
+        case gradient(HeatMapMethod)
+        case drise(DRISE)
+    }
+
     public struct Row: Sendable {
         public var method: String
         public var objects = 0
         public var pointingBox = 0.0, pointingMask = 0.0, energyBox = 0.0, energyMask = 0.0
         public var compactness = 0.0, odiBox = 0.0, odiMask = 0.0
         public var vea = [Double](repeating: 0, count: 9)
+        /// Objects with deletion and insertion curves, the mean curves (11 points) and their AUCs.
+        public var faithfulnessObjects = 0
+        public var deletion = [Double](repeating: 0, count: 11), insertion = [Double](repeating: 0, count: 11)
+        public var deletionAUC = 0.0, insertionAUC = 0.0
+        /// The mean Spearman correlation between the maps of the model and of the model with a random head (the
+        /// sanity check; lower is better), when run.
+        public var randomizedCorrelation: Double?
+        /// Seconds per explained object to make its map.
+        public var secondsPerObject = 0.0
     }
 
     public var matchIoU: Float = 0.9
     public var scoreThreshold: Float = 0.1
+    /// Deletion and insertion curves (21 forward passes per object and method).
+    public var faithfulness = false
+    /// The model with a random head, for the sanity check (``RandomizationCheck``); gradient methods only.
+    public var randomized: (any Detector)?
+    /// D-RISE runs on the first this many images only (it needs one forward pass per mask).
+    public var driseImages = Int.max
+
     public init(matchIoU: Float = 0.9, scoreThreshold: Float = 0.1) {
         self.matchIoU = matchIoU
         self.scoreThreshold = scoreThreshold
@@ -49,16 +71,17 @@ public struct ExplanationEvaluation {
         }
     }
 
-    public func run(detector: FCOS, annotations: COCOAnnotations, imageDirectory: String, methods: [(String, HeatMapMethod)]) throws
+    public func run(detector: any Detector, annotations: COCOAnnotations, imageDirectory: String, methods: [(String, Method)]) throws
         -> [Row]
     {
         var rows = methods.map { Row(method: $0.0) }
         let codec = ImageCodec()
-        for image in annotations.images {
+        for (imageNumber, image) in annotations.images.enumerated() {
             let decoded = try codec.decode(contentsOf: imageDirectory + "/" + image.fileName)
+            let pixels = decoded.tensor()
             let (trace, results) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
                 var timings = StageTimings()
-                return detector.forward(detector.transform.batch([decoded.tensor()]), timings: &timings)
+                return detector.forward(detector.transform.batch([pixels]), timings: &timings)
             }
             let result = results[0]
             // The protocol's own NMS and score filter on the candidates.
@@ -79,15 +102,40 @@ public struct ExplanationEvaluation {
             let height = decoded.height, width = decoded.width
             let boxMasks = truth.map { ExplanationMetrics.boxMask($0.box, height: height, width: width) }
             let masks = truth.map { gt in gt.segmentation.map { COCOAnnotations.mask($0, height: height, width: width) } }
-            // The head is recorded once per image; each method backpropagates through the same graph.
             let predictions = pairs.map { detections[$0.0].candidate }
-            let recorded = FCOSExplainer(detector: detector).record(
-                trace: trace, levels: Set(predictions.map { candidates[$0].level }), targets: [.score])
+            var randomizedRun: (ForwardTrace, ImageDetections)? = nil
+            if let randomized {
+                let (randomTrace, randomResults) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
+                    var timings = StageTimings()
+                    return randomized.forward(randomized.transform.batch([pixels]), timings: &timings)
+                }
+                // The same predictions (level, cell, anchor or RoI, class) in the randomized model's outputs.
+                var same = randomResults[0]
+                same.candidates = result.candidates
+                randomizedRun = (randomTrace, same)
+            }
             for (m, (_, method)) in methods.enumerated() {
-                let maps = FCOSExplainer(detector: detector, method: method).explain(
-                    recorded, trace: trace, result: result, predictions: predictions, targets: [.score])
+                var maps: [Tensor]
+                let start = DispatchTime.now()
+                switch method {
+                case .gradient(let heatMapMethod):
+                    let explainer = Explainers.exact(for: detector, method: heatMapMethod)!
+                    maps = explainer.explain(trace: trace, result: result, image: 0, predictions: predictions, targets: [.score])
+                        .map { $0[.score]!.normalized }
+                case .drise(let drise):
+                    guard imageNumber < driseImages else { continue }
+                    maps = drise.explain(detector: detector, image: pixels, trace: trace, result: result, predictions: predictions)
+                        .map(\.normalized)
+                }
+                rows[m].secondsPerObject += Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+                var randomizedMaps: [Tensor]? = nil
+                if case .gradient(let heatMapMethod) = method, let randomized, let (randomTrace, same) = randomizedRun {
+                    randomizedMaps = Explainers.exact(for: randomized, method: heatMapMethod)!.explain(
+                        trace: randomTrace, result: same, image: 0, predictions: predictions, targets: [.score]
+                    ).map { $0[.score]!.normalized }
+                }
                 for (p, (_, g)) in pairs.enumerated() {
-                    let map = maps[p][.score]!.normalized
+                    let map = maps[p]
                     // Only maps with a unique maximum, as the official protocol saves them.
                     guard map.scalars.filter({ $0 == 1 }).count == 1 else { continue }
                     let box = truth[g].box
@@ -104,15 +152,36 @@ public struct ExplanationEvaluation {
                         map, target: mask, others: others.map { masks[$0] ?? boxMasks[$0] })
                     let vea = ExplanationMetrics.visualExplanationAccuracy(map, mask: mask)
                     for t in 0..<9 { rows[m].vea[t] += vea[t] }
+                    if let randomizedMaps {
+                        rows[m].randomizedCorrelation =
+                            (rows[m].randomizedCorrelation ?? 0) + RandomizationCheck.spearman(map, randomizedMaps[p])
+                    }
+                    if faithfulness {
+                        let curves = FaithfulnessCurves(seed: UInt64(g)).curves(
+                            detector: detector, image: pixels, map: map, box: box, label: truth[g].categoryID)
+                        rows[m].faithfulnessObjects += 1
+                        for k in 0..<11 {
+                            rows[m].deletion[k] += curves.deletion[k]
+                            rows[m].insertion[k] += curves.insertion[k]
+                        }
+                        rows[m].deletionAUC += curves.deletionAUC
+                        rows[m].insertionAUC += curves.insertionAUC
+                    }
                 }
             }
         }
         return rows.map { row in
             var mean = row
-            let n = Double(max(row.objects, 1))
+            let n = Double(max(row.objects, 1)), f = Double(max(row.faithfulnessObjects, 1))
             mean.pointingBox /= n; mean.pointingMask /= n; mean.energyBox /= n; mean.energyMask /= n
             mean.compactness /= n; mean.odiBox /= n; mean.odiMask /= n
             mean.vea = row.vea.map { $0 / n }
+            mean.randomizedCorrelation = row.randomizedCorrelation.map { $0 / n }
+            mean.secondsPerObject /= n
+            mean.deletion = row.deletion.map { $0 / f }
+            mean.insertion = row.insertion.map { $0 / f }
+            mean.deletionAUC /= f
+            mean.insertionAUC /= f
             return mean
         }
     }
@@ -120,7 +189,9 @@ public struct ExplanationEvaluation {
     /// The table in the paper's layout (percentages; compactness as a ratio).
     public static func table(_ rows: [Row]) -> String {
         func pct(_ v: Double) -> String { String(format: "%.1f", v * 100) }
-        var lines = ["method      objects  PG box  PG mask  EPG box  EPG mask  compact  ODI box  ODI mask  VEA@0.1..0.9"]
+        var lines = [
+            "method      objects  PG box  PG mask  EPG box  EPG mask  compact  ODI box  ODI mask  del AUC  ins AUC  random ρ  s/object  VEA@0.1..0.9"
+        ]
         for r in rows {
             let fields = [
                 r.method.padding(toLength: 12, withPad: " ", startingAt: 0),
@@ -132,6 +203,11 @@ public struct ExplanationEvaluation {
                 String(format: "%.2f", r.compactness).padding(toLength: 9, withPad: " ", startingAt: 0),
                 pct(r.odiBox).padding(toLength: 9, withPad: " ", startingAt: 0),
                 pct(r.odiMask).padding(toLength: 10, withPad: " ", startingAt: 0),
+                (r.faithfulnessObjects > 0 ? String(format: "%.3f", r.deletionAUC) : "-").padding(toLength: 9, withPad: " ", startingAt: 0),
+                (r.faithfulnessObjects > 0 ? String(format: "%.3f", r.insertionAUC) : "-").padding(
+                    toLength: 9, withPad: " ", startingAt: 0),
+                (r.randomizedCorrelation.map { String(format: "%.3f", $0) } ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0),
+                String(format: "%.3f", r.secondsPerObject).padding(toLength: 10, withPad: " ", startingAt: 0),
                 r.vea.map(pct).joined(separator: " "),
             ]
             lines.append(fields.joined())

@@ -28,6 +28,11 @@ public struct HeatMap: Sendable {
 }
 
 extension HeatMap {
+    /// A heat map whose raw map [H, W] is at the original image's resolution (as D-RISE makes it).
+    public init(atOriginalSize raw: Tensor) {
+        self.init(raw: raw, originalSize: (raw.shape[0], raw.shape[1]))
+    }
+
     /// Builds a heat map from the raw map on a level's full (padded) grid.
     ///
     /// - Parameters:

@@ -20,24 +20,30 @@ extension Odam.Eval {
         @Option(help: "COCO-format annotations (boxes; polygon or RLE masks).") var annotations: String
         @Option(help: "Folder of the annotated images.") var images: String
         @OptionGroup var modelOptions: ModelOptions
-        @Option(help: "Methods, comma separated: odam, gradcam, gradcampp.") var methods = "odam,gradcam,gradcampp"
+        @Option(help: "Methods, comma separated: odam, gradcam, gradcampp, drise.") var methods = "odam,gradcam,gradcampp"
         @Option(help: "IoU a detection needs with its ground truth to be explained (the protocol's 0.9).") var matchIou: Float = 0.9
         @Option(help: "Score a detection needs (the protocol's 0.1).") var scoreThresh: Float = 0.1
+        @Option(help: "D-RISE masks per image (the protocol's 5000).") var driseMasks = 5000
+        @Option(help: "D-RISE on the first N images only (one forward pass per mask).") var driseImages: Int?
+        @Flag(help: "Also deletion and insertion curves (21 forward passes per object and method).") var faithfulness = false
+        @Flag(help: "Also the sanity check: correlation with the maps of the model with a random head.") var sanity = false
 
         func run() throws {
             compute.apply()
             var spec = try ModelSpec.resolve(modelOptions.model)
             spec.scoreThreshold = min(spec.scoreThreshold ?? scoreThresh, scoreThresh)
-            guard let detector = try spec.load(weights: modelOptions.weights) as? FCOS else {
-                throw ValidationError("--model: FCOS models only in this version")
-            }
-            let chosen = try methods.split(separator: ",").map { name -> (String, HeatMapMethod) in
+            let detector = try spec.load(weights: modelOptions.weights)
+            let chosen = try methods.split(separator: ",").map { name -> (String, ExplanationEvaluation.Method) in
+                if name == "drise" { return ("drise", .drise(DRISE(maskCount: driseMasks))) }
                 guard let method = HeatMapMethod.named(String(name)) else { throw ValidationError("unknown method '\(name)'") }
-                return (String(name), method)
+                return (String(name), .gradient(method))
             }
             let coco = try COCOAnnotations(contentsOf: annotations)
-            let rows = try ExplanationEvaluation(matchIoU: matchIou, scoreThreshold: scoreThresh).run(
-                detector: detector, annotations: coco, imageDirectory: images, methods: chosen)
+            var evaluation = ExplanationEvaluation(matchIoU: matchIou, scoreThreshold: scoreThresh)
+            evaluation.faithfulness = faithfulness
+            if let driseImages { evaluation.driseImages = driseImages }
+            if sanity { evaluation.randomized = try RandomizationCheck.headRandomized(detector, spec: spec) }
+            let rows = try evaluation.run(detector: detector, annotations: coco, imageDirectory: images, methods: chosen)
             print(ExplanationEvaluation.table(rows))
         }
     }

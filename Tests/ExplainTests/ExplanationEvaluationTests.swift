@@ -38,7 +38,7 @@ struct ExplanationEvaluationTests {
         let coco = try COCOAnnotations(data: try JSONSerialization.data(withJSONObject: json), file: "generated.json")
         let rows = try ExplanationEvaluation(matchIoU: 0.9, scoreThreshold: 0.1).run(
             detector: detector, annotations: coco, imageDirectory: sampleImagesDirectory,
-            methods: [("odam", .odam()), ("gradcam", .gradCAM), ("gradcampp", .gradCAMPlusPlus)])
+            methods: [("odam", .gradient(.odam())), ("gradcam", .gradient(.gradCAM)), ("gradcampp", .gradient(.gradCAMPlusPlus))])
         #expect(rows.map(\.method) == ["odam", "gradcam", "gradcampp"])
         for row in rows {
             #expect(row.objects >= 1, "\(row.method) explained the matched objects")
@@ -49,5 +49,47 @@ struct ExplanationEvaluationTests {
         // ODAM is instance-specific: more of its mass lies on the explained object than Grad-CAM's class-wide map.
         #expect(rows[0].energyMask > rows[1].energyMask)
         #expect(ExplanationEvaluation.table(rows).contains("gradcampp"))
+    }
+
+    /// D-RISE, deletion/insertion and the sanity check, on the model with boxes of area and each detector kind.
+    @Test(arguments: ["fcos_small", "retinanet_small", "fasterrcnn_small"])
+    func everyMetricOnEveryDetector(_ name: String) throws {
+        var directory = URL(fileURLWithPath: #filePath)
+        for _ in 0..<2 { directory.deleteLastPathComponent() }
+        let base = directory.appendingPathComponent("DetectionTests/Fixtures/\(name)").path
+        let spec = try ModelSpec.resolve(base + ".json")
+        let detector = name == "fcos_small" ? try DetectionEvaluationTests.detectorWithBoxes() : try spec.load(weights: base + ".pth")
+        let image = try ImageCodec().decode(contentsOf: sampleImagePath("coffee.png"))
+        var timings = StageTimings()
+        let detections = detector.detect([image.tensor()], timings: &timings)[0].detections.filter {
+            ($0.box[2] - $0.box[0]) * ($0.box[3] - $0.box[1]) > 100
+        }
+        try #require(detections.count >= 2)
+        let annotations = detections.prefix(2).enumerated().map { index, d -> [String: Any] in
+            [
+                "id": index + 1, "image_id": 1, "category_id": d.label, "iscrowd": 0,
+                "bbox": [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]].map(Double.init),
+            ]
+        }
+        let json: [String: Any] = [
+            "images": [["id": 1, "file_name": "coffee.png", "width": image.width, "height": image.height]],
+            "categories": (0..<detector.classCount).map { ["id": $0, "name": "class\($0)"] }, "annotations": annotations,
+        ]
+        let coco = try COCOAnnotations(data: try JSONSerialization.data(withJSONObject: json), file: "generated.json")
+        var evaluation = ExplanationEvaluation(matchIoU: 0.9, scoreThreshold: 0)
+        evaluation.faithfulness = true
+        evaluation.randomized = try RandomizationCheck.headRandomized(detector, spec: spec)
+        let rows = try evaluation.run(
+            detector: detector, annotations: coco, imageDirectory: sampleImagesDirectory,
+            methods: [("odam", .gradient(.odam())), ("drise", .drise(DRISE(maskCount: 4)))])
+        for row in rows {
+            #expect(row.objects >= 1, "\(name) \(row.method): objects")
+            #expect(row.faithfulnessObjects == row.objects && row.deletion[0] == 1 && row.insertion[0] == 0)
+            #expect(row.deletionAUC >= 0 && row.insertionAUC >= 0 && row.secondsPerObject > 0)
+        }
+        #expect(rows[0].randomizedCorrelation != nil && rows[1].randomizedCorrelation == nil, "the sanity check covers gradient methods")
+        #expect(abs(rows[0].randomizedCorrelation!) <= 1)
+        let table = ExplanationEvaluation.table(rows)
+        #expect(table.contains("drise") && table.contains("del AUC"))
     }
 }
