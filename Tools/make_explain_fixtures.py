@@ -146,10 +146,8 @@ def retinanet():
     print(len(predictions), "RetinaNet predictions")
 
 
-def fasterrcnn():
-    from torchvision.ops import boxes as box_ops
-    torch.manual_seed(0)
-    image = det.load_image(det.IMAGES[0])
+def fasterrcnn_forward(image):
+    """The small random-weight Faster R-CNN on one image: the model, the batch, FPN features and the proposals."""
     model = det.build("fasterrcnn", 18, 8, 64, 5, 64)
     model.load_state_dict(torch.load(os.path.join(det.SMALL_OUT, "fasterrcnn_small.pth")))
     model.eval()
@@ -157,6 +155,14 @@ def fasterrcnn():
         batch, _ = model.transform([image])
         features = model.backbone(batch.tensors)
         proposals = model.rpn(batch, features)[0][0]
+    return model, batch, features, proposals
+
+
+def fasterrcnn():
+    from torchvision.ops import boxes as box_ops
+    torch.manual_seed(0)
+    image = det.load_image(det.IMAGES[0])
+    model, batch, features, proposals = fasterrcnn_forward(image)
     input_h, input_w = batch.image_sizes[0]
     padded_h, padded_w = batch.tensors.shape[-2:]
     names = ["0", "1", "2", "3"]
@@ -193,8 +199,101 @@ def fasterrcnn():
     print(len(predictions), "Faster R-CNN predictions")
 
 
+def roi_align_inv(roi_map, box, scale, h, w):
+    """The official projection of a PxP RoI map into the level grid (ODAM model/rcnn_odamTrain/network.py,
+    roi_align_inv, as odam-official-code.md section 2.2 describes it): cells p in [floor(x1 s), ceil(x2 s)], clamped
+    to the map, read the map bilinearly at u = (p - x1 s) / (w s) * (P - 1); zero where floor(u) or ceil(u) leaves
+    [0, P - 1]."""
+    side = roi_map.shape[0]
+    x1, y1, x2, y2 = [float(v) * scale for v in box]
+    grid = torch.zeros(h, w)
+    for y in range(max(math.floor(y1), 0), min(math.ceil(y2), h - 1) + 1):
+        v = (y - y1) / max(y2 - y1, 1e-6) * (side - 1)
+        if math.floor(v) < 0 or math.ceil(v) > side - 1:
+            continue
+        v0, v1 = math.floor(v), math.ceil(v)
+        for x in range(max(math.floor(x1), 0), min(math.ceil(x2), w - 1) + 1):
+            u = (x - x1) / max(x2 - x1, 1e-6) * (side - 1)
+            if math.floor(u) < 0 or math.ceil(u) > side - 1:
+                continue
+            u0, u1 = math.floor(u), math.ceil(u)
+            fu, fv = u - u0, v - v0
+            top = roi_map[v0, u0] * (1 - fu) + roi_map[v0, u1] * fu
+            bottom = roi_map[v1, u0] * (1 - fu) + roi_map[v1, u1] * fu
+            grid[y, x] = top * (1 - fv) + bottom * fv
+    return grid
+
+
+def feature_sources():
+    """FCOS maps on backbone stage C4 (through the FPN and head) and Faster R-CNN maps on RoI features projected
+    back into the proposal, for the score and x1 targets."""
+    from torchvision.ops import boxes as box_ops
+    torch.manual_seed(0)
+    image = det.load_image(det.IMAGES[0])
+    out, manifest = {}, {"image": det.IMAGES[0], "fcos": [], "fasterrcnn": []}
+    model = det.build("fcos", 18, 8, 64, 5, 64)
+    model.load_state_dict(torch.load(os.path.join(det.SMALL_OUT, "fcos_small.pth")))
+    model.eval()
+    with torch.no_grad():
+        batch, _ = model.transform([image])
+        body = model.backbone.body(batch.tensors)
+    input_h, input_w = batch.image_sizes[0]
+    padded_h, padded_w = batch.tensors.shape[-2:]
+    leaf = body["1"].detach().clone().requires_grad_(True)
+    pyramid = list(model.backbone.fpn({"0": body["0"].detach(), "1": leaf, "2": body["2"].detach()}).values())
+    head = model.head
+    h, w = leaf.shape[-2:]
+    rows, cols = math.ceil(input_h / (padded_h / h)), math.ceil(input_w / (padded_w / w))
+    # P5 and above do not depend on C4 (P6 is made from P5).
+    for index, level in enumerate([0, 1]):
+        cls = head.classification_head.cls_logits(head.classification_head.conv(pyramid[level]))
+        reg_features = head.regression_head.conv(pyramid[level])
+        boxes = F.relu(head.regression_head.bbox_reg(reg_features))
+        ctr = head.regression_head.bbox_ctrness(reg_features)
+        score = torch.sqrt(torch.sigmoid(cls) * torch.sigmoid(ctr))
+        lh, lw = cls.shape[-2:]
+        lrows, lcols = math.ceil(input_h / (padded_h / lh)), math.ceil(input_w / (padded_w / lw))
+        flat = score[0, :, :lrows, :lcols].reshape(-1)
+        label, rest = divmod(int(flat.argmax()), lrows * lcols)
+        row, col = divmod(rest, lcols)
+        manifest["fcos"].append({"level": level, "row": row, "column": col, "label": label})
+        for target, y in [("score", score[0, label, row, col]), ("x1", boxes[0, 0, row, col])]:
+            (g,) = torch.autograd.grad(y, leaf, retain_graph=True)
+            out[f"fcos.{index}.{target}.raw"] = F.relu((g * leaf.detach()).sum(dim=1))[0, :rows, :cols].contiguous()
+
+    model, batch, features, proposals = fasterrcnn_forward(image)
+    input_h, input_w = batch.image_sizes[0]
+    padded_h, padded_w = batch.tensors.shape[-2:]
+    rois = proposals[:3]
+    areas = (rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])
+    levels = (torch.clamp(torch.floor(4 + torch.log2(torch.sqrt(areas) / 224) + 1e-6), 2, 5).long() - 2).tolist()
+    pooled = model.roi_heads.box_roi_pool(features, [rois], batch.image_sizes).detach().requires_grad_(True)
+    logits, regression = model.roi_heads.box_predictor(model.roi_heads.box_head(pooled))
+    probabilities = F.softmax(logits, dim=-1)
+    for i in range(len(rois)):
+        label = int(probabilities[i, 1:].argmax()) + 1
+        level = levels[i]
+        feature = features[str(level)]
+        h, w = feature.shape[-2:]
+        scale = 2.0 ** round(math.log2(h / input_h))  # as MultiScaleRoIAlign infers it
+        rows, cols = math.ceil(input_h / (padded_h / h)), math.ceil(input_w / (padded_w / w))
+        manifest["fasterrcnn"].append({"level": level, "roi": i, "label": label, "proposal": rois[i].tolist()})
+        box = box_ops.clip_boxes_to_image(
+            model.roi_heads.box_coder.decode_single(regression[i, label * 4:(label + 1) * 4][None], rois[i][None]), (input_h, input_w))[0]
+        for target, y in [("score", probabilities[i, label]), ("x1", -box[0])]:
+            (g,) = torch.autograd.grad(y, pooled, retain_graph=True)
+            roi_map = F.relu((g[i] * pooled.detach()[i]).sum(dim=0))
+            out[f"fasterrcnn.{i}.{target}.raw"] = roi_align_inv(roi_map, rois[i].tolist(), scale, h, w)[:rows, :cols].contiguous()
+    save_file(out, os.path.join(OUT, "odam_feature_sources.safetensors"))
+    with open(os.path.join(OUT, "odam_feature_sources.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    print("feature-source fixtures written")
+
+
 if __name__ == "__main__":
-    if "--only-two" not in sys.argv:
+    if "--only-two" not in sys.argv and "--feature-sources" not in sys.argv:
         main()
-    retinanet()
-    fasterrcnn()
+    if "--feature-sources" not in sys.argv:
+        retinanet()
+        fasterrcnn()
+    feature_sources()

@@ -16,11 +16,14 @@ public struct FCOSExplainer {
     public var seedsPerPass: Int
     /// ODAM (default), or the Grad-CAM / Grad-CAM++ baselines on the same gradients.
     public var method: HeatMapMethod
+    /// The feature map explained: the prediction's FPN level (default) or a backbone stage.
+    public var feature: FeatureSource
 
-    public init(detector: FCOS, seedsPerPass: Int = 8, method: HeatMapMethod = .odam()) {
+    public init(detector: FCOS, seedsPerPass: Int = 8, method: HeatMapMethod = .odam(), feature: FeatureSource = .predictionLevel) {
         self.detector = detector
         self.seedsPerPass = seedsPerPass
         self.method = method
+        self.feature = feature
     }
 
     /// Heat maps of `predictions` (indices into `result.candidates`) for each target, in the order given.
@@ -45,15 +48,13 @@ public struct FCOSExplainer {
         let needsBox = targets.contains { $0 != .logit }
         var recorded: [Int: RecordedLevel] = [:]
         for level in levels {
-            let feature = trace.pyramid[level]
-            let single = feature.selecting(index: image, alongAxis: 0).reshaped([1] + Array(feature.shape.dropFirst()))
-            let leaf = single.detached().requiringGradient()
+            let (leaf, levelMap) = feature.recorded(trace: trace, image: image, level: level, pyramid: detector.backbone.fpn)
             func kept(_ name: String) -> Tensor {
                 let t = trace.head[name]![level]
                 return t.selecting(index: image, alongAxis: 0).reshaped([1] + Array(t.shape.dropFirst())).detached()
             }
-            let logits = needsClass ? detector.classLogits(detector.classificationTower(leaf)) : kept("cls_logits")
-            let boxFeatures = needsBox ? detector.regressionTower(leaf) : nil
+            let logits = needsClass ? detector.classLogits(detector.classificationTower(levelMap)) : kept("cls_logits")
+            let boxFeatures = needsBox ? detector.regressionTower(levelMap) : nil
             recorded[level] = RecordedLevel(
                 leaf: leaf, logits: logits, boxes: boxFeatures.map { detector.boxRegression($0).relu() } ?? kept("bbox_regression"),
                 centerness: boxFeatures.map { detector.centerness($0) } ?? kept("bbox_ctrness"))
@@ -71,8 +72,8 @@ public struct FCOSExplainer {
         for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
             let state = recorded[level]!
             let (logits, boxes, centerness) = (state.logits, state.boxes, state.centerness)
-            let height = state.leaf.shape[2], width = state.leaf.shape[3], plane = height * width
-            let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
+            let height = logits.shape[2], width = logits.shape[3], plane = height * width
+            let stride = (Float(padded.0) / Float(state.leaf.shape[2]), Float(padded.1) / Float(state.leaf.shape[3]))
             // Every (prediction, target) pair is one seed.
             let pairs = members.flatMap { member in
                 targets.map { target in

@@ -18,12 +18,19 @@ public struct FasterRCNNExplainer {
     public var seedsPerPass: Int
     public var method: HeatMapMethod
     public var edges: EdgeTargets
+    /// The feature map explained: the RoI's FPN level (default), a backbone stage, or the RoI-aligned features
+    /// projected back into the proposal.
+    public var feature: FeatureSource
 
-    public init(detector: FasterRCNN, seedsPerPass: Int = 16, method: HeatMapMethod = .odam(), edges: EdgeTargets = .decodedBox) {
+    public init(
+        detector: FasterRCNN, seedsPerPass: Int = 16, method: HeatMapMethod = .odam(), edges: EdgeTargets = .decodedBox,
+        feature: FeatureSource = .predictionLevel
+    ) {
         self.detector = detector
         self.seedsPerPass = seedsPerPass
         self.method = method
         self.edges = edges
+        self.feature = feature
     }
 
     /// Heat maps of `predictions` (indices into `result.candidates`; each names its RoI by `row`) for each target.
@@ -37,9 +44,7 @@ public struct FasterRCNNExplainer {
         let classes = detector.classCount
         let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
         for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
-            let feature = trace.pyramid[level]
-            let leaf = feature.selecting(index: image, alongAxis: 0).reshaped([1] + Array(feature.shape.dropFirst())).detached()
-                .requiringGradient()
+            var (leaf, levelMap) = feature.recorded(trace: trace, image: image, level: level, pyramid: detector.backbone.fpn)
             // The level's RoIs, each once, against this single image.
             var rois: [Int] = []
             var position: [Int: Int] = [:]
@@ -51,9 +56,14 @@ public struct FasterRCNNExplainer {
                 }
             }
             let boxes = Tensor(shape: [rois.count, 5], values: rois.flatMap { [0] + proposals[(5 * $0 + 1)..<(5 * $0 + 5)] })
-            let pooled = Tensor.roiAlign(
-                leaf, boxes: boxes, outputSize: (detector.poolSize, detector.poolSize), spatialScale: scales[level],
-                samplingRatio: detector.samplingRatio)
+            var pooled = Tensor.roiAlign(
+                feature == .roiFeatures ? levelMap.detached() : levelMap, boxes: boxes,
+                outputSize: (detector.poolSize, detector.poolSize), spatialScale: scales[level], samplingRatio: detector.samplingRatio)
+            let levelGrid = (levelMap.shape[2], levelMap.shape[3])
+            if feature == .roiFeatures {
+                pooled = pooled.requiringGradient()
+                leaf = pooled
+            }
             let (logits, deltas) = detector.boxHeadOutputs(pooled)
             let height = leaf.shape[2], width = leaf.shape[3]
             let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
@@ -64,9 +74,7 @@ public struct FasterRCNNExplainer {
                         member: member, target: target, boxCells: ((box[2] - box[0]) / stride.1, (box[3] - box[1]) / stride.0))
                 }
             }
-            let levelMaps = SeededBackward(seedsPerPass: seedsPerPass, method: method).maps(
-                leaf: leaf, outputs: [logits, deltas], pairs: pairs, stride: stride, result: result
-            ) { p, seeds in
+            let writeSeed = { (p: Int, seeds: [UnsafeMutablePointer<Float>]) in
                 let candidate = result.candidates[predictions[pairs[p].member]]
                 let row = position[candidate.row]!, label = candidate.label
                 switch pairs[p].target {
@@ -88,6 +96,14 @@ public struct FasterRCNNExplainer {
                     for c in 0..<4 { seeds[1][base + c] = derivatives[c] }
                 }
             }
+            let backward = SeededBackward(seedsPerPass: seedsPerPass, method: method)
+            let levelMaps =
+                feature == .roiFeatures
+                ? backward.projectedRoIMaps(
+                    pooled: pooled, rows: pairs.map { position[result.candidates[predictions[$0.member]].row]! },
+                    boxes: rois.map { Array(proposals[(5 * $0 + 1)..<(5 * $0 + 5)]) }, outputs: [logits, deltas], pairs: pairs,
+                    levelGrid: levelGrid, scale: scales[level], padded: padded, result: result, writeSeed: writeSeed)
+                : backward.maps(leaf: leaf, outputs: [logits, deltas], pairs: pairs, stride: stride, result: result, writeSeed: writeSeed)
             for (pair, map) in zip(pairs, levelMaps) { maps[pair.member][pair.target] = map }
         }
         return maps

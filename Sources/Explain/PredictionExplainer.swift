@@ -15,13 +15,17 @@ extension FasterRCNNExplainer: PredictionExplainer {}
 /// Which explainer serves a detector.
 public enum Explainers {
     /// The exact path (autograd through the head) for any of odam's detectors.
-    public static func exact(for detector: any Detector, method: HeatMapMethod = .odam(), edges: EdgeTargets = .decodedBox)
-        -> (any PredictionExplainer)?
-    {
+    /// `nil` where the detector has no such explainer or the feature source does not apply to it (RoI features are
+    /// Faster R-CNN's).
+    public static func exact(
+        for detector: any Detector, method: HeatMapMethod = .odam(), edges: EdgeTargets = .decodedBox,
+        feature: FeatureSource = .predictionLevel
+    ) -> (any PredictionExplainer)? {
         switch detector {
-        case let fcos as FCOS: FCOSExplainer(detector: fcos, method: method)
-        case let retinaNet as RetinaNet: RetinaNetExplainer(detector: retinaNet, method: method, edges: edges)
-        case let fasterRCNN as FasterRCNN: FasterRCNNExplainer(detector: fasterRCNN, method: method, edges: edges)
+        case let fcos as FCOS: feature == .roiFeatures ? nil : FCOSExplainer(detector: fcos, method: method, feature: feature)
+        case let retinaNet as RetinaNet:
+            feature == .roiFeatures ? nil : RetinaNetExplainer(detector: retinaNet, method: method, edges: edges, feature: feature)
+        case let fasterRCNN as FasterRCNN: FasterRCNNExplainer(detector: fasterRCNN, method: method, edges: edges, feature: feature)
         default: nil
         }
     }

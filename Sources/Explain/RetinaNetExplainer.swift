@@ -15,12 +15,18 @@ public struct RetinaNetExplainer {
     public var seedsPerPass: Int
     public var method: HeatMapMethod
     public var edges: EdgeTargets
+    /// The feature map explained: the prediction's FPN level (default) or a backbone stage.
+    public var feature: FeatureSource
 
-    public init(detector: RetinaNet, seedsPerPass: Int = 8, method: HeatMapMethod = .odam(), edges: EdgeTargets = .decodedBox) {
+    public init(
+        detector: RetinaNet, seedsPerPass: Int = 8, method: HeatMapMethod = .odam(), edges: EdgeTargets = .decodedBox,
+        feature: FeatureSource = .predictionLevel
+    ) {
         self.detector = detector
         self.seedsPerPass = seedsPerPass
         self.method = method
         self.edges = edges
+        self.feature = feature
     }
 
     /// Heat maps of `predictions` (indices into `result.candidates`) for each target.
@@ -32,12 +38,10 @@ public struct RetinaNetExplainer {
         let padded = (trace.input.shape[2], trace.input.shape[3])
         let classes = detector.classCount
         for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
-            let feature = trace.pyramid[level]
-            let leaf = feature.selecting(index: image, alongAxis: 0).reshaped([1] + Array(feature.shape.dropFirst())).detached()
-                .requiringGradient()
-            let (logits, deltas) = detector.head(leaf)
-            let height = leaf.shape[2], width = leaf.shape[3], plane = height * width
-            let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
+            let (leaf, levelMap) = feature.recorded(trace: trace, image: image, level: level, pyramid: detector.backbone.fpn)
+            let (logits, deltas) = detector.head(levelMap)
+            let height = logits.shape[2], width = logits.shape[3], plane = height * width
+            let stride = (Float(padded.0) / Float(leaf.shape[2]), Float(padded.1) / Float(leaf.shape[3]))
             let anchors = detector.anchors.anchors(
                 level: level, gridHeight: height, gridWidth: width, imageHeight: padded.0, imageWidth: padded.1)
             let perCell = detector.anchors.anchorsPerLocation(level: level)

@@ -20,18 +20,16 @@ struct SeededBackward {
         var boxCells: (Float, Float)
     }
 
-    /// Heat maps of `pairs` with respect to `leaf` ([1, C, H, W], recorded) through `outputs`.
+    /// Backpropagates the seeds of `count` pairs through `outputs` to `leaf`, `seedsPerPass` at a time, and hands
+    /// each pair's gradient (`leaf.count` values) to `body`.
     ///
     /// - Parameter writeSeed: fills the seed of pair `p`: one buffer per output, of that output's size, zeroed.
-    func maps(
-        leaf: Tensor, outputs: [Tensor], pairs: [Pair], stride: (Float, Float), result: ImageDetections,
-        writeSeed: (_ pair: Int, _ seeds: [UnsafeMutablePointer<Float>]) -> Void
-    ) -> [HeatMap] {
-        let single = leaf.detached()
-        let channels = single.shape[1], height = single.shape[2], width = single.shape[3]
-        var maps: [HeatMap] = []
-        for chunkStart in Swift.stride(from: 0, to: pairs.count, by: seedsPerPass) {
-            let chunk = chunkStart..<min(chunkStart + seedsPerPass, pairs.count)
+    func gradients(
+        leaf: Tensor, outputs: [Tensor], count: Int, writeSeed: (_ pair: Int, _ seeds: [UnsafeMutablePointer<Float>]) -> Void,
+        _ body: (_ pair: Int, _ gradient: UnsafePointer<Float>) -> Void
+    ) {
+        for chunkStart in Swift.stride(from: 0, to: count, by: seedsPerPass) {
+            let chunk = chunkStart..<min(chunkStart + seedsPerPass, count)
             let seeds = outputs.map { Tensor(zeros: [chunk.count] + $0.shape) }
             for (s, p) in chunk.enumerated() {
                 writeSeed(p, zip(seeds, outputs).map { $0.storage.base + s * $1.count })
@@ -45,12 +43,68 @@ struct SeededBackward {
             let gradient =
                 roots.isEmpty
                 ? Tensor(zeros: [chunk.count] + leaf.shape) : vectorJacobianProducts(of: roots, seeds: used, withRespectTo: [leaf])[0]
-            for (s, p) in chunk.enumerated() {
-                let raw = method.map(
-                    gradient: gradient.storage.base + s * channels * height * width, activation: single.storage.base, channels: channels,
-                    height: height, width: width, boxCells: pairs[p].boxCells)
-                maps.append(HeatMap(grid: raw, stride: stride, inputSize: result.inputSize, originalSize: result.originalSize))
+            for (s, p) in chunk.enumerated() { body(p, gradient.storage.base + s * leaf.count) }
+        }
+    }
+
+    /// Heat maps of `pairs` with respect to `leaf` ([1, C, H, W], recorded) through `outputs`.
+    func maps(
+        leaf: Tensor, outputs: [Tensor], pairs: [Pair], stride: (Float, Float), result: ImageDetections,
+        writeSeed: (_ pair: Int, _ seeds: [UnsafeMutablePointer<Float>]) -> Void
+    ) -> [HeatMap] {
+        let single = leaf.detached()
+        let channels = single.shape[1], height = single.shape[2], width = single.shape[3]
+        var maps: [HeatMap] = []
+        gradients(leaf: leaf, outputs: outputs, count: pairs.count, writeSeed: writeSeed) { p, gradient in
+            let raw = method.map(
+                gradient: gradient, activation: single.storage.base, channels: channels, height: height, width: width,
+                boxCells: pairs[p].boxCells)
+            maps.append(HeatMap(grid: raw, stride: stride, inputSize: result.inputSize, originalSize: result.originalSize))
+        }
+        return maps
+    }
+
+    /// Two-stage maps on RoI features: each pair's map ReLU(Σ_c Φ(g_c) · A_c) on its RoI's pooled features
+    /// ([K, C, P, P], recorded), projected back onto the level grid inside the proposal as the official
+    /// `roi_align_inv`: cell p of the level in [⌊x1/s⌋, ⌈x2/s⌉] reads the P×P map bilinearly at
+    /// u = (p − x1/s) / (w/s) · (P − 1), corner-aligned, and is 0 where u leaves [0, P − 1].
+    func projectedRoIMaps(
+        pooled: Tensor, rows: [Int], boxes: [[Float]], outputs: [Tensor], pairs: [Pair], levelGrid: (Int, Int), scale: Float,
+        padded: (Int, Int), result: ImageDetections, writeSeed: (_ pair: Int, _ seeds: [UnsafeMutablePointer<Float>]) -> Void
+    ) -> [HeatMap] {
+        let activations = pooled.detached()
+        let channels = pooled.shape[1], side = pooled.shape[2], perRoI = channels * side * side
+        let (height, width) = levelGrid
+        let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
+        var maps: [HeatMap] = []
+        gradients(leaf: pooled, outputs: outputs, count: pairs.count, writeSeed: writeSeed) { p, gradient in
+            let row = rows[p]
+            let roiMap = method.map(
+                gradient: gradient + row * perRoI, activation: activations.storage.base + row * perRoI, channels: channels,
+                height: side, width: side, boxCells: pairs[p].boxCells
+            ).scalars
+            let box = boxes[row].map { $0 * scale }
+            let last = Float(side - 1)
+            func position(_ cell: Int, _ low: Float, _ high: Float) -> Float? {
+                let u = (Float(cell) - low) / max(high - low, 1e-6) * last
+                return u.rounded(.down) < 0 || u.rounded(.up) > last ? nil : u
             }
+            var grid = [Float](repeating: 0, count: height * width)
+            for y in Swift.stride(from: max(Int(box[1].rounded(.down)), 0), through: min(Int(box[3].rounded(.up)), height - 1), by: 1) {
+                guard let v = position(y, box[1], box[3]) else { continue }
+                let v0 = Int(v.rounded(.down)), v1 = Int(v.rounded(.up)), fv = v - Float(v0)
+                for x in Swift.stride(from: max(Int(box[0].rounded(.down)), 0), through: min(Int(box[2].rounded(.up)), width - 1), by: 1) {
+                    guard let u = position(x, box[0], box[2]) else { continue }
+                    let u0 = Int(u.rounded(.down)), u1 = Int(u.rounded(.up)), fu = u - Float(u0)
+                    let top = roiMap[v0 * side + u0] * (1 - fu) + roiMap[v0 * side + u1] * fu
+                    let bottom = roiMap[v1 * side + u0] * (1 - fu) + roiMap[v1 * side + u1] * fu
+                    grid[y * width + x] = top * (1 - fv) + bottom * fv
+                }
+            }
+            maps.append(
+                HeatMap(
+                    grid: Tensor(shape: [height, width], values: grid), stride: stride, inputSize: result.inputSize,
+                    originalSize: result.originalSize))
         }
         return maps
     }
@@ -78,5 +132,45 @@ struct SeededBackward {
         derivatives[shift] = sign * size / coder.weights[shift]
         derivatives[2 + shift] = rawScale < coder.scaleClamp ? 0.5 * size * expf(rawScale) / coder.weights[2 + shift] : 0
         return derivatives
+    }
+}
+
+/// The feature map an explanation is computed on.
+public enum FeatureSource: Sendable, Equatable {
+    /// The FPN level that made the prediction (the paper's default).
+    case predictionLevel
+    /// A backbone stage feeding the FPN (0 is the finest returned stage: C3 for FCOS and RetinaNet, C2 for Faster
+    /// R-CNN); the gradient goes through the FPN too.
+    case backbone(stage: Int)
+    /// Faster R-CNN: the RoI-aligned 7x7 features, whose map is projected back into the proposal box on its level
+    /// (the official Odam-Train/NMS path, `roi_align_inv`).
+    case roiFeatures
+
+    /// Parses `level`, `backbone:K` or `roi`.
+    public init?(argument: String) {
+        if argument == "level" {
+            self = .predictionLevel
+        } else if argument == "roi" {
+            self = .roiFeatures
+        } else if argument.hasPrefix("backbone:"), let stage = Int(argument.dropFirst("backbone:".count)), stage >= 0 {
+            self = .backbone(stage: stage)
+        } else {
+            return nil
+        }
+    }
+
+    /// The leaf to differentiate (one image, recording) and the pyramid level `level` computed from it with its graph.
+    func recorded(trace: ForwardTrace, image: Int, level: Int, pyramid: FeaturePyramid) -> (leaf: Tensor, level: Tensor) {
+        func single(_ t: Tensor) -> Tensor { t.selecting(index: image, alongAxis: 0).reshaped([1] + Array(t.shape.dropFirst())).detached() }
+        switch self {
+        case .backbone(let stage):
+            var features = trace.backbone.map(single)
+            let leaf = features[min(stage, features.count - 1)].requiringGradient()
+            features[min(stage, features.count - 1)] = leaf
+            return (leaf, pyramid(features)[level])
+        case .predictionLevel, .roiFeatures:
+            let leaf = single(trace.pyramid[level]).requiringGradient()
+            return (leaf, leaf)
+        }
     }
 }

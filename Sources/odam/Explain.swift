@@ -28,6 +28,11 @@ extension Odam {
                 "Box-edge targets of RetinaNet and Faster R-CNN: decodedBox (−x1, −y1, x2, y2) or rawDeltas (dx, dy, dw, dh, as the official code)."
         )
         var edges = "decodedBox"
+        @Option(
+            help:
+                "Feature map: level (the prediction's FPN level), backbone:K (backbone stage K feeding the FPN, 0 finest), or roi (Faster R-CNN's RoI features projected into the proposal)."
+        )
+        var feature = "level"
         @Option(help: "Explain detections scoring above this (default: the model's threshold).") var scoreThresh: Float?
         @Option(help: "Explain at most this many detections per image, best first.") var limit: Int?
         @Flag(help: "Also write the float32 maps as .npy (image resolution and feature grid).") var raw = false
@@ -66,16 +71,23 @@ extension Odam {
             guard let edgeTargets = EdgeTargets(rawValue: edges) else {
                 throw ValidationError("--edges \(edges): expected decodedBox or rawDeltas")
             }
+            guard let featureSource = FeatureSource(argument: feature) else {
+                throw ValidationError("--feature \(feature): expected level, backbone:K or roi")
+            }
             let detector = try spec.load(weights: modelOptions.weights)
             let explainer: any PredictionExplainer
             if path == "fast" {
+                guard featureSource == .predictionLevel else { throw ValidationError("--path fast explains the prediction's level only") }
                 guard let fcos = detector as? FCOS else {
                     throw ValidationError("--path fast: the reversed head is FCOS's; use --path exact")
                 }
                 fcos.keepsTowerLayers = true
                 explainer = FCOSReversedHead(detector: fcos, method: heatMapMethod)
             } else {
-                explainer = Explainers.exact(for: detector, method: heatMapMethod, edges: edgeTargets)!
+                guard let exact = Explainers.exact(for: detector, method: heatMapMethod, edges: edgeTargets, feature: featureSource) else {
+                    throw ValidationError("--feature roi: RoI features are Faster R-CNN's")
+                }
+                explainer = exact
             }
             let writer = ExplanationWriter(directory: out, writesRaw: raw)
             let codec = ImageCodec(maximumPixels: maxPixels)
