@@ -57,13 +57,14 @@ let package = Package(
         .target(name: "Vision", dependencies: ["Engine", "CImageCodecs"], swiftSettings: kernelSettings),
         .target(name: "Detection", dependencies: ["Engine", "NN", "Vision", "WeightsIO"], swiftSettings: kernelSettings),
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
+        .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
         .target(
             name: "Benchmarks", dependencies: ["Engine", "NN", "Vision", "Detection", "Explain", "CBLAS"], swiftSettings: kernelSettings),
 
         // MARK: - Executable
         .executableTarget(
             name: "odam",
-            dependencies: ["Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Benchmarks", argumentParser],
+            dependencies: ["Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Synthesis", "Benchmarks", argumentParser],
             swiftSettings: swiftSettings),
 
         // MARK: - Tests
@@ -86,6 +87,8 @@ let package = Package(
         .testTarget(
             name: "NNTests", dependencies: ["Engine", "NN", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SynthesisTests", dependencies: ["Vision", "Detection", "Synthesis", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
