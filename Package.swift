@@ -59,12 +59,16 @@ let package = Package(
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
         .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
         .target(
+            name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain"], swiftSettings: kernelSettings),
+        .target(
             name: "Benchmarks", dependencies: ["Engine", "NN", "Vision", "Detection", "Explain", "CBLAS"], swiftSettings: kernelSettings),
 
         // MARK: - Executable
         .executableTarget(
             name: "odam",
-            dependencies: ["Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Synthesis", "Benchmarks", argumentParser],
+            dependencies: [
+                "Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Synthesis", "Training", "Benchmarks", argumentParser,
+            ],
             swiftSettings: swiftSettings),
 
         // MARK: - Tests
@@ -89,6 +93,9 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SynthesisTests", dependencies: ["Vision", "Detection", "Synthesis", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["Engine", "NN", "Detection", "Training", "TestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),

@@ -75,6 +75,17 @@ public final class FrozenBatchNorm2d: UnaryModule {
     }
 }
 
+/// Whether batch-norm layers train: inside ``withTrainingMode(_:)`` they normalize with batch statistics and
+/// update their running statistics (PyTorch's `model.train()`, scoped to a call).
+public enum TrainingMode {
+    @TaskLocal public static var isActive = false
+}
+
+/// Runs `body` with batch-norm layers in training mode.
+public func withTrainingMode<R>(_ body: () throws -> R) rethrows -> R {
+    try TrainingMode.$isActive.withValue(true, operation: body)
+}
+
 /// `torch.nn.BatchNorm2d`: batch statistics and running-statistics updates while training, running statistics otherwise.
 public final class BatchNorm2d: UnaryModule {
     public let weight, bias, runningMean, runningVariance, batchesTracked: Parameter
@@ -100,10 +111,11 @@ public final class BatchNorm2d: UnaryModule {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var mean = runningMean.value, variance = runningVariance.value
+        let training = isTraining || TrainingMode.isActive
         let y = Tensor.batchNorm(
             x, weight: weight.value, bias: bias.value, runningMean: &mean, runningVariance: &variance,
-            training: isTraining, momentum: momentum, epsilon: epsilon)
-        if isTraining {
+            training: training, momentum: momentum, epsilon: epsilon)
+        if training {
             runningMean.value = mean
             runningVariance.value = variance
             batchesTracked.value = Tensor(batchesTracked.value.item + 1)
