@@ -14,6 +14,20 @@ public struct RGBImage: Sendable, Equatable {
         self.pixels = pixels
     }
 
+    /// The image mirrored left to right.
+    public func flippedHorizontally() -> RGBImage {
+        var mirrored = pixels
+        for y in 0..<height {
+            for x in 0..<width {
+                let from = (y * width + x) * 3, to = (y * width + width - 1 - x) * 3
+                mirrored[to] = pixels[from]
+                mirrored[to + 1] = pixels[from + 1]
+                mirrored[to + 2] = pixels[from + 2]
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: mirrored)
+    }
+
     /// The image as a [3, H, W] float tensor with values in [0, 1] (torchvision's `to_tensor`).
     public func tensor() -> Tensor {
         let plane = width * height

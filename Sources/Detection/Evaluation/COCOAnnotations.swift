@@ -7,6 +7,8 @@ public struct COCOAnnotations: Sendable {
         public var fileName: String
         public var width: Int
         public var height: Int
+        /// odam's synthetic benchmark: `crowd` or `sparse`.
+        public var scene: String? = nil
     }
 
     public enum Segmentation: Sendable, Equatable {
@@ -55,7 +57,9 @@ public struct COCOAnnotations: Sendable {
             guard let id = number(image["id"]), let name = image["file_name"] as? String else {
                 throw ModelError("\(file): images[\(index)] lacks id or file_name")
             }
-            return Image(id: Int(id), fileName: name, width: Int(number(image["width"]) ?? 0), height: Int(number(image["height"]) ?? 0))
+            return Image(
+                id: Int(id), fileName: name, width: Int(number(image["width"]) ?? 0), height: Int(number(image["height"]) ?? 0),
+                scene: image["scene"] as? String)
         }
         var names: [Int: String] = [:]
         for category in root["categories"] as? [[String: Any]] ?? [] {

@@ -16,7 +16,7 @@ public final class FCOS: Detector {
     public var thresholds: OneStageThresholds
     /// Keep the towers' ReLU outputs and GroupNorm scales in the trace, for the ODAM fast path.
     public var keepsTowerLayers = false
-    let anchors: AnchorGenerator
+    public let anchors: AnchorGenerator
 
     public init(
         depth: ResNet.Depth = .resnet50, baseWidth: Int = 64, fpnChannels: Int = 256, classCount: Int = 91,

@@ -1,0 +1,104 @@
+public import Detection
+import Foundation
+
+/// What `odam train --config FILE` trains: a JSON file.
+///
+/// ```json
+/// {"model": {"architecture": "fcos", "backbone": "resnet18", "baseWidth": 16, "fpnChannels": 64, "classCount": 4,
+///            "minSize": 320, "maxSize": 320, "normalization": "batchNorm", "scoreThreshold": 0.05},
+///  "train": "data/synth/train", "val": "data/synth/val", "output": "runs/default",
+///  "epochs": 12, "batchSize": 8, "learningRate": 0.01, "warmupIterations": 300, "milestones": [8, 11],
+///  "minSizes": [288, 320, 352], "maxSize": 352, "seed": 1, "odamTrain": {"weight": 1.0}}
+/// ```
+/// Relative paths are taken from the config file's folder.
+public struct TrainingConfig: Decodable, Sendable {
+    public var model: ModelSpec
+    /// COCO dataset folders (`annotations.json` with image paths relative to the folder).
+    public var train: String
+    public var val: String?
+    /// Where checkpoints, the final weights and the metrics go.
+    public var output: String
+    public var epochs: Int
+    public var batchSize: Int = 8
+    public var learningRate: Float = 0.01
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 1e-4
+    public var warmupIterations: Int = 300
+    public var warmupFactor: Float = 0.001
+    /// Epochs at which the learning rate is multiplied by `gamma`.
+    public var milestones: [Int] = []
+    public var gamma: Float = 0.1
+    /// Short sides the images are resized to, one chosen per batch (multi-scale training).
+    public var minSizes: [Int] = []
+    public var maxSize: Int?
+    public var horizontalFlip: Bool = true
+    /// Gradient clipping by total norm (none when absent).
+    public var clipNorm: Float?
+    public var seed: UInt64 = 1
+    /// Odam-Train (paper Eq. 3); absent: plain FCOS training.
+    public var odamTrain: OdamTrainSettings?
+    /// Iterations between checkpoints (and always at the end of an epoch).
+    public var checkpointEvery: Int = 200
+    /// Validation images evaluated after each epoch (all when absent).
+    public var valImages: Int?
+    /// The training images used (all when absent), for short runs.
+    public var trainImages: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case model, train, val, output, epochs, batchSize, learningRate, momentum, weightDecay, warmupIterations, warmupFactor
+        case milestones, gamma, minSizes, maxSize, horizontalFlip, clipNorm, seed, odamTrain, checkpointEvery, valImages, trainImages
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(ModelSpec.self, forKey: .model)
+        train = try c.decode(String.self, forKey: .train)
+        val = try c.decodeIfPresent(String.self, forKey: .val)
+        output = try c.decode(String.self, forKey: .output)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? learningRate
+        momentum = try c.decodeIfPresent(Float.self, forKey: .momentum) ?? momentum
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? weightDecay
+        warmupIterations = try c.decodeIfPresent(Int.self, forKey: .warmupIterations) ?? warmupIterations
+        warmupFactor = try c.decodeIfPresent(Float.self, forKey: .warmupFactor) ?? warmupFactor
+        milestones = try c.decodeIfPresent([Int].self, forKey: .milestones) ?? milestones
+        gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? gamma
+        minSizes = try c.decodeIfPresent([Int].self, forKey: .minSizes) ?? [model.minSize]
+        maxSize = try c.decodeIfPresent(Int.self, forKey: .maxSize)
+        horizontalFlip = try c.decodeIfPresent(Bool.self, forKey: .horizontalFlip) ?? horizontalFlip
+        clipNorm = try c.decodeIfPresent(Float.self, forKey: .clipNorm)
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
+        odamTrain = try c.decodeIfPresent(OdamTrainSettings.self, forKey: .odamTrain)
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? checkpointEvery
+        valImages = try c.decodeIfPresent(Int.self, forKey: .valImages)
+        trainImages = try c.decodeIfPresent(Int.self, forKey: .trainImages)
+        guard model.classCount != nil else { throw ModelError("the training config's model needs a classCount") }
+        guard epochs > 0, batchSize > 0 else { throw ModelError("epochs and batchSize must be positive") }
+    }
+
+    /// Reads a config file; relative paths become relative to its folder.
+    public static func load(contentsOf path: String) throws -> TrainingConfig {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ModelError("\(path): cannot read the training config") }
+        var config: TrainingConfig
+        do { config = try JSONDecoder().decode(TrainingConfig.self, from: data) } catch let error as ModelError {
+            throw ModelError("\(path): \(error.description)")
+        } catch { throw ModelError("\(path): not a training config (\(error))") }
+        let base = (path as NSString).deletingLastPathComponent
+        func resolved(_ p: String) -> String { p.hasPrefix("/") || base.isEmpty ? p : base + "/" + p }
+        config.train = resolved(config.train)
+        config.val = config.val.map(resolved)
+        config.output = resolved(config.output)
+        return config
+    }
+}
+
+/// Odam-Train's settings (paper Eq. 3, the official code's section 3).
+public struct OdamTrainSettings: Codable, Sendable {
+    /// The auxiliary loss's weight.
+    public var weight: Float = 1
+    /// One reference per ground-truth object (true, the fix), or one per image as the official code (false).
+    public var perObjectReference: Bool = true
+    /// Positive predictions sampled per image for the loss (highest scores first).
+    public var predictionsPerImage: Int = 64
+}
