@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "SynthesisTests", dependencies: ["Vision", "Detection", "Synthesis", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "TrainingTests", dependencies: ["Engine", "NN", "Detection", "Training", "TestSupport"],
+            name: "TrainingTests", dependencies: ["Engine", "NN", "Detection", "Explain", "Synthesis", "Training", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],

@@ -67,6 +67,14 @@ public struct ForwardTrace: Sendable {
     public var proposals: Tensor?
     /// FCOS with `keepsTowerLayers`: per level, the classification and regression tower layers.
     public var towerLayers: [(classification: [TowerLayer], regression: [TowerLayer])] = []
+
+    public init(input: Tensor, backbone: [Tensor], pyramid: [Tensor], head: [String: [Tensor]], proposals: Tensor? = nil) {
+        self.input = input
+        self.backbone = backbone
+        self.pyramid = pyramid
+        self.head = head
+        self.proposals = proposals
+    }
 }
 
 /// An object detector with torchvision's pre- and post-processing.

@@ -42,7 +42,7 @@ extension FCOSReversedHead {
     }
 
     /// The part of the resized map that the window can reach.
-    static func resize(_ window: Window, rows: InterpolationTaps, columns: InterpolationTaps, height: Int, width: Int)
+    package static func resize(_ window: Window, rows: InterpolationTaps, columns: InterpolationTaps, height: Int, width: Int)
         -> (values: [Float], rectangle: CandidateMaps.Rectangle)
     {
         let top = max(window.row - radius, 0), bottom = min(window.row + radius, height - 1)

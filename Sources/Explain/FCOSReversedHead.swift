@@ -17,8 +17,8 @@ public struct FCOSReversedHead {
     public let detector: FCOS
     /// An ODAM variant: the gradient transform applies exactly; Gaussian smoothing is applied within the window.
     public var method: HeatMapMethod
-    static let radius = 5
-    static let side = 11
+    package static let radius = 5
+    package static let side = 11
 
     public init(detector: FCOS, method: HeatMapMethod = .odam()) {
         precondition(
@@ -150,23 +150,35 @@ public struct FCOSReversedHead {
     }
 
     /// One prediction's map for one target on the 11x11 window of its level centred on its cell (row, column).
-    struct Window {
-        var member: Int
-        var target: ExplanationTarget
-        var row: Int
-        var column: Int
+    package struct Window {
+        package var member: Int
+        package var target: ExplanationTarget
+        package var level: Int
+        package var row: Int
+        package var column: Int
         /// The level's (padded) grid and its stride in input pixels.
-        var levelSize: (height: Int, width: Int)
-        var stride: (Float, Float)
+        package var levelSize: (height: Int, width: Int)
+        package var stride: (Float, Float)
         /// [11, 11].
-        var values: Tensor
+        package var values: Tensor
+        /// The target's gradient on the window, [C, 11, 11]; valid only during the call that hands the window over.
+        package var gradient: UnsafePointer<Float>
+        package var channels: Int
+
+        package init(
+            member: Int, target: ExplanationTarget, level: Int, row: Int, column: Int, levelSize: (height: Int, width: Int),
+            stride: (Float, Float), values: Tensor, gradient: UnsafePointer<Float>, channels: Int
+        ) {
+            (self.member, self.target, self.level, self.row, self.column) = (member, target, level, row, column)
+            (self.levelSize, self.stride, self.values, self.gradient, self.channels) = (levelSize, stride, values, gradient, channels)
+        }
     }
 
     /// Pairs of a level handled at once: bounds the gradient windows held (256 · 256 channels · 121 floats).
     static let chunkSize = 256
 
     /// Computes the window map of every prediction and target, level by level, and hands each to `body`.
-    func forEachWindow(
+    package func forEachWindow(
         trace: ForwardTrace, result: ImageDetections, image: Int, predictions: [Int], targets: [ExplanationTarget],
         _ body: (Window) -> Void
     ) {
@@ -243,8 +255,8 @@ public struct FCOSReversedHead {
                         channels: channels, height: Self.side, width: Self.side, boxCells: boxCells)
                     body(
                         Window(
-                            member: member, target: target, row: cells[n].0, column: cells[n].1, levelSize: (height, width), stride: stride,
-                            values: values))
+                            member: member, target: target, level: level, row: cells[n].0, column: cells[n].1, levelSize: (height, width),
+                            stride: stride, values: values, gradient: gradient.storage.base + n * channels * area, channels: channels))
                 }
             }
         }

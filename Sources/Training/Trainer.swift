@@ -111,8 +111,17 @@ public final class Trainer {
         let padded = (batch.tensor.shape[2], batch.tensor.shape[3])
         let (terms, extra) = withTrainingMode { () -> (FCOSLoss.Terms, [String: Tensor]) in
             var timings = StageTimings()
-            let (_, pyramid) = detector.backbone(batch.tensor, timings: &timings)
-            let outputs = pyramid.map(detector.head)
+            let (features, pyramid) = detector.backbone(batch.tensor, timings: &timings)
+            var towerLayers: [(classification: [TowerLayer], regression: [TowerLayer])] = []
+            let outputs = pyramid.map { level -> (logits: Tensor, boxes: Tensor, centerness: Tensor) in
+                guard config.odamTrain != nil else { return detector.head(level) }
+                // Odam-Train's maps go through the reversed head, which reads the tower layers.
+                var classLayers: [TowerLayer] = [], boxLayers: [TowerLayer] = []
+                let classFeatures = detector.classificationTower(level, recording: &classLayers)
+                let boxFeatures = detector.regressionTower(level, recording: &boxLayers)
+                towerLayers.append((classLayers, boxLayers))
+                return (detector.classLogits(classFeatures), detector.boxRegression(boxFeatures).relu(), detector.centerness(boxFeatures))
+            }
             let anchors = pyramid.indices.map { level in
                 detector.anchors.anchors(
                     level: level, gridHeight: pyramid[level].shape[2], gridWidth: pyramid[level].shape[3], imageHeight: padded.0,
@@ -121,7 +130,18 @@ public final class Trainer {
             let terms = loss(
                 logits: outputs.map(\.logits), boxes: outputs.map(\.boxes), centerness: outputs.map(\.centerness), targets: targets,
                 anchors: anchors)
-            return (terms, [:])
+            guard let odam = config.odamTrain else { return (terms, [:]) }
+            var trace = ForwardTrace(
+                input: batch.tensor, backbone: features, pyramid: pyramid,
+                head: [
+                    "cls_logits": outputs.map(\.logits), "bbox_regression": outputs.map(\.boxes), "bbox_ctrness": outputs.map(\.centerness),
+                ])
+            trace.towerLayers = towerLayers
+            let assignments = targets.map { loss.assign(anchors: anchors, target: $0) }
+            let (odamLoss, _) = OdamTrainLoss(settings: odam)(
+                detector: detector, trace: trace, targets: targets, anchors: anchors, assignments: assignments, inputSizes: batch.imageSizes
+            )
+            return (terms, ["odam": odamLoss])
         }
         var total = terms.total
         for (_, value) in extra { total = total + value }
@@ -131,17 +151,20 @@ public final class Trainer {
         if let clipNorm = config.clipNorm { _ = clipGradientNorm(&byName, maxNorm: clipNorm) }
         optimizer.learningRate = schedule.rate(at: iteration)
         optimizer.step(parameters, gradients: byName)
-        var values = ["classification": terms.classification.item, "regression": terms.regression.item, "centerness": terms.centerness.item]
+        var values = [
+            "classification": terms.classification.item, "regression": terms.regression.item, "centerness": terms.centerness.item,
+        ]
         for (name, value) in extra { values[name] = value.item }
         iteration += 1
         return values
     }
 
-    /// Trains to the end of the configured epochs (from `iteration`), checkpointing and validating on the way.
-    public func run(progress: (Progress) -> Void, epochDone: (Int, [String: Double]) -> Void) throws {
+    /// Trains to the end of the configured epochs (or to iteration `stop`), from `iteration`, checkpointing and
+    /// validating on the way; the final weights are written when the last epoch ends.
+    public func run(until stop: Int? = nil, progress: (Progress) -> Void, epochDone: (Int, [String: Double]) -> Void) throws {
         try FileManager.default.createDirectory(atPath: config.output, withIntermediateDirectories: true)
         var window: [Double] = []
-        while iteration < totalIterations {
+        while iteration < min(stop ?? totalIterations, totalIterations) {
             let start = DispatchTime.now().uptimeNanoseconds
             let losses = try step()
             window.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
@@ -163,7 +186,7 @@ public final class Trainer {
                 try appendLine(line, to: config.output + "/metrics.jsonl")
             }
         }
-        try saveModel(to: config.output + "/model.safetensors")
+        if iteration == totalIterations { try saveModel(to: config.output + "/model.safetensors") }
     }
 
     func appendLine(_ values: [String: Double], to path: String) throws {
@@ -183,7 +206,8 @@ public final class Trainer {
     public func saveCheckpoint(to path: String? = nil) throws {
         var tensors = detector.stateDict
         for (name, buffer) in optimizer.momentumBuffers { tensors["optimizer.momentum." + name] = buffer }
-        try SafeTensors.write(tensors, metadata: ["iteration": String(iteration), "format": "odam-train-checkpoint"], to: path ?? checkpointPath)
+        try SafeTensors.write(
+            tensors, metadata: ["iteration": String(iteration), "format": "odam-train-checkpoint"], to: path ?? checkpointPath)
     }
 
     /// Continues from a checkpoint of the same config.
@@ -200,7 +224,9 @@ public final class Trainer {
                 weights[name] = tensor
             }
         }
-        do { try detector.load(weights, strict: true, shape: \.shape, convert: { $0.floatTensor() }) } catch let mismatch as StateDictMismatch {
+        do { try detector.load(weights, strict: true, shape: \.shape, convert: { $0.floatTensor() }) } catch let mismatch
+            as StateDictMismatch
+        {
             throw ModelError("\(path): \(mismatch)")
         }
         iteration = done

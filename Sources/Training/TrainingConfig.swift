@@ -95,10 +95,26 @@ public struct TrainingConfig: Decodable, Sendable {
 
 /// Odam-Train's settings (paper Eq. 3, the official code's section 3).
 public struct OdamTrainSettings: Codable, Sendable {
-    /// The auxiliary loss's weight.
+    /// The auxiliary loss's weight on the mean over a batch's images (the official FCOS code's 0.5 on the sum over two
+    /// images is 1.0 here).
     public var weight: Float = 1
     /// One reference per ground-truth object (true, the fix), or one per image as the official code (false).
     public var perObjectReference: Bool = true
-    /// Positive predictions sampled per image for the loss (highest scores first).
+    /// Positive predictions per image in the loss, best IoU with their object first (the official code: 300).
     public var predictionsPerImage: Int = 64
+
+    enum CodingKeys: String, CodingKey { case weight, perObjectReference, predictionsPerImage }
+
+    public init(weight: Float = 1, perObjectReference: Bool = true, predictionsPerImage: Int = 64) {
+        self.weight = weight
+        self.perObjectReference = perObjectReference
+        self.predictionsPerImage = predictionsPerImage
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        weight = try c.decodeIfPresent(Float.self, forKey: .weight) ?? 1
+        perObjectReference = try c.decodeIfPresent(Bool.self, forKey: .perObjectReference) ?? true
+        predictionsPerImage = try c.decodeIfPresent(Int.self, forKey: .predictionsPerImage) ?? 64
+    }
 }

@@ -1,0 +1,258 @@
+public import Detection
+public import Engine
+import Explain
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Odam-Train for FCOS (paper Eq. 3, the official `fcos_odamTrain` code): heat maps of positive predictions should
+/// agree with the best prediction of the same object (consistency) and differ from those of overlapping other
+/// objects (separation).
+///
+/// Per image, the positive locations (the FCOS assignment) are sorted by the IoU of their detached predicted box
+/// with their object and the best `predictionsPerImage` kept. Each one's map is the reversed head's class-logit
+/// map of its object's class (gradient detached, constant) on the 11x11 window of its FPN level, times the level's
+/// features (which keep their graph), resized to the input/16 grid and L2-normalized. With `s = ⟨ĥ_ref, ĥ_j⟩`
+/// clamped to [1e-4, 1 − 1e-4], the image's loss is `(−Σ_same log s − Σ_other log(1 − s)) / max(1, pairs)`: pairs
+/// of the reference with samples of the same object, and with samples of other objects whose predicted boxes
+/// overlap the reference's. One reference per object (the best IoU), or one per image as released
+/// (`perObjectReference` false). The batch loss is `weight` times the mean over the batch's images (the official
+/// `0.5 · Σ` over its two images per GPU is `1.0 ×` the mean, whatever the batch size). It reaches the network only through the
+/// FPN features (the head gets no gradient from it), as the official code.
+package struct OdamTrainLoss {
+    package var settings: OdamTrainSettings
+
+    package init(settings: OdamTrainSettings) { self.settings = settings }
+
+    /// One positive sample of an image.
+    package struct Sample {
+        var level: Int
+        var cell: Int
+        var object: Int
+        var label: Int
+        var iou: Float
+        var box: [Float]
+
+        package init(level: Int, cell: Int, object: Int, label: Int, iou: Float, box: [Float]) {
+            (self.level, self.cell, self.object, self.label, self.iou, self.box) = (level, cell, object, label, iou, box)
+        }
+    }
+
+    /// The loss, with its gradient recorded against `pyramid`.
+    ///
+    /// - Parameters:
+    ///   - trace: the batch's pyramid (recorded), head outputs and classification tower layers.
+    ///   - assignments: per image and level, each location's object (``FCOSLoss/assign(anchors:target:)``).
+    func callAsFunction(
+        detector: FCOS, trace: ForwardTrace, targets: [TrainingTarget], anchors: [[Float]], assignments: [[[Int]]],
+        inputSizes: [(height: Int, width: Int)]
+    ) -> (loss: Tensor, pairs: Int) {
+        let pyramid = trace.pyramid
+        let gradientsByLevel = pyramid.map { Tensor(zeros: $0.shape) }
+        var total: Float = 0
+        var pairCount = 0
+        let head = FCOSReversedHead(detector: detector)
+        for image in targets.indices {
+            let samples = positives(trace: trace, image: image, target: targets[image], anchors: anchors, assignments: assignments[image])
+            guard samples.count >= 2 else { continue }
+            let grid = FCOSReversedHead.candidateGrid(inputSize: inputSizes[image])
+            // The windows: values, detached gradient and where they sit.
+            var maps = [ResizedMap?](repeating: nil, count: samples.count)
+            let candidates = samples.map { s in
+                Candidate(
+                    box: s.box, score: 1, label: s.label, level: s.level, row: s.cell / pyramid[s.level].shape[3],
+                    column: s.cell % pyramid[s.level].shape[3], anchor: 0)
+            }
+            let result = ImageDetections(candidates: candidates, kept: [], inputSize: inputSizes[image], originalSize: inputSizes[image])
+            withoutGradients {
+                head.forEachWindow(trace: trace, result: result, image: image, predictions: Array(candidates.indices), targets: [.logit]) {
+                    window in
+                    maps[window.member] = ResizedMap(window: window, grid: grid, inputSize: inputSizes[image])
+                }
+            }
+            let resized = maps.map { $0! }
+            let (value, derivatives, pairs) = imageLoss(samples: samples, maps: resized)
+            guard pairs > 0 else { continue }
+            total += value
+            pairCount += pairs
+            for (k, map) in resized.enumerated() where derivatives[k].contains(where: { $0 != 0 }) {
+                map.backpropagate(
+                    derivatives[k], into: gradientsByLevel[samples[k].level], image: image, scale: settings.weight / Float(targets.count),
+                    levelSize: (pyramid[samples[k].level].shape[2], pyramid[samples[k].level].shape[3]))
+            }
+        }
+        let mean = settings.weight * total / Float(max(targets.count, 1))
+        return (FCOSLoss.scalarLoss(mean, inputs: pyramid, gradients: gradientsByLevel), pairCount)
+    }
+
+    /// The image's positives, best IoU first, at most `predictionsPerImage`.
+    func positives(trace: ForwardTrace, image: Int, target: TrainingTarget, anchors: [[Float]], assignments: [[Int]]) -> [Sample] {
+        var samples: [Sample] = []
+        for (level, matched) in assignments.enumerated() {
+            let boxes = trace.head["bbox_regression"]![level]
+            let plane = boxes.shape[2] * boxes.shape[3]
+            for (cell, object) in matched.enumerated() where object >= 0 {
+                let a = anchors[level]
+                let cx = (a[4 * cell] + a[4 * cell + 2]) / 2, cy = (a[4 * cell + 1] + a[4 * cell + 3]) / 2,
+                    size = a[4 * cell + 2] - a[4 * cell]
+                let d = (0..<4).map { boxes.storage.base[(image * 4 + $0) * plane + cell] * size }
+                let box = [cx - d[0], cy - d[1], cx + d[2], cy + d[3]]
+                samples.append(
+                    Sample(
+                        level: level, cell: cell, object: object, label: target.labels[object], iou: Self.iou(box, target.boxes[object]),
+                        box: box))
+            }
+        }
+        samples.sort { $0.iou > $1.iou }
+        return Array(samples.prefix(settings.predictionsPerImage))
+    }
+
+    static func iou(_ a: [Float], _ b: [Float]) -> Float {
+        let w = max(0, min(a[2], b[2]) - max(a[0], b[0])), h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+        let intersection = w * h
+        let union = max(a[2] - a[0], 0) * max(a[3] - a[1], 0) + (b[2] - b[0]) * (b[3] - b[1]) - intersection
+        return union > 0 ? intersection / union : 0
+    }
+
+    /// The image's loss, its derivative with respect to each sample's normalized map, and the number of pairs.
+    package func imageLoss(samples: [Sample], maps: [ResizedMap]) -> (Float, [[Float]], Int) {
+        var references: [Int] = []
+        if settings.perObjectReference {
+            var best: [Int: Int] = [:]
+            for (k, sample) in samples.enumerated() where best[sample.object] == nil { best[sample.object] = k }  // sorted by IoU
+            references = best.values.sorted()
+        } else {
+            references = [0]
+        }
+        var pairs: [(reference: Int, other: Int, same: Bool)] = []
+        for r in references {
+            for j in samples.indices {
+                if samples[j].object == samples[r].object {
+                    pairs.append((r, j, true))
+                } else if Self.iou(samples[r].box, samples[j].box) > 0 {
+                    pairs.append((r, j, false))
+                }
+            }
+        }
+        var derivatives = maps.map { [Float](repeating: 0, count: $0.values.count) }
+        guard !pairs.isEmpty else { return (0, derivatives, 0) }
+        let normalizer = Float(max(pairs.count, 1))
+        var value: Float = 0
+        for (r, j, same) in pairs {
+            let raw = maps[r].dot(maps[j])
+            let s = min(max(raw, 1e-4), 1 - 1e-4)
+            value += same ? -logf(s) : -logf(1 - s)
+            guard raw == s else { continue }  // clamped: no gradient
+            let ds = (same ? -1 / s : 1 / (1 - s)) / normalizer
+            maps[r].accumulateDot(with: maps[j], scale: ds, into: &derivatives[r])
+            maps[j].accumulateDot(with: maps[r], scale: ds, into: &derivatives[j])
+        }
+        return (value / normalizer, derivatives, pairs.count)
+    }
+}
+
+/// A sample's window map resized onto the input/16 grid and L2-normalized, over the rectangle it reaches, with what
+/// the backward pass needs.
+package struct ResizedMap {
+    var rectangle: CandidateMaps.Rectangle
+    /// Normalized values over the rectangle, row-major.
+    var values: [Float]
+    var norm: Float
+    /// Pre-normalization values' taps: for each rectangle cell, up to four (window index, weight).
+    var taps: [[(Int, Float)]]
+    /// The window's raw values (ReLU(Σ g·A)) and detached gradient [C, 11, 11], and where it sits.
+    var window: [Float]
+    var gradient: [Float]
+    var channels: Int
+    var row: Int, column: Int
+
+    package init(window: FCOSReversedHead.Window, grid: (height: Int, width: Int), inputSize: (height: Int, width: Int)) {
+        let side = FCOSReversedHead.side, radius = FCOSReversedHead.radius
+        let height = min(window.levelSize.height, Int((Float(inputSize.height) / window.stride.0).rounded(.up)))
+        let width = min(window.levelSize.width, Int((Float(inputSize.width) / window.stride.1).rounded(.up)))
+        let mode = Tensor.InterpolationMode.bilinear(alignCorners: false)
+        let rows = InterpolationTaps(inSize: height, outSize: grid.height, mode: mode)
+        let columns = InterpolationTaps(inSize: width, outSize: grid.width, mode: mode)
+        let (raw, rect) = FCOSReversedHead.resize(window, rows: rows, columns: columns, height: height, width: width)
+        rectangle = rect
+        self.window = window.values.scalars
+        gradient = Array(UnsafeBufferPointer(start: window.gradient, count: window.channels * side * side))
+        channels = window.channels
+        row = window.row
+        column = window.column
+        // The taps of each rectangle cell into the window (cells outside the window or the crop contribute nothing).
+        let top = max(window.row - radius, 0), bottom = min(window.row + radius, height - 1)
+        let left = max(window.column - radius, 0), right = min(window.column + radius, width - 1)
+        let (windowRow, windowColumn) = (window.row, window.column)
+        let index = { (y: Int, x: Int) -> Int? in
+            guard y >= top && y <= bottom && x >= left && x <= right else { return nil }
+            return (y - windowRow + radius) * side + x - windowColumn + radius
+        }
+        var taps: [[(Int, Float)]] = []
+        for oy in rect.row..<(rect.row + rect.rows) {
+            for ox in rect.column..<(rect.column + rect.columns) {
+                var cell: [(Int, Float)] = []
+                for (y, wy) in [(rows.low[oy], rows.lowWeight[oy]), (rows.high[oy], rows.highWeight[oy])] {
+                    for (x, wx) in [(columns.low[ox], columns.lowWeight[ox]), (columns.high[ox], columns.highWeight[ox])] {
+                        if let i = index(y, x), wy * wx != 0 { cell.append((i, wy * wx)) }
+                    }
+                }
+                taps.append(cell)
+            }
+        }
+        self.taps = taps
+        let length = max(raw.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+        norm = length
+        values = raw.map { $0 / length }
+    }
+
+    /// ⟨self, other⟩ over the cells both cover.
+    func dot(_ other: ResizedMap) -> Float {
+        var sum: Float = 0
+        forOverlap(other) { i, j in sum += values[i] * other.values[j] }
+        return sum
+    }
+
+    /// derivative[i] += scale · other[j] over the overlap (d⟨a, b⟩/da = b).
+    func accumulateDot(with other: ResizedMap, scale: Float, into derivative: inout [Float]) {
+        forOverlap(other) { i, j in derivative[i] += scale * other.values[j] }
+    }
+
+    func forOverlap(_ other: ResizedMap, _ body: (Int, Int) -> Void) {
+        let a = rectangle, b = other.rectangle
+        let top = max(a.row, b.row), bottom = min(a.row + a.rows, b.row + b.rows)
+        let left = max(a.column, b.column), right = min(a.column + a.columns, b.column + b.columns)
+        guard top < bottom && left < right else { return }
+        for y in top..<bottom {
+            for x in left..<right { body((y - a.row) * a.columns + x - a.column, (y - b.row) * b.columns + x - b.column) }
+        }
+    }
+
+    /// Adds the gradient of the loss with respect to the level's features: from d loss/d ĥ through the
+    /// normalization, the resize and the ReLU, times the detached gradient window.
+    package func backpropagate(_ derivative: [Float], into levelGradient: Tensor, image: Int, scale: Float, levelSize: (Int, Int)) {
+        // Through the L2 normalization: (d − ĥ (ĥ·d)) / ‖h‖.
+        let projection = zip(values, derivative).reduce(0) { $0 + $1.0 * $1.1 }
+        let side = FCOSReversedHead.side, radius = FCOSReversedHead.radius
+        var windowDerivative = [Float](repeating: 0, count: side * side)
+        for (k, cellTaps) in taps.enumerated() {
+            let d = (derivative[k] - values[k] * projection) / norm
+            for (i, weight) in cellTaps { windowDerivative[i] += d * weight }
+        }
+        let (height, width) = levelSize
+        let target = levelGradient.storage.base
+        for dy in 0..<side {
+            let y = row + dy - radius
+            guard y >= 0 && y < height else { continue }
+            for dx in 0..<side {
+                let x = column + dx - radius
+                let i = dy * side + dx
+                // ReLU: no gradient where the map was cut to zero.
+                guard x >= 0 && x < width, window[i] > 0, windowDerivative[i] != 0 else { continue }
+                let d = windowDerivative[i] * scale
+                for c in 0..<channels { target[((image * channels + c) * height + y) * width + x] += d * gradient[c * side * side + i] }
+            }
+        }
+    }
+}
