@@ -61,7 +61,8 @@ let package = Package(
         .target(
             name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain"], swiftSettings: kernelSettings),
         .target(
-            name: "Benchmarks", dependencies: ["Engine", "NN", "Vision", "Detection", "Explain", "CBLAS"], swiftSettings: kernelSettings),
+            name: "Benchmarks", dependencies: ["Engine", "NN", "Vision", "Detection", "Explain", "Synthesis", "Training", "CBLAS"],
+            swiftSettings: kernelSettings),
 
         // MARK: - Executable
         .executableTarget(

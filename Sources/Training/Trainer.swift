@@ -76,7 +76,7 @@ public final class Trainer {
     }
 
     /// The batch of iteration `iteration`: network input and targets in its pixels.
-    func batch(at iteration: Int) throws -> (DetectionTransform.Batch, [TrainingTarget]) {
+    public func batch(at iteration: Int) throws -> (DetectionTransform.Batch, [TrainingTarget]) {
         let epoch = iteration / iterationsPerEpoch, step = iteration % iterationsPerEpoch
         let chosen = order(epoch: epoch)[(step * config.batchSize)..<((step + 1) * config.batchSize)]
         var random = RandomNumbers(seed: config.seed &* 104_729 &+ UInt64(iteration))
@@ -103,9 +103,14 @@ public final class Trainer {
         return (transform.batch(images), targets)
     }
 
-    /// One SGD step; returns the loss terms.
+    /// One SGD step on the next batch; returns the loss terms.
     func step() throws -> [String: Float] {
         let (batch, targets) = try batch(at: iteration)
+        return trainStep(batch: batch, targets: targets)
+    }
+
+    /// One SGD step on a prepared batch (the iteration counter advances).
+    public func trainStep(batch: DetectionTransform.Batch, targets: [TrainingTarget]) -> [String: Float] {
         detector.beginTrainingStep()
         defer { detector.endTrainingStep() }
         let padded = (batch.tensor.shape[2], batch.tensor.shape[3])

@@ -6,7 +6,7 @@ extension Odam {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks, each measured in one run on this machine.",
-            subcommands: [Ops.self, Detect.self, ExplainBench.self, NMSBench.self])
+            subcommands: [Ops.self, Detect.self, ExplainBench.self, NMSBench.self, TrainBench.self])
     }
 }
 
@@ -123,6 +123,34 @@ extension Odam.Bench {
                 print(String(decoding: try encoder.encode(Output(nms: rows, maps: maps)), as: UTF8.self))
             } else {
                 print(NMSBenchmark.table(rows, maps: maps))
+            }
+        }
+    }
+}
+
+extension Odam.Bench {
+    struct TrainBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "train",
+            abstract: "Images per second of training steps of the default model's architecture, with and without Odam-Train.")
+
+        @OptionGroup var compute: ComputeOptions
+        @Option(help: "Images per batch.") var batchSize = 8
+        @Option(help: "Image side in pixels.") var size = 320
+        @Option(help: "Timed iterations (the median is reported).") var iterations = 10
+        @Option(help: "Which runs: fcos, odam or both.") var variants = "both"
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            compute.apply()
+            let chosen: [Bool] = variants == "fcos" ? [false] : variants == "odam" ? [true] : [false, true]
+            let rows = try TrainBenchmark.run(batchSize: batchSize, size: size, iterations: iterations, odamTrain: chosen)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            } else {
+                print(TrainBenchmark.table(rows))
             }
         }
     }
