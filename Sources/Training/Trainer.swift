@@ -251,12 +251,7 @@ public final class Trainer {
     /// COCO AP/AP50 on the val split and AP50 on its sparse and crowd scenes.
     public func validate() throws -> [String: Double] {
         guard let val = config.val else { return [:] }
-        var annotations = try COCOAnnotations(contentsOf: val + "/annotations.json")
-        if let limit = config.valImages {
-            annotations.images = Array(annotations.images.prefix(limit))
-            let kept = Set(annotations.images.map(\.id))
-            annotations.annotations.removeAll { !kept.contains($0.imageID) }
-        }
+        let annotations = try COCOAnnotations(contentsOf: val + "/annotations.json").prefix(images: config.valImages)
         var results: [COCOResult] = []
         for image in annotations.images {
             let decoded = try ImageCodec().decode(contentsOf: val + "/" + image.fileName)

@@ -27,6 +27,7 @@ extension Odam.Eval {
         @Option(help: "D-RISE on the first N images only (one forward pass per mask).") var driseImages: Int?
         @Flag(help: "Also deletion and insertion curves (21 forward passes per object and method).") var faithfulness = false
         @Flag(help: "Also the sanity check: correlation with the maps of the model with a random head.") var sanity = false
+        @Option(help: "Evaluate the first N images only.") var limitImages: Int?
 
         func run() throws {
             compute.apply()
@@ -38,7 +39,7 @@ extension Odam.Eval {
                 guard let method = HeatMapMethod.named(String(name)) else { throw ValidationError("unknown method '\(name)'") }
                 return (String(name), .gradient(method))
             }
-            let coco = try COCOAnnotations(contentsOf: annotations)
+            let coco = try COCOAnnotations(contentsOf: annotations).prefix(images: limitImages)
             var evaluation = ExplanationEvaluation(matchIoU: matchIou, scoreThreshold: scoreThresh)
             evaluation.faithfulness = faithfulness
             if let driseImages { evaluation.driseImages = driseImages }
@@ -80,6 +81,7 @@ extension Odam.Eval {
         var crowdCategory: Int?
         @Option(help: "Short side the image is resized to (default: the model's).") var minSize: Int?
         @Option(help: "Longest side after resizing (default: the model's).") var maxSize: Int?
+        @Option(help: "Evaluate the first N images only.") var limitImages: Int?
 
         func run() throws {
             compute.apply()
@@ -109,9 +111,9 @@ extension Odam.Eval {
             let groundTruth: DetectionEvaluation.GroundTruth
             var category = crowdCategory ?? 1
             if annotations.hasSuffix(".odgt") {
-                groundTruth = .crowdHuman(try CrowdHumanFile.readAnnotations(contentsOf: annotations))
+                groundTruth = .crowdHuman(Array(try CrowdHumanFile.readAnnotations(contentsOf: annotations).prefix(limitImages ?? Int.max)))
             } else {
-                let coco = try COCOAnnotations(contentsOf: annotations)
+                let coco = try COCOAnnotations(contentsOf: annotations).prefix(images: limitImages)
                 if crowdCategory == nil, let person = coco.categories.first(where: { $0.value == "person" }) { category = person.key }
                 groundTruth = .coco(coco)
             }

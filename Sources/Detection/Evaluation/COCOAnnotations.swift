@@ -40,6 +40,16 @@ public struct COCOAnnotations: Sendable {
     public var categories: [Int: String]
     public var annotations: [Annotation]
 
+    /// The first `count` images and their annotations (all when `count` is nil).
+    public func prefix(images count: Int?) -> COCOAnnotations {
+        guard let count, count < images.count else { return self }
+        var copy = self
+        copy.images = Array(images.prefix(max(count, 0)))
+        let kept = Set(copy.images.map(\.id))
+        copy.annotations = annotations.filter { kept.contains($0.imageID) }
+        return copy
+    }
+
     /// Annotations by image id.
     public func annotations(forImage id: Int) -> [Annotation] { annotations.filter { $0.imageID == id } }
 
