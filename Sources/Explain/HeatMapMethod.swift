@@ -14,13 +14,27 @@ public enum HeatMapMethod: Sendable, Equatable {
     /// (Chattopadhay et al. 2018, as pytorch-grad-cam computes it).
     case gradCAMPlusPlus
 
-    /// The names `odam explain --method` takes.
+    /// The names `odam explain --method` and `odam eval explain --methods` take: `gradcam`, `gradcampp`, and `odam`
+    /// optionally followed by `/gaussian:SCALE` (Φ) and `/positive`, `/negative` or `/absolute` (the gradient
+    /// variant), for example `odam/gaussian:0.25/positive`.
     public static func named(_ name: String) -> HeatMapMethod? {
         switch name {
-        case "odam": .odam()
-        case "gradcam": .gradCAM
-        case "gradcampp": .gradCAMPlusPlus
-        default: nil
+        case "gradcam": return .gradCAM
+        case "gradcampp": return .gradCAMPlusPlus
+        default:
+            let parts = name.split(separator: "/").map(String.init)
+            guard parts.first == "odam" else { return nil }
+            var smoothing = GradientSmoothing.none, gradient = GradientTransform.identity
+            for part in parts.dropFirst() {
+                if part.hasPrefix("gaussian:"), let scale = Float(part.dropFirst("gaussian:".count)), scale > 0 {
+                    smoothing = .gaussian(scale: scale)
+                } else if let variant = GradientTransform(rawValue: part) {
+                    gradient = variant
+                } else {
+                    return nil
+                }
+            }
+            return .odam(smoothing: smoothing, gradient: gradient)
         }
     }
 }

@@ -40,3 +40,19 @@ struct HeatMapMethodTests {
         #expect(Array(map.prefix(2)) == expected)
     }
 }
+
+struct HeatMapMethodNameTests {
+    @Test(arguments: [
+        ("odam", HeatMapMethod.odam()), ("gradcam", .gradCAM), ("gradcampp", .gradCAMPlusPlus),
+        ("odam/gaussian:0.25", .odam(smoothing: .gaussian(scale: 0.25))), ("odam/absolute", .odam(gradient: .absolute)),
+        ("odam/gaussian:0.5/positive", .odam(smoothing: .gaussian(scale: 0.5), gradient: .positive)),
+    ])
+    func parsesNames(_ name: String, _ expected: HeatMapMethod) {
+        #expect(HeatMapMethod.named(name) == expected)
+    }
+
+    @Test(arguments: ["odam/blur", "gaussian:0.3", "odam/gaussian:-1", "gradcam/positive"])
+    func refusesOthers(_ name: String) {
+        #expect(HeatMapMethod.named(name) == nil)
+    }
+}
