@@ -58,6 +58,7 @@ let package = Package(
         .target(name: "Detection", dependencies: ["Engine", "NN", "Vision", "WeightsIO"], swiftSettings: kernelSettings),
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
         .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
+        .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
             name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain"], swiftSettings: kernelSettings),
         .target(
@@ -68,7 +69,8 @@ let package = Package(
         .executableTarget(
             name: "odam",
             dependencies: [
-                "Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Synthesis", "Training", "Benchmarks", argumentParser,
+                "Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Synthesis", "Training", "DefaultModel", "Benchmarks",
+                argumentParser,
             ],
             swiftSettings: swiftSettings),
 

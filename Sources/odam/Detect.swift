@@ -26,11 +26,11 @@ extension Odam {
 
         func run() throws {
             compute.apply()
-            var spec = try ModelSpec.resolve(modelOptions.model)
+            var (spec, weightsPath) = try modelOptions.resolved()
             if let scoreThresh { spec.scoreThreshold = scoreThresh }
             if let minSize { spec.minSize = minSize }
             if let maxSize { spec.maxSize = maxSize }
-            let detector = try spec.load(weights: modelOptions.weights)
+            let detector = try spec.load(weights: weightsPath)
             let codec = ImageCodec(maximumPixels: maxPixels, appliesExifOrientation: exifOrientation)
             var coco: [[String: Any]] = []
             var failures = 0

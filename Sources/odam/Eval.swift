@@ -31,9 +31,9 @@ extension Odam.Eval {
 
         func run() throws {
             compute.apply()
-            var spec = try ModelSpec.resolve(modelOptions.model)
+            var (spec, weightsPath) = try modelOptions.resolved()
             spec.scoreThreshold = min(spec.scoreThreshold ?? scoreThresh, scoreThresh)
-            let detector = try spec.load(weights: modelOptions.weights)
+            let detector = try spec.load(weights: weightsPath)
             let chosen = try methods.split(separator: ",").map { name -> (String, ExplanationEvaluation.Method) in
                 if name == "drise" { return ("drise", .drise(DRISE(maskCount: driseMasks))) }
                 guard let method = HeatMapMethod.named(String(name)) else { throw ValidationError("unknown method '\(name)'") }
@@ -85,12 +85,12 @@ extension Odam.Eval {
 
         func run() throws {
             compute.apply()
-            var spec = try ModelSpec.resolve(modelOptions.model)
+            var (spec, weightsPath) = try modelOptions.resolved()
             if let scoreThresh { spec.scoreThreshold = scoreThresh }
             if let topk { spec.topKCandidates = topk }
             if let minSize { spec.minSize = minSize }
             if let maxSize { spec.maxSize = maxSize }
-            let detector = try spec.load(weights: modelOptions.weights)
+            let detector = try spec.load(weights: weightsPath)
             var odam = spec.architecture == .fasterrcnn ? OdamNMS.fasterRCNN : OdamNMS.fcos
             if let iou { odam.iouThreshold = iou }
             if let low { odam.lowCorrelation = low }

@@ -66,7 +66,7 @@ extension Odam {
                 return target
             }
             if includesCombined { chosen = Array(Set(chosen + [.score, .x1, .y1, .x2, .y2])).sorted { $0.rawValue < $1.rawValue } }
-            var spec = try ModelSpec.resolve(modelOptions.model)
+            var (spec, weightsPath) = try modelOptions.resolved()
             if let scoreThresh { spec.scoreThreshold = scoreThresh }
             guard let edgeTargets = EdgeTargets(rawValue: edges) else {
                 throw ValidationError("--edges \(edges): expected decodedBox or rawDeltas")
@@ -74,7 +74,7 @@ extension Odam {
             guard let featureSource = FeatureSource(argument: feature) else {
                 throw ValidationError("--feature \(feature): expected level, backbone:K or roi")
             }
-            let detector = try spec.load(weights: modelOptions.weights)
+            let detector = try spec.load(weights: weightsPath)
             let explainer: any PredictionExplainer
             if path == "fast" {
                 guard featureSource == .predictionLevel else { throw ValidationError("--path fast explains the prediction's level only") }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import DefaultModel
+import Detection
 import Engine
 
 /// The odam command: explanations of object detectors, at scale.
@@ -23,9 +25,24 @@ struct ComputeOptions: ParsableArguments {
 
 /// The model options of the commands that run a detector.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "A torchvision builder name (fcos_resnet50_fpn, retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn) or a JSON model spec.")
-    var model: String
+    @Option(
+        help:
+            "A torchvision builder name (fcos_resnet50_fpn, retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn) or a JSON model spec (default: the shipped FCOS trained with Odam-Train)."
+    )
+    var model: String?
 
     @Option(help: "The checkpoint: a torch.save .pth or a .safetensors file with torchvision's state-dict keys.")
-    var weights: String
+    var weights: String?
+
+    /// The spec and weights to load: both given, or neither (the shipped model).
+    func resolved() throws -> (spec: ModelSpec, weights: String) {
+        switch (model, weights) {
+        case (let model?, let weights?): return (try ModelSpec.resolve(model), weights)
+        case (nil, nil):
+            let files = try DefaultModel.files()
+            return (try ModelSpec.resolve(files.spec), files.weights)
+        case (_?, nil): throw ValidationError("--model needs --weights (or give neither for the shipped model)")
+        case (nil, _?): throw ValidationError("--weights needs --model (a builder name or a JSON model spec)")
+        }
+    }
 }
