@@ -58,6 +58,7 @@ let package = Package(
         .target(name: "Detection", dependencies: ["Engine", "NN", "Vision", "WeightsIO"], swiftSettings: kernelSettings),
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
         .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
+        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
             name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain"], swiftSettings: kernelSettings),
@@ -99,6 +100,7 @@ let package = Package(
         .testTarget(
             name: "TrainingTests", dependencies: ["Engine", "NN", "Detection", "Explain", "Synthesis", "Training", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),

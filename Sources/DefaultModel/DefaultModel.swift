@@ -17,7 +17,8 @@ public enum DefaultModel {
             let weights = Bundle.module.path(forResource: variant.rawValue, ofType: "safetensors", inDirectory: "Models")
         else {
             throw DefaultModelError(
-                "the shipped model \(variant.rawValue) is not in odam's resources (Sources/DefaultModel/Models); pass --model and --weights")
+                "the shipped model \(variant.rawValue) is not in odam's resources (Sources/DefaultModel/Models); pass --model and --weights"
+            )
         }
         return (spec, weights)
     }
