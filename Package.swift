@@ -58,7 +58,8 @@ let package = Package(
         .target(name: "Detection", dependencies: ["Engine", "NN", "Vision", "WeightsIO"], swiftSettings: kernelSettings),
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
         .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
-        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: swiftSettings),
+        .target(name: "Digest", swiftSettings: kernelSettings),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "Digest"], swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
             name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain"], swiftSettings: kernelSettings),
@@ -101,6 +102,7 @@ let package = Package(
             name: "TrainingTests", dependencies: ["Engine", "NN", "Detection", "Explain", "Synthesis", "Training", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
+        .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
