@@ -71,7 +71,8 @@ let package = Package(
         .executableTarget(
             name: "odam",
             dependencies: [
-                "Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Synthesis", "Training", "DefaultModel", "Benchmarks",
+                "Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Synthesis", "Training", "DefaultModel", "Postgres",
+                "Benchmarks",
                 argumentParser,
             ],
             swiftSettings: swiftSettings),

@@ -89,7 +89,9 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     public func start() throws {
         let manager = FileManager.default
         if !isInitialized {
-            try manager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            // The parents stay traversable (the server may run as another user); the data directory is private.
+            try manager.createDirectory(atPath: (dataDirectory as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try manager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
             try chownForServer()
             try run("initdb", ["-D", dataDirectory, "-U", user, "-A", "trust", "-E", "UTF8", "--no-sync", "--locale", "C"])
         }

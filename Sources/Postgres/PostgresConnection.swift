@@ -54,6 +54,8 @@ public final class PostgresConnection: @unchecked Sendable {
             PQfinish(connection)
             throw PostgresError(sqlState: nil, message: message, detail: nil, context: "connecting to \(target)")
         }
+        // Notices ("relation already exists, skipping") are not errors; libpq would print them to stderr.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         handle = connection
     }
 
