@@ -60,6 +60,7 @@ let package = Package(
         .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
         .target(name: "Digest", swiftSettings: kernelSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "Digest"], swiftSettings: swiftSettings),
+        .target(name: "ObjectStore", dependencies: ["CCurl", "Digest"], swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
             name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain"], swiftSettings: kernelSettings),
@@ -104,6 +105,7 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swiftSettings),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
