@@ -189,12 +189,14 @@ public struct ExplanationEvaluation {
     /// The table in the paper's layout (percentages; compactness as a ratio).
     public static func table(_ rows: [Row]) -> String {
         func pct(_ v: Double) -> String { String(format: "%.1f", v * 100) }
+        let nameWidth = max(12, (rows.map(\.method.count).max() ?? 0) + 2)
         var lines = [
-            "method      objects  PG box  PG mask  EPG box  EPG mask  compact  ODI box  ODI mask  del AUC  ins AUC  random ρ  s/object  VEA@0.1..0.9"
+            "method".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+                + "objects  PG box  PG mask  EPG box  EPG mask  compact  ODI box  ODI mask  del AUC  ins AUC  random ρ  s/object  VEA@0.1..0.9"
         ]
         for r in rows {
             let fields = [
-                r.method.padding(toLength: 12, withPad: " ", startingAt: 0),
+                r.method.padding(toLength: nameWidth, withPad: " ", startingAt: 0),
                 String(r.objects).padding(toLength: 9, withPad: " ", startingAt: 0),
                 pct(r.pointingBox).padding(toLength: 8, withPad: " ", startingAt: 0),
                 pct(r.pointingMask).padding(toLength: 9, withPad: " ", startingAt: 0),
