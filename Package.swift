@@ -105,7 +105,7 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swiftSettings),
-        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Digest"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
