@@ -61,6 +61,7 @@ let package = Package(
         .target(name: "Digest", swiftSettings: kernelSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "Digest"], swiftSettings: swiftSettings),
         .target(name: "ObjectStore", dependencies: ["CCurl", "Digest"], swiftSettings: swiftSettings),
+        .target(name: "Runner", dependencies: ["Postgres", "ObjectStore"], swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
             name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain"], swiftSettings: kernelSettings),
@@ -73,6 +74,7 @@ let package = Package(
             name: "odam",
             dependencies: [
                 "Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Synthesis", "Training", "DefaultModel", "Postgres",
+                "Runner",
                 "Benchmarks",
                 argumentParser,
             ],
@@ -103,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "TrainingTests", dependencies: ["Engine", "NN", "Detection", "Explain", "Synthesis", "Training", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Runner"], swiftSettings: swiftSettings),
         .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swiftSettings),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Digest"], swiftSettings: swiftSettings),
         .testTarget(

@@ -10,7 +10,9 @@ struct Odam: ParsableCommand {
         commandName: "odam",
         abstract: "Explain object detectors with ODAM heat maps, at scale.",
         version: "0.1.0",
-        subcommands: [Detect.self, ExplainCommand.self, Eval.self, Synth.self, Train.self, Migrate.self, Weights.self, Bench.self])
+        subcommands: [
+            Detect.self, ExplainCommand.self, Eval.self, Synth.self, Train.self, Migrate.self, Enqueue.self, Weights.self, Bench.self,
+        ])
 }
 
 /// Options every computing command takes.

@@ -1,0 +1,50 @@
+import Foundation
+import Postgres
+import Runner
+import Testing
+
+struct EnqueueTests {
+    /// A tree with nested folders, non-images, a symbolic-link loop and a hostile file name.
+    static func makeTree() throws -> String {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("odam-enqueue-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: root)
+        let manager = FileManager.default
+        for folder in ["b/deep", "a", "c"] { try manager.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true) }
+        for file in ["b/deep/z.PNG", "b/x.jpg", "a/2.jpeg", "a/10.png", "a/notes.txt", "c/it's; DROP TABLE x;--.jpg", "top.png"] {
+            try Data([0]).write(to: URL(fileURLWithPath: root + "/" + file))
+        }
+        try manager.createSymbolicLink(atPath: root + "/b/deep/loop", withDestinationPath: root + "/b")
+        return root
+    }
+
+    @Test func walksDeterministicallyAndReportsLoops() throws {
+        let root = try Self.makeTree()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let walk = try Enqueuer.walk(root)
+        #expect(walk.images == ["a/10.png", "a/2.jpeg", "b/deep/z.PNG", "b/x.jpg", "c/it's; DROP TABLE x;--.jpg", "top.png"])
+        #expect(walk.problems.count == 1 && walk.problems[0].contains("loop"))
+        #expect(throws: RunnerError.self) { try Enqueuer.walk(root + "/top.png") }
+    }
+
+    @Test func enqueueRecordsJobShardsAndImagesAndNotifies() throws {
+        let db = try MigratorTests.freshDatabase("enqueue_test")
+        try Migrator(directory: MigratorTests.repositoryMigrations).migrate(db)
+        let listener = try PostgresConnection(PostgresConnectionTests.server.connectionString(database: "enqueue_test"))
+        try listener.listen(Enqueuer.channel)
+        let images = (0..<23).map { "img\($0).png" } + ["it's; DROP TABLE images;--.jpg"]
+        let job = try Enqueuer.enqueue(db, name: "test", source: "/data", images: images, shardSize: 5, specJSON: #"{"model": "default"}"#)
+        #expect(try db.query("SELECT image_count, shard_count FROM jobs WHERE id = $1", [String(job)]).rows == [["24", "5"]])
+        let perShard = try db.query(
+            "SELECT shard_id, count(*), min(position), max(position) FROM images WHERE job_id = $1 GROUP BY shard_id ORDER BY shard_id",
+            [String(job)]
+        ).rows
+        #expect(perShard.map { $0[1]! } == ["5", "5", "5", "5", "4"])
+        #expect(perShard.map { $0[2]! } == ["0", "5", "10", "15", "20"])
+        #expect(try db.query("SELECT path FROM images WHERE position = 23").rows == [["it's; DROP TABLE images;--.jpg"]])
+        #expect(try db.query("SELECT count(*) FROM shards WHERE state = 'available'").rows == [["5"]])
+        let note = try listener.waitForNotification(timeout: 5)
+        #expect(note?.channel == Enqueuer.channel && note?.payload == String(job))
+        let progress = try db.query("SELECT shards_waiting, images_done FROM job_progress WHERE job_id = $1", [String(job)]).rows
+        #expect(progress == [["5", "0"]])
+    }
+}
