@@ -61,7 +61,9 @@ let package = Package(
         .target(name: "Digest", swiftSettings: kernelSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "Digest"], swiftSettings: swiftSettings),
         .target(name: "ObjectStore", dependencies: ["CCurl", "Digest"], swiftSettings: swiftSettings),
-        .target(name: "Runner", dependencies: ["Postgres", "ObjectStore"], swiftSettings: swiftSettings),
+        .target(
+            name: "Runner", dependencies: ["Engine", "Vision", "WeightsIO", "Detection", "Explain", "Postgres", "ObjectStore"],
+            swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
             name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain"], swiftSettings: kernelSettings),
@@ -107,6 +109,10 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Runner"], swiftSettings: swiftSettings),
         .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RunnerTests",
+            dependencies: ["Engine", "Detection", "Explain", "WeightsIO", "Synthesis", "DefaultModel", "Runner", "Vision"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Digest"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],

@@ -1,0 +1,118 @@
+import Detection
+import Engine
+import Explain
+import Foundation
+import Vision
+import WeightsIO
+
+/// One image through the worker's steps: detect, class-logit maps of every candidate, Odam-NMS, then the kept
+/// detections' class and edge maps and their combination, their explanation statistics, and one maps file.
+public struct ImagePipeline {
+    public let detector: FCOS
+    public var odamNMS: OdamNMS
+    /// Targets of the final maps; `combined` (their pixel-wise maximum) is always added.
+    public var targets: [ExplanationTarget]
+    public var detectionsPerImage: Int
+
+    public init(
+        detector: FCOS, odamNMS: OdamNMS = .fcos, targets: [ExplanationTarget] = [.score, .x1, .y1, .x2, .y2], detectionsPerImage: Int = 100
+    ) {
+        self.detector = detector
+        self.odamNMS = odamNMS
+        self.targets = targets
+        self.detectionsPerImage = detectionsPerImage
+    }
+
+    /// A kept detection with its explanation statistics.
+    public struct Record: Sendable {
+        public var box: [Float]
+        public var score: Float
+        public var label: Int
+        /// The share of the combined map's energy inside the box, whether its peak is inside, and its compactness.
+        public var energyInBox: Double
+        public var peakInBox: Bool
+        public var compactness: Double
+        /// The highest correlation of its class-logit map with another kept detection's (0 when alone).
+        public var maxCorrelation: Float
+    }
+
+    public struct Output: Sendable {
+        public var records: [Record]
+        public var candidates: Int
+        /// What plain NMS at the same IoU threshold would have kept.
+        public var keptByNMS: Int
+        /// A safetensors file: per detection `d{rank}.{target}` float32 maps [H, W] at the original size (8-bit
+        /// precision is not enough for the statistics users compute), metadata with the targets and the boxes.
+        public var mapsFile: [UInt8]
+        /// Milliseconds per step: forward, candidate_maps, odam_nms, final_maps, encode.
+        public var milliseconds: [String: Double]
+    }
+
+    public func process(_ image: RGBImage) throws -> Output {
+        var milliseconds: [String: Double] = [:]
+        func timed<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+            let start = DispatchTime.now().uptimeNanoseconds
+            defer { milliseconds[name] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
+            return try body()
+        }
+        detector.keepsTowerLayers = true
+        let (trace, result) = timed("forward") {
+            withoutGradients { () -> (ForwardTrace, ImageDetections) in
+                var timings = StageTimings()
+                let output = detector.forward(detector.transform.batch([image.tensor()]), timings: &timings)
+                return (output.trace, output.results[0])
+            }
+        }
+        let head = FCOSReversedHead(detector: detector)
+        let maps = timed("candidate_maps") {
+            head.candidateMaps(trace: trace, result: result, predictions: Array(result.candidates.indices))
+        }
+        let kept = timed("odam_nms") { result.suppressed(by: .odam(odamNMS), maps: maps, limit: detectionsPerImage) }
+        let plain = result.suppressed(by: .nms(iouThreshold: odamNMS.iouThreshold), limit: detectionsPerImage)
+        let predictions = kept.detections.map(\.candidate)
+        let finalMaps = timed("final_maps") {
+            head.explain(trace: trace, result: kept, predictions: predictions, targets: targets)
+        }
+        let (records, file) = try timed("encode") { () -> ([Record], [UInt8]) in
+            var records: [Record] = []
+            var tensors: [String: StoredTensor] = [:]
+            for (rank, detection) in kept.detections.enumerated() {
+                var combined: Tensor? = nil
+                for target in targets {
+                    let map = finalMaps[rank][target]!.normalized
+                    tensors["d\(rank).\(target.rawValue)"] = Self.stored(map)
+                    combined = combined.map { Self.maximum($0, map) } ?? map
+                }
+                let map = combined!
+                tensors["d\(rank).combined"] = Self.stored(map)
+                let correlation =
+                    predictions.indices.filter { $0 != rank }.map { maps.correlation(predictions[rank], predictions[$0]) }.max() ?? 0
+                records.append(
+                    Record(
+                        box: detection.box, score: detection.score, label: detection.label,
+                        energyInBox: ExplanationMetrics.energy(
+                            map, region: ExplanationMetrics.boxMask(detection.box, height: image.height, width: image.width)),
+                        peakInBox: ExplanationMetrics.pointingHit(map, box: detection.box),
+                        compactness: ExplanationMetrics.compactness(map, box: detection.box), maxCorrelation: correlation))
+            }
+            let boxes = records.map { $0.box.map { String($0) }.joined(separator: ",") }.joined(separator: ";")
+            let file = try SafeTensors.encode(
+                tensors,
+                metadata: [
+                    "targets": (targets.map(\.rawValue) + ["combined"]).joined(separator: ","), "boxes": boxes,
+                    "format": "odam heat maps: d{rank}.{target}, float32 [height, width], min-max normalized",
+                ])
+            return (records, file)
+        }
+        return Output(
+            records: records, candidates: result.candidates.count, keptByNMS: plain.kept.count, mapsFile: file, milliseconds: milliseconds)
+    }
+
+    static func stored(_ map: Tensor) -> StoredTensor {
+        StoredTensor(dtype: .float32, shape: map.shape, bytes: map.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) })
+    }
+
+    static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
+        Tensor(shape: a.shape, values: zip(a.scalars, b.scalars).map { max($0, $1) })
+    }
+}
