@@ -84,7 +84,7 @@ let package = Package(
 
         // MARK: - Tests
         .target(
-            name: "TestSupport", dependencies: ["Engine", "WeightsIO"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["Engine", "WeightsIO", "Postgres"], path: "Tests/TestSupport",
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "NN", "WeightsIO", "TestSupport"],
@@ -107,11 +107,14 @@ let package = Package(
         .testTarget(
             name: "TrainingTests", dependencies: ["Engine", "NN", "Detection", "Explain", "Synthesis", "Training", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Runner"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Runner", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RunnerTests",
-            dependencies: ["Engine", "Detection", "Explain", "WeightsIO", "Synthesis", "DefaultModel", "Runner", "Vision"],
+            dependencies: [
+                "Engine", "Detection", "Explain", "WeightsIO", "Synthesis", "DefaultModel", "Runner", "Vision", "Postgres", "ObjectStore",
+                "TestSupport", "Digest",
+            ],
             swiftSettings: swiftSettings),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Digest"], swiftSettings: swiftSettings),
         .testTarget(

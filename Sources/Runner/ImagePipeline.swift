@@ -13,14 +13,19 @@ public struct ImagePipeline {
     /// Targets of the final maps; `combined` (their pixel-wise maximum) is always added.
     public var targets: [ExplanationTarget]
     public var detectionsPerImage: Int
+    /// Kept detections scoring at or below this get no final maps and no row (Odam-NMS itself sees every candidate).
+    public var scoreThreshold: Float
 
     public init(
-        detector: FCOS, odamNMS: OdamNMS = .fcos, targets: [ExplanationTarget] = [.score, .x1, .y1, .x2, .y2], detectionsPerImage: Int = 100
+        detector: FCOS, odamNMS: OdamNMS = .fcos, targets: [ExplanationTarget] = [.score, .x1, .y1, .x2, .y2],
+        detectionsPerImage: Int = 100,
+        scoreThreshold: Float = 0.3
     ) {
         self.detector = detector
         self.odamNMS = odamNMS
         self.targets = targets
         self.detectionsPerImage = detectionsPerImage
+        self.scoreThreshold = scoreThreshold
     }
 
     /// A kept detection with its explanation statistics.
@@ -41,8 +46,9 @@ public struct ImagePipeline {
         public var candidates: Int
         /// What plain NMS at the same IoU threshold would have kept.
         public var keptByNMS: Int
-        /// A safetensors file: per detection `d{rank}.{target}` float32 maps [H, W] at the original size (8-bit
-        /// precision is not enough for the statistics users compute), metadata with the targets and the boxes.
+        /// A safetensors file: per detection `d{rank}.{target}` uint8 maps [H, W] at the original size (the min-max
+        /// normalized map × 255, as the PNGs), metadata with the targets and the boxes; the statistics are computed
+        /// on the float maps before quantizing.
         public var mapsFile: [UInt8]
         /// Milliseconds per step: forward, candidate_maps, odam_nms, final_maps, encode.
         public var milliseconds: [String: Double]
@@ -67,8 +73,10 @@ public struct ImagePipeline {
         let maps = timed("candidate_maps") {
             head.candidateMaps(trace: trace, result: result, predictions: Array(result.candidates.indices))
         }
-        let kept = timed("odam_nms") { result.suppressed(by: .odam(odamNMS), maps: maps, limit: detectionsPerImage) }
+        var kept = timed("odam_nms") { result.suppressed(by: .odam(odamNMS), maps: maps, limit: detectionsPerImage) }
+        kept.detections.removeAll { $0.score <= scoreThreshold }
         let plain = result.suppressed(by: .nms(iouThreshold: odamNMS.iouThreshold), limit: detectionsPerImage)
+        let keptByNMS = plain.detections.filter { $0.score > scoreThreshold }.count
         let predictions = kept.detections.map(\.candidate)
         let finalMaps = timed("final_maps") {
             head.explain(trace: trace, result: kept, predictions: predictions, targets: targets)
@@ -100,16 +108,16 @@ public struct ImagePipeline {
                 tensors,
                 metadata: [
                     "targets": (targets.map(\.rawValue) + ["combined"]).joined(separator: ","), "boxes": boxes,
-                    "format": "odam heat maps: d{rank}.{target}, float32 [height, width], min-max normalized",
+                    "format": "odam heat maps: d{rank}.{target}, uint8 [height, width], the min-max normalized map times 255",
                 ])
             return (records, file)
         }
         return Output(
-            records: records, candidates: result.candidates.count, keptByNMS: plain.kept.count, mapsFile: file, milliseconds: milliseconds)
+            records: records, candidates: result.candidates.count, keptByNMS: keptByNMS, mapsFile: file, milliseconds: milliseconds)
     }
 
     static func stored(_ map: Tensor) -> StoredTensor {
-        StoredTensor(dtype: .float32, shape: map.shape, bytes: map.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) })
+        StoredTensor(dtype: .uint8, shape: map.shape, bytes: map.scalars.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) })
     }
 
     static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {

@@ -1,20 +1,12 @@
 import Foundation
 import Postgres
+import TestSupport
 import Testing
 
 /// libpq through odam's wrapper, against a real PostgreSQL that the tests start as odam does (embedded, Unix socket).
 @Suite(.serialized)
 struct PostgresConnectionTests {
-    static let server: EmbeddedPostgres = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("odam-pg-\(getpid())").path
-        let server = try! EmbeddedPostgres(dataDirectory: directory)
-        try! server.start()
-        atexit {
-            try? PostgresConnectionTests.server.stop()
-            try? FileManager.default.removeItem(atPath: PostgresConnectionTests.server.dataDirectory)
-        }
-        return server
-    }()
+    static var server: EmbeddedPostgres { testPostgres }
 
     static func connect() throws -> PostgresConnection { try PostgresConnection(Self.server.connectionString()) }
 

@@ -17,6 +17,7 @@ struct ImagePipelineTests {
         let scene = SceneGenerator().scene(index: 2, seed: 9)
         let output = try ImagePipeline(detector: detector).process(scene.image)
         #expect(!output.records.isEmpty && output.candidates >= output.records.count && output.keptByNMS >= 1)
+        #expect(output.records.allSatisfy { $0.score > 0.3 })
         #expect(Set(output.milliseconds.keys) == ["forward", "candidate_maps", "odam_nms", "final_maps", "encode"])
         for record in output.records {
             #expect(record.energyInBox >= 0 && record.energyInBox <= 1 && record.compactness >= 0)
@@ -27,12 +28,13 @@ struct ImagePipelineTests {
         #expect(tensors.count == output.records.count * 6)
         for rank in output.records.indices {
             let combined = tensors["d\(rank).combined"]!.floatTensor()
+            #expect(tensors["d\(rank).combined"]!.dtype == .uint8)
             #expect(combined.shape == [scene.image.height, scene.image.width])
             // The combined map is the pixel-wise maximum of the others, all in [0, 1].
             let parts = ["score", "x1", "y1", "x2", "y2"].map { tensors["d\(rank).\($0)"]!.floatTensor().scalars }
             let expected = (0..<combined.count).map { i in parts.map { $0[i] }.max()! }
             #expect(combined.scalars == expected)
-            #expect(combined.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
+            #expect(combined.scalars.allSatisfy { $0 >= 0 && $0 <= 255 } && combined.scalars.max() == 255)
         }
         // Most people of the crowd scene are found and point at themselves.
         #expect(output.records.filter(\.peakInBox).count * 2 >= output.records.count)

@@ -1,5 +1,6 @@
 public import Engine
 import Foundation
+public import Postgres
 public import WeightsIO
 
 /// Tensors written by a `Tools/` script, loaded from a test bundle's fixture folder.
@@ -95,3 +96,26 @@ public let sampleImagesDirectory: String = {
 
 /// The path of one sample photograph.
 public func sampleImagePath(_ name: String) -> String { sampleImagesDirectory + "/" + name }
+
+/// A PostgreSQL server for the tests, started once per test process as odam starts its embedded one, and stopped
+/// (its folder removed) when the process exits.
+public let testPostgres: EmbeddedPostgres = {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("odam-pg-\(getpid())").path
+    let server = try! EmbeddedPostgres(dataDirectory: directory)
+    try! server.start()
+    atexit {
+        try? testPostgres.stop()
+        try? FileManager.default.removeItem(atPath: testPostgres.dataDirectory)
+    }
+    return server
+}()
+
+/// A new, empty database on ``testPostgres``, with odam's schema when `migrated`.
+public func freshTestDatabase(_ name: String, migrated: Bool, migrations: String) throws -> PostgresConnection {
+    let admin = try PostgresConnection(testPostgres.connectionString())
+    try admin.execute("DROP DATABASE IF EXISTS \(name)")
+    try admin.execute("CREATE DATABASE \(name)")
+    let db = try PostgresConnection(testPostgres.connectionString(database: name))
+    if migrated { try Migrator(directory: migrations).migrate(db) }
+    return db
+}

@@ -1,0 +1,63 @@
+import DefaultModel
+import Detection
+import Digest
+import Foundation
+import ObjectStore
+import Postgres
+import Runner
+import Synthesis
+import TestSupport
+import Testing
+import Vision
+
+/// Enqueue, claim, process and commit a shard with the shipped model, a real PostgreSQL and a local store; bad files
+/// become failed rows and the shard goes on; a fenced-out worker's results never land.
+struct ShardProcessorTests {
+    static var migrations: String {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("Migrations").path
+    }
+
+    @Test func processesAShardAndRecordsEverythingOnce() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("odam-shard-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try SyntheticDataset.write(directory: root + "/data", count: 3, seed: 5, generator: SceneGenerator())
+        try Data().write(to: URL(fileURLWithPath: root + "/data/images/empty.png"))
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: root + "/data/images/it's; DROP TABLE x;--.png"))
+        let db = try freshTestDatabase("shard_processing", migrated: true, migrations: Self.migrations)
+        let walk = try Enqueuer.walk(root + "/data/images")
+        #expect(walk.images.count == 5)
+        let job = try Enqueuer.enqueue(db, name: "t", source: root + "/data/images", images: walk.images, shardSize: 5, specJSON: "{}")
+        let files = try DefaultModel.files()
+        let detector = try ModelSpec.resolve(files.spec).load(weights: files.weights) as! FCOS
+        let store = try FileStore(root: root + "/objects")
+        let processor = ShardProcessor(pipeline: ImagePipeline(detector: detector), store: store)
+        let leases = ShardLeases()
+        let worker = try leases.register(db, host: "test", version: "t", threads: 2)
+        let claim = try #require(try leases.claim(db, worker: worker).first)
+        // A second claim of the same shard (after a rescue) fences the first one out.
+        let stale = claim
+        #expect(try processor.processFenced(claim, worker: worker, db: db))
+        #expect(try processor.processFenced(stale, worker: worker, db: db) == false, "a completed claim commits nothing more")
+        let statuses = try db.query("SELECT status, count(*) FROM image_results GROUP BY status ORDER BY status").rows
+        #expect(statuses == [["failed", "2"], ["ok", "3"]])
+        let failures = try db.query("SELECT path, error FROM failures WHERE job_id = $1 ORDER BY path", [String(job)]).rows
+        #expect(failures.count == 2 && failures.allSatisfy { $0[1]!.contains($0[0]!) }, "each failure names its file")
+        // Every good image has its detections and one maps object with the right bytes.
+        let objects = try db.query("SELECT key, bytes, sha256 FROM heat_map_objects").rows
+        #expect(objects.count == 3)
+        for object in objects {
+            let bytes = try #require(try store.get(object[0]!))
+            #expect(String(bytes.count) == object[1]! && object[2]! == SHA256.hex(bytes))
+        }
+        #expect(try db.query("SELECT count(*) > 0 FROM detections").rows == [["t"]])
+        #expect(try db.query("SELECT state FROM shards").rows == [["completed"]])
+        // The numbers in SQL equal a direct run of the pipeline on the same image.
+        let first = try db.query(
+            "SELECT i.path, d.x1, d.score FROM detections d JOIN images i ON i.id = d.image_id WHERE d.rank = 0 ORDER BY i.position LIMIT 1"
+        ).rows[0]
+        let direct = try ImagePipeline(detector: detector).process(try ImageCodec().decode(contentsOf: root + "/data/images/" + first[0]!))
+        #expect(abs(Float(first[1]!)! - direct.records[0].box[0]) < 1e-3 && abs(Float(first[2]!)! - direct.records[0].score) < 1e-5)
+    }
+}
