@@ -99,16 +99,8 @@ extension Detector {
         _ candidates: [Candidate], nmsThreshold: Float, limit: Int, inputSize: (height: Int, width: Int),
         originalSize: (height: Int, width: Int)
     ) -> ImageDetections {
-        let kept = BoxOps.batchedNMS(
-            candidates.flatMap(\.box), scores: candidates.map(\.score), categories: candidates.map(\.label), threshold: nmsThreshold)
-        return finalize(candidates: candidates, kept: Array(kept.prefix(limit)), inputSize: inputSize, originalSize: originalSize)
-    }
-
-    /// Maps kept candidates to final detections in original pixels.
-    func finalize(candidates: [Candidate], kept: [Int], inputSize: (height: Int, width: Int), originalSize: (height: Int, width: Int))
-        -> ImageDetections
-    {
-        ImageDetections(candidates: candidates, kept: kept, inputSize: inputSize, originalSize: originalSize)
+        ImageDetections(candidates: candidates, kept: [], inputSize: inputSize, originalSize: originalSize)
+            .suppressed(by: .nms(iouThreshold: nmsThreshold), limit: limit)
     }
 }
 

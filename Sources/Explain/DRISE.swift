@@ -3,10 +3,6 @@ public import Engine
 import NN
 import Vision
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// D-RISE (Petsiuk et al. 2021), the black-box baseline: the detector runs on many randomly masked copies of the
 /// image, and each mask counts towards a prediction's map with the weight of the masked image's best match to it.
 ///
@@ -50,11 +46,7 @@ public struct DRISE: Sendable {
         default:
             let logits = trace.head["class_logits"]![0]
             let classes = logits.shape[1]
-            let z = (0..<classes).map { logits.storage.base[candidate.row * classes + $0] }
-            let top = z.max() ?? 0
-            let e = z.map { expf($0 - top) }
-            let total = e.reduce(0, +)
-            return e.map { $0 / total }
+            return softmax((0..<classes).map { logits.storage.base[candidate.row * classes + $0] })
         }
     }
 
@@ -69,7 +61,7 @@ public struct DRISE: Sendable {
         targets.map { target in
             var best: Float = 0
             for candidate in candidates {
-                let overlap = intersectionOverUnion(candidate.box, target.box)
+                let overlap = BoxOps.iou(candidate.box, target.box)
                 guard overlap > 0 else { continue }
                 var similarity: Float = 0
                 for k in 0..<min(candidate.vector.count, target.vector.count) { similarity += candidate.vector[k] * target.vector[k] }
@@ -77,13 +69,6 @@ public struct DRISE: Sendable {
             }
             return best
         }
-    }
-
-    static func intersectionOverUnion(_ a: [Float], _ b: [Float]) -> Float {
-        let w = max(0, min(a[2], b[2]) - max(a[0], b[0])), h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-        let intersection = w * h
-        let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection
-        return union > 0 ? intersection / union : 0
     }
 
     /// Mask `index` at the image's size, values in [0, 1].

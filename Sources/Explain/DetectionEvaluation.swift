@@ -118,12 +118,7 @@ public struct DetectionEvaluation {
                 start = DispatchTime.now()
                 let chosen = output.suppressed(by: method, maps: maps, limit: detectionsPerImage)
                 suppressionSeconds[m] += Self.seconds(since: start)
-                results[m] += chosen.detections.map { d in
-                    COCOResult(
-                        imageID: entry.cocoID, categoryID: d.label,
-                        bbox: [Double(d.box[0]), Double(d.box[1]), Double(d.box[2] - d.box[0]), Double(d.box[3] - d.box[1])],
-                        score: Double(d.score))
-                }
+                results[m] += chosen.detections.map { COCOResult(imageID: entry.cocoID, detection: $0) }
                 let person = chosen.detections.filter { $0.label == crowdCategory }
                 crowdImages[m].append(
                     CrowdImage(

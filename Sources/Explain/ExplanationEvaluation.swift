@@ -75,6 +75,7 @@ public struct ExplanationEvaluation {
         -> [Row]
     {
         var rows = methods.map { Row(method: $0.0) }
+        let usesGradients = methods.contains { if case .gradient = $0.1 { true } else { false } }
         let codec = ImageCodec()
         for (imageNumber, image) in annotations.images.enumerated() {
             let decoded = try codec.decode(contentsOf: imageDirectory + "/" + image.fileName)
@@ -103,6 +104,15 @@ public struct ExplanationEvaluation {
             let boxMasks = truth.map { ExplanationMetrics.boxMask($0.box, height: height, width: width) }
             let masks = truth.map { gt in gt.segmentation.map { COCOAnnotations.mask($0, height: height, width: width) } }
             let predictions = pairs.map { detections[$0.0].candidate }
+            // FCOS records its head once per image; every gradient method backpropagates through the same graph.
+            let fcos = detector as? FCOS
+            let recorded =
+                !usesGradients
+                ? nil
+                : fcos.map {
+                    FCOSExplainer(detector: $0).record(
+                        trace: trace, levels: Set(predictions.map { candidates[$0].level }), targets: [.score])
+                }
             var randomizedRun: (ForwardTrace, ImageDetections)? = nil
             if let randomized {
                 let (randomTrace, randomResults) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
@@ -119,9 +129,15 @@ public struct ExplanationEvaluation {
                 let start = DispatchTime.now()
                 switch method {
                 case .gradient(let heatMapMethod):
-                    let explainer = Explainers.exact(for: detector, method: heatMapMethod)!
-                    maps = explainer.explain(trace: trace, result: result, image: 0, predictions: predictions, targets: [.score])
-                        .map { $0[.score]!.normalized }
+                    let perTarget =
+                        if let fcos, let recorded {
+                            FCOSExplainer(detector: fcos, method: heatMapMethod).explain(
+                                recorded, trace: trace, result: result, predictions: predictions, targets: [.score])
+                        } else {
+                            Explainers.exact(for: detector, method: heatMapMethod)!.explain(
+                                trace: trace, result: result, image: 0, predictions: predictions, targets: [.score])
+                        }
+                    maps = perTarget.map { $0[.score]!.normalized }
                 case .drise(let drise):
                     guard imageNumber < driseImages else { continue }
                     maps = drise.explain(detector: detector, image: pixels, trace: trace, result: result, predictions: predictions)

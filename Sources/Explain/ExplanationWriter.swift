@@ -34,11 +34,7 @@ public struct ExplanationWriter {
             var files: [String: [String: String]] = [:]
             var all = maps[index].map { ($0.key.rawValue, $0.value.normalized, Optional($0.value.raw)) }
             if includesCombined, !maps[index].isEmpty {
-                // The paper's combined map: the pixel-wise maximum of the class and box maps.
-                let combined = all.map(\.1).reduce(nil as Tensor?) { partial, map in
-                    partial.map { Tensor.maximum($0, map) } ?? map
-                }!
-                all.append(("combined", combined, nil))
+                all.append(("combined", HeatMap.combined(all.map(\.1)), nil))
             }
             for (name, normalized, raw) in all.sorted(by: { $0.0 < $1.0 }) {
                 let stem = "prediction\(index)_\(name)"

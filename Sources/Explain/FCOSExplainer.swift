@@ -75,13 +75,8 @@ public struct FCOSExplainer {
             let height = logits.shape[2], width = logits.shape[3], plane = height * width
             let stride = (Float(padded.0) / Float(state.leaf.shape[2]), Float(padded.1) / Float(state.leaf.shape[3]))
             // Every (prediction, target) pair is one seed.
-            let pairs = members.flatMap { member in
-                targets.map { target in
-                    let box = result.candidates[predictions[member]].box
-                    return SeededBackward.Pair(
-                        member: member, target: target, boxCells: ((box[2] - box[0]) / stride.1, (box[3] - box[1]) / stride.0))
-                }
-            }
+            let pairs = SeededBackward.pairs(
+                members: members, targets: targets, boxes: { result.candidates[predictions[$0]].box }, stride: stride)
             let levelMaps = SeededBackward(seedsPerPass: seedsPerPass, method: method).maps(
                 leaf: state.leaf, outputs: [logits, boxes, centerness], pairs: pairs, stride: stride, result: result
             ) { p, seeds in

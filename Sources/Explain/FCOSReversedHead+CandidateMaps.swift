@@ -17,21 +17,11 @@ extension FCOSReversedHead {
     {
         let grid = Self.candidateGrid(inputSize: result.inputSize, gridStride: gridStride)
         var resized = [(values: [Float], rectangle: CandidateMaps.Rectangle)?](repeating: nil, count: predictions.count)
-        var tapsByLevel: [Int: (rows: InterpolationTaps, columns: InterpolationTaps, height: Int, width: Int)] = [:]
+        var tapsByLevel: [Int: GridTaps] = [:]
         forEachWindow(trace: trace, result: result, image: image, predictions: predictions, targets: [.logit]) { window in
             let key = window.levelSize.height << 20 | window.levelSize.width
-            if tapsByLevel[key] == nil {
-                // The level's cells that cover the unpadded input, as HeatMap(grid:stride:inputSize:originalSize:).
-                let height = min(window.levelSize.height, Int((Float(result.inputSize.height) / window.stride.0).rounded(.up)))
-                let width = min(window.levelSize.width, Int((Float(result.inputSize.width) / window.stride.1).rounded(.up)))
-                let mode = Tensor.InterpolationMode.bilinear(alignCorners: false)
-                tapsByLevel[key] = (
-                    InterpolationTaps(inSize: height, outSize: grid.height, mode: mode),
-                    InterpolationTaps(inSize: width, outSize: grid.width, mode: mode), height, width
-                )
-            }
-            let taps = tapsByLevel[key]!
-            resized[window.member] = Self.resize(window, rows: taps.rows, columns: taps.columns, height: taps.height, width: taps.width)
+            if tapsByLevel[key] == nil { tapsByLevel[key] = GridTaps(window: window, inputSize: result.inputSize, grid: grid) }
+            resized[window.member] = Self.resize(window, tapsByLevel[key]!)
         }
         var maps = CandidateMaps(gridHeight: grid.height, gridWidth: grid.width)
         for entry in resized {
@@ -41,10 +31,23 @@ extension FCOSReversedHead {
         return maps
     }
 
+    /// How a window's level maps onto the candidate grid: the level's cells over the unpadded input (as ``HeatMap``
+    /// crops) and the bilinear taps (align_corners false) from them to the grid.
+    package struct GridTaps {
+        package var rows: InterpolationTaps, columns: InterpolationTaps
+        package var height: Int, width: Int
+
+        package init(window: Window, inputSize: (height: Int, width: Int), grid: (height: Int, width: Int)) {
+            (height, width) = HeatMap.croppedSize(levelSize: window.levelSize, stride: window.stride, inputSize: inputSize)
+            let mode = Tensor.InterpolationMode.bilinear(alignCorners: false)
+            rows = InterpolationTaps(inSize: height, outSize: grid.height, mode: mode)
+            columns = InterpolationTaps(inSize: width, outSize: grid.width, mode: mode)
+        }
+    }
+
     /// The part of the resized map that the window can reach.
-    package static func resize(_ window: Window, rows: InterpolationTaps, columns: InterpolationTaps, height: Int, width: Int)
-        -> (values: [Float], rectangle: CandidateMaps.Rectangle)
-    {
+    package static func resize(_ window: Window, _ taps: GridTaps) -> (values: [Float], rectangle: CandidateMaps.Rectangle) {
+        let (rows, columns, height, width) = (taps.rows, taps.columns, taps.height, taps.width)
         let top = max(window.row - radius, 0), bottom = min(window.row + radius, height - 1)
         let left = max(window.column - radius, 0), right = min(window.column + radius, width - 1)
         func reach(_ taps: InterpolationTaps, _ low: Int, _ high: Int) -> ClosedRange<Int>? {

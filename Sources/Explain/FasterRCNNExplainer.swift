@@ -1,10 +1,6 @@
 public import Detection
 import Engine
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// ODAM heat maps for Faster R-CNN predictions by automatic differentiation through the box head (the exact
 /// path): all RoIs of one FPN level go through RoIAlign and the box head once with gradient recording, and their
 /// seeds go back together, `seedsPerPass` at a time.
@@ -67,13 +63,8 @@ public struct FasterRCNNExplainer {
             let (logits, deltas) = detector.boxHeadOutputs(pooled)
             let height = leaf.shape[2], width = leaf.shape[3]
             let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
-            let pairs = members.flatMap { member in
-                targets.map { target in
-                    let box = result.candidates[predictions[member]].box
-                    return SeededBackward.Pair(
-                        member: member, target: target, boxCells: ((box[2] - box[0]) / stride.1, (box[3] - box[1]) / stride.0))
-                }
-            }
+            let pairs = SeededBackward.pairs(
+                members: members, targets: targets, boxes: { result.candidates[predictions[$0]].box }, stride: stride)
             let writeSeed = { (p: Int, seeds: [UnsafeMutablePointer<Float>]) in
                 let candidate = result.candidates[predictions[pairs[p].member]]
                 let row = position[candidate.row]!, label = candidate.label
@@ -81,11 +72,7 @@ public struct FasterRCNNExplainer {
                 case .logit: seeds[0][row * classes + label] = 1
                 case .score:
                     // d softmax_k / d z_j = p_k (δ_kj − p_j).
-                    let z = (0..<classes).map { logits.storage.base[row * classes + $0] }
-                    let top = z.max()!
-                    let e = z.map { expf($0 - top) }
-                    let total = e.reduce(0, +)
-                    let probabilities = e.map { $0 / total }
+                    let probabilities = softmax((0..<classes).map { logits.storage.base[row * classes + $0] })
                     for j in 0..<classes { seeds[0][row * classes + j] = probabilities[label] * ((j == label ? 1 : 0) - probabilities[j]) }
                 case .x1, .y1, .x2, .y2:
                     let base = (row * classes + label) * 4

@@ -41,10 +41,22 @@ extension HeatMap {
     ///   - inputSize: the resized image (height, width) before padding; cells beyond it are cropped.
     ///   - originalSize: the image's own size, which the normalized map takes.
     public init(grid: Tensor, stride: (Float, Float), inputSize: (height: Int, width: Int), originalSize: (height: Int, width: Int)) {
-        let rows = min(grid.shape[0], Int((Float(inputSize.height) / stride.0).rounded(.up)))
-        let columns = min(grid.shape[1], Int((Float(inputSize.width) / stride.1).rounded(.up)))
+        let (rows, columns) = Self.croppedSize(levelSize: (grid.shape[0], grid.shape[1]), stride: stride, inputSize: inputSize)
         raw = grid.sliced(alongAxis: 0, start: 0, end: rows).sliced(alongAxis: 1, start: 0, end: columns)
         self.originalSize = originalSize
+    }
+
+    /// The paper's combined map: the pixel-wise maximum of a prediction's class and box maps.
+    public static func combined(_ maps: [Tensor]) -> Tensor {
+        maps.dropFirst().reduce(maps[0]) { Tensor.maximum($0, $1) }
+    }
+
+    /// The cells of a level's (padded) grid that cover the unpadded input.
+    package static func croppedSize(levelSize: (Int, Int), stride: (Float, Float), inputSize: (height: Int, width: Int)) -> (Int, Int) {
+        (
+            min(levelSize.0, Int((Float(inputSize.height) / stride.0).rounded(.up))),
+            min(levelSize.1, Int((Float(inputSize.width) / stride.1).rounded(.up)))
+        )
     }
 
     /// (H - min) / max(max - min, float32 epsilon), as the official code.

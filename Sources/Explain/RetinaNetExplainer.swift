@@ -45,13 +45,8 @@ public struct RetinaNetExplainer {
             let anchors = detector.anchors.anchors(
                 level: level, gridHeight: height, gridWidth: width, imageHeight: padded.0, imageWidth: padded.1)
             let perCell = detector.anchors.anchorsPerLocation(level: level)
-            let pairs = members.flatMap { member in
-                targets.map { target in
-                    let box = result.candidates[predictions[member]].box
-                    return SeededBackward.Pair(
-                        member: member, target: target, boxCells: ((box[2] - box[0]) / stride.1, (box[3] - box[1]) / stride.0))
-                }
-            }
+            let pairs = SeededBackward.pairs(
+                members: members, targets: targets, boxes: { result.candidates[predictions[$0]].box }, stride: stride)
             let levelMaps = SeededBackward(seedsPerPass: seedsPerPass, method: method).maps(
                 leaf: leaf, outputs: [logits, deltas], pairs: pairs, stride: stride, result: result
             ) { p, seeds in

@@ -20,6 +20,15 @@ struct SeededBackward {
         var boxCells: (Float, Float)
     }
 
+    /// Every (prediction, target) pair of `members`, each prediction's box (input pixels) measured in cells of
+    /// `stride`.
+    static func pairs(members: [Int], targets: [ExplanationTarget], boxes: (Int) -> [Float], stride: (Float, Float)) -> [Pair] {
+        members.flatMap { member in
+            let box = boxes(member)
+            return targets.map { Pair(member: member, target: $0, boxCells: ((box[2] - box[0]) / stride.1, (box[3] - box[1]) / stride.0)) }
+        }
+    }
+
     /// Backpropagates the seeds of `count` pairs through `outputs` to `leaf`, `seedsPerPass` at a time, and hands
     /// each pair's gradient (`leaf.count` values) to `body`.
     ///
@@ -133,6 +142,14 @@ struct SeededBackward {
         derivatives[2 + shift] = rawScale < coder.scaleClamp ? 0.5 * size * expf(rawScale) / coder.weights[2 + shift] : 0
         return derivatives
     }
+}
+
+/// The softmax of a row of logits (max-shifted).
+func softmax(_ z: [Float]) -> [Float] {
+    let top = z.max() ?? 0
+    let e = z.map { expf($0 - top) }
+    let total = e.reduce(0, +)
+    return e.map { $0 / total }
 }
 
 /// The feature map an explanation is computed on.

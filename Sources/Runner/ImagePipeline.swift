@@ -85,13 +85,9 @@ public struct ImagePipeline {
             var records: [Record] = []
             var tensors: [String: StoredTensor] = [:]
             for (rank, detection) in kept.detections.enumerated() {
-                var combined: Tensor? = nil
-                for target in targets {
-                    let map = finalMaps[rank][target]!.normalized
-                    tensors["d\(rank).\(target.rawValue)"] = Self.stored(map)
-                    combined = combined.map { Self.maximum($0, map) } ?? map
-                }
-                let map = combined!
+                let normalized = targets.map { finalMaps[rank][$0]!.normalized }
+                for (target, map) in zip(targets, normalized) { tensors["d\(rank).\(target.rawValue)"] = Self.stored(map) }
+                let map = HeatMap.combined(normalized)
                 tensors["d\(rank).combined"] = Self.stored(map)
                 let correlation =
                     predictions.indices.filter { $0 != rank }.map { maps.correlation(predictions[rank], predictions[$0]) }.max() ?? 0
@@ -120,7 +116,4 @@ public struct ImagePipeline {
         StoredTensor(dtype: .uint8, shape: map.shape, bytes: map.scalars.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) })
     }
 
-    static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
-        Tensor(shape: a.shape, values: zip(a.scalars, b.scalars).map { max($0, $1) })
-    }
 }

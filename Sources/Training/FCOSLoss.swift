@@ -121,8 +121,8 @@ public struct FCOSLoss: Sendable {
                     let a = anchors[level]
                     let cx = (a[4 * cell] + a[4 * cell + 2]) / 2, cy = (a[4 * cell + 1] + a[4 * cell + 3]) / 2,
                         s = a[4 * cell + 2] - a[4 * cell]
-                    let distances = (0..<4).map { r[(image * 4 + $0) * plane + cell] }
-                    let predicted = [cx - distances[0] * s, cy - distances[1] * s, cx + distances[2] * s, cy + distances[3] * s]
+                    let predicted = Self.decodedBox(
+                        anchors[level], cell: cell, distances: (0..<4).map { r[(image * 4 + $0) * plane + cell] })
                     let (loss, boxDerivative) = Self.giouLoss(predicted, target.boxes[g])
                     regressionValue += loss
                     let chain: [Float] = [-s, -s, s, s]
@@ -145,6 +145,14 @@ public struct FCOSLoss: Sendable {
             regression: Self.scalarLoss(regressionValue / normalizer, inputs: boxes, gradients: regressionGradients),
             centerness: Self.scalarLoss(centernessValue / normalizer, inputs: centerness, gradients: centernessGradients),
             foreground: foreground)
+    }
+
+    /// The box that distances (l, t, r, b, in anchor sizes) predict at an anchor, as the detector decodes it.
+    static func decodedBox(_ anchors: [Float], cell: Int, distances: [Float]) -> [Float] {
+        let (x1, y1, x2, y2) = distances.withUnsafeBufferPointer { d in
+            anchors.withUnsafeBufferPointer { a in BoxLinearCoder.decode(d.baseAddress!, anchor: a.baseAddress! + 4 * cell) }
+        }
+        return [x1, y1, x2, y2]
     }
 
     /// Sigmoid focal loss of one logit and its derivative.

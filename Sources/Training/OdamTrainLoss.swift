@@ -93,26 +93,16 @@ package struct OdamTrainLoss {
             let boxes = trace.head["bbox_regression"]![level]
             let plane = boxes.shape[2] * boxes.shape[3]
             for (cell, object) in matched.enumerated() where object >= 0 {
-                let a = anchors[level]
-                let cx = (a[4 * cell] + a[4 * cell + 2]) / 2, cy = (a[4 * cell + 1] + a[4 * cell + 3]) / 2,
-                    size = a[4 * cell + 2] - a[4 * cell]
-                let d = (0..<4).map { boxes.storage.base[(image * 4 + $0) * plane + cell] * size }
-                let box = [cx - d[0], cy - d[1], cx + d[2], cy + d[3]]
+                let box = FCOSLoss.decodedBox(
+                    anchors[level], cell: cell, distances: (0..<4).map { boxes.storage.base[(image * 4 + $0) * plane + cell] })
                 samples.append(
                     Sample(
-                        level: level, cell: cell, object: object, label: target.labels[object], iou: Self.iou(box, target.boxes[object]),
+                        level: level, cell: cell, object: object, label: target.labels[object], iou: BoxOps.iou(box, target.boxes[object]),
                         box: box))
             }
         }
         samples.sort { $0.iou > $1.iou }
         return Array(samples.prefix(settings.predictionsPerImage))
-    }
-
-    static func iou(_ a: [Float], _ b: [Float]) -> Float {
-        let w = max(0, min(a[2], b[2]) - max(a[0], b[0])), h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-        let intersection = w * h
-        let union = max(a[2] - a[0], 0) * max(a[3] - a[1], 0) + (b[2] - b[0]) * (b[3] - b[1]) - intersection
-        return union > 0 ? intersection / union : 0
     }
 
     /// The image's loss, its derivative with respect to each sample's normalized map, and the number of pairs.
@@ -130,7 +120,7 @@ package struct OdamTrainLoss {
             for j in samples.indices {
                 if samples[j].object == samples[r].object {
                     pairs.append((r, j, true))
-                } else if Self.iou(samples[r].box, samples[j].box) > 0 {
+                } else if BoxOps.iou(samples[r].box, samples[j].box) > 0 {
                     pairs.append((r, j, false))
                 }
             }
@@ -169,12 +159,9 @@ package struct ResizedMap {
 
     package init(window: FCOSReversedHead.Window, grid: (height: Int, width: Int), inputSize: (height: Int, width: Int)) {
         let side = FCOSReversedHead.side, radius = FCOSReversedHead.radius
-        let height = min(window.levelSize.height, Int((Float(inputSize.height) / window.stride.0).rounded(.up)))
-        let width = min(window.levelSize.width, Int((Float(inputSize.width) / window.stride.1).rounded(.up)))
-        let mode = Tensor.InterpolationMode.bilinear(alignCorners: false)
-        let rows = InterpolationTaps(inSize: height, outSize: grid.height, mode: mode)
-        let columns = InterpolationTaps(inSize: width, outSize: grid.width, mode: mode)
-        let (raw, rect) = FCOSReversedHead.resize(window, rows: rows, columns: columns, height: height, width: width)
+        let gridTaps = FCOSReversedHead.GridTaps(window: window, inputSize: inputSize, grid: grid)
+        let (rows, columns, height, width) = (gridTaps.rows, gridTaps.columns, gridTaps.height, gridTaps.width)
+        let (raw, rect) = FCOSReversedHead.resize(window, gridTaps)
         rectangle = rect
         self.window = window.values.scalars
         gradient = Array(UnsafeBufferPointer(start: window.gradient, count: window.channels * side * side))

@@ -256,12 +256,8 @@ public final class Trainer {
         for image in annotations.images {
             let decoded = try ImageCodec().decode(contentsOf: val + "/" + image.fileName)
             var timings = StageTimings()
-            for d in detector.detect([decoded.tensor()], timings: &timings)[0].detections {
-                results.append(
-                    COCOResult(
-                        imageID: image.id, categoryID: d.label,
-                        bbox: [Double(d.box[0]), Double(d.box[1]), Double(d.box[2] - d.box[0]), Double(d.box[3] - d.box[1])],
-                        score: Double(d.score)))
+            results += detector.detect([decoded.tensor()], timings: &timings)[0].detections.map {
+                COCOResult(imageID: image.id, detection: $0)
             }
         }
         var metrics: [String: Double] = [:]

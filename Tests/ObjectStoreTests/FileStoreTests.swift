@@ -22,12 +22,15 @@ struct FileStoreTests {
         #expect(store.url(for: "job1/img/a.npz") == "file://" + root + "/job1/img/a.npz")
     }
 
-    @Test func aReadOnlyFolderIsNamed() throws {
-        guard geteuid() != 0 else { return }  // root writes anywhere; the check below needs an ordinary user
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("odam-store-ro-\(getpid())").path
+    /// A file where the key's folder should be: the put fails for any user, root included, and names the path.
+    @Test func anUnwritableFolderIsNamed() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("odam-store-blocked-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = try FileStore(root: root)
-        chmod(root, 0o500)
-        #expect { try store.put("x", bytes: [1], contentType: "text/plain") } throws: { "\($0)".contains(root) }
+        try store.put("blocker", bytes: [1], contentType: "text/plain")
+        #expect {
+            try store.put("blocker/x", bytes: [1], contentType: "text/plain")
+        } throws: { "\($0)".contains(root + "/blocker/x") }
+        #expect(try store.get("blocker") == [1], "the other object is untouched")
     }
 }

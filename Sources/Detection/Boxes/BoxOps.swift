@@ -34,6 +34,14 @@ public enum BoxOps {
         return areas
     }
 
+    /// IoU of two (x1, y1, x2, y2) boxes, no +1 on widths; 0 when their union is empty.
+    public static func iou(_ a: [Float], _ b: [Float]) -> Float {
+        let w = max(0, min(a[2], b[2]) - max(a[0], b[0])), h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+        let intersection = w * h
+        let union = max(a[2] - a[0], 0) * max(a[3] - a[1], 0) + max(b[2] - b[0], 0) * max(b[3] - b[1], 0) - intersection
+        return union > 0 ? intersection / union : 0
+    }
+
     /// Intersection over union of boxes `i` and `j`, as torchvision's `box_iou` and `nms` compute it.
     @inline(__always)
     public static func iou(_ boxes: UnsafePointer<Float>, _ i: Int, _ j: Int, areas: UnsafePointer<Float>) -> Float {

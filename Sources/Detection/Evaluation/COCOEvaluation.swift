@@ -15,6 +15,13 @@ public struct COCOResult: Sendable, Equatable {
         self.score = score
     }
 
+    /// A detection (x1, y1, x2, y2 in original pixels) as a result of image `imageID`; its label is the category.
+    public init(imageID: Int, detection d: Detection) {
+        self.init(
+            imageID: imageID, categoryID: d.label,
+            bbox: [Double(d.box[0]), Double(d.box[1]), Double(d.box[2] - d.box[0]), Double(d.box[3] - d.box[1])], score: Double(d.score))
+    }
+
     /// Reads a COCO results file: a JSON array of `{image_id, category_id, bbox, score}`.
     public static func load(contentsOf path: String) throws -> [COCOResult] {
         guard let data = FileManager.default.contents(atPath: path) else { throw ModelError("\(path): cannot read the results file") }
