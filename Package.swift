@@ -59,10 +59,12 @@ let package = Package(
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
         .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
         .target(name: "Digest", swiftSettings: kernelSettings),
-        .target(name: "Postgres", dependencies: ["CLibPQ", "Digest"], swiftSettings: swiftSettings),
+        .target(name: "Processes", swiftSettings: swiftSettings),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "Digest", "Processes"], swiftSettings: swiftSettings),
         .target(name: "ObjectStore", dependencies: ["CCurl", "Digest"], swiftSettings: swiftSettings),
         .target(
-            name: "Runner", dependencies: ["Engine", "Vision", "WeightsIO", "Detection", "Explain", "Postgres", "ObjectStore"],
+            name: "Runner",
+            dependencies: ["Engine", "Vision", "WeightsIO", "Detection", "Explain", "Postgres", "ObjectStore", "DefaultModel", "Digest"],
             swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
@@ -76,7 +78,7 @@ let package = Package(
             name: "odam",
             dependencies: [
                 "Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Synthesis", "Training", "DefaultModel", "Postgres",
-                "Runner",
+                "Runner", "Processes", "ObjectStore",
                 "Benchmarks",
                 argumentParser,
             ],

@@ -76,7 +76,7 @@ public struct ExplanationWriter {
     }
 
     /// The image with a jet-colored map blended over it, half and half.
-    static func overlay(_ image: RGBImage, _ map: Tensor) -> [UInt8] {
+    public static func overlay(_ image: RGBImage, _ map: Tensor) -> [UInt8] {
         let values = map.scalars
         var out = [UInt8](repeating: 0, count: image.pixels.count)
         for i in 0..<values.count {

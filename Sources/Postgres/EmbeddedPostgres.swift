@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// A private PostgreSQL server that odam starts itself: `initdb` and `pg_ctl` of the system's PostgreSQL, a data
 /// directory of its own, a Unix socket in that directory and no TCP port. Run as root, the server runs as the
@@ -9,6 +10,8 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     public let user = "odam"
     let binaries: String
     let runAs: String?
+    /// Whether the server syncs its writes to disk (off only for throwaway test servers).
+    public var durable = true
 
     /// The connection string of the server's `postgres` database (or `database`).
     public func connectionString(database: String = "postgres") -> String {
@@ -57,29 +60,14 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         }
     }
 
-    /// posix_spawn and waitpid, output to a file. Not Foundation's Process: it watches its child through a
-    /// descriptor that the server pg_ctl starts would inherit, and would wait for the server to exit.
     static func spawnAndWait(_ command: [String], output: String) throws -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let arguments = command.map { strdup($0) } + [nil]
-        defer { for argument in arguments { free(argument) } }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, command[0], &actions, nil, arguments, environ)
-        guard spawned == 0 else {
-            throw PostgresError(
-                sqlState: nil, message: "cannot start \(command[0]): \(String(cString: strerror(spawned)))", detail: nil,
-                context: "embedded PostgreSQL")
+        do { return try ChildProcess.run(command, output: output) } catch {
+            throw PostgresError(sqlState: nil, message: "\(error)", detail: nil, context: "embedded PostgreSQL")
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        // WIFEXITED / WEXITSTATUS, spelled out.
-        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
+
+    /// The path of one of the PostgreSQL programs the server uses (`psql`, `pg_dump`).
+    public func programPath(_ name: String) -> String { binaries + "/" + name }
 
     public var isInitialized: Bool { FileManager.default.fileExists(atPath: dataDirectory + "/PG_VERSION") }
 
@@ -100,7 +88,7 @@ public final class EmbeddedPostgres: @unchecked Sendable {
             "pg_ctl",
             [
                 "-D", dataDirectory, "-l", dataDirectory + "/server.log", "-w", "-t", "60", "-o",
-                "-c listen_addresses='' -k \(socketDirectory) -c fsync=off -c max_connections=200", "start",
+                "-c listen_addresses='' -k \(socketDirectory) -c max_connections=200" + (durable ? "" : " -c fsync=off"), "start",
             ])
     }
 

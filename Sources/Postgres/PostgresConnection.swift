@@ -11,6 +11,13 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     /// What was being done (connecting to a host, running a statement).
     public var context: String
 
+    /// Whether the connection itself failed (server unreachable, restarted or ending sessions) rather than the
+    /// statement: the caller may reconnect and try again.
+    public var isConnectionFailure: Bool {
+        guard let sqlState else { return true }
+        return sqlState.hasPrefix("08") || sqlState.hasPrefix("57P")
+    }
+
     public var description: String {
         var text = "\(context): \(message)"
         if let sqlState { text += " (SQLSTATE \(sqlState))" }

@@ -1,4 +1,5 @@
 import Foundation
+import ObjectStore
 import Postgres
 
 /// `odam enqueue`: walks a folder for images and records a job, its shards and its images in one transaction (the
@@ -54,6 +55,30 @@ public enum Enqueuer {
         }
         visit(root, relative: "")
         return walk
+    }
+
+    /// Uploads the images under `root` into `store` at `prefix` (for workers on other machines), in order; the job's
+    /// source is then `store:PREFIX`. Two paths that would share a key are refused.
+    public static func stage(_ images: [String], root: String, store: any ObjectStore, prefix: String, progress: (Int) -> Void = { _ in })
+        throws
+        -> String
+    {
+        var keys: [String: String] = [:]
+        for path in images {
+            let key = JobResources.ImageSource.stagedKey(prefix: prefix, path: path)
+            if let other = keys[key] { throw RunnerError("\(path) and \(other) would be staged under the same key \(key); rename one") }
+            keys[key] = path
+        }
+        for (index, path) in images.enumerated() {
+            guard let data = FileManager.default.contents(atPath: root + "/" + path) else {
+                throw RunnerError("\(root)/\(path): cannot read")
+            }
+            try store.put(
+                JobResources.ImageSource.stagedKey(prefix: prefix, path: path), bytes: [UInt8](data),
+                contentType: "application/octet-stream")
+            progress(index + 1)
+        }
+        return "store:" + prefix
     }
 
     /// Records the job and returns its id: shards of `shardSize` consecutive images, everything in one transaction.

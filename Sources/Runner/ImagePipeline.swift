@@ -15,6 +15,22 @@ public struct ImagePipeline {
     public var detectionsPerImage: Int
     /// Kept detections scoring at or below this get no final maps and no row (Odam-NMS itself sees every candidate).
     public var scoreThreshold: Float
+    /// Whether kept detections come from Odam-NMS (else plain NMS at the same IoU threshold).
+    public var usesOdamNMS = true
+    /// Whether to encode a color overlay PNG of each kept detection's combined map.
+    public var makesOverlays = false
+
+    /// The pipeline a job spec asks for.
+    public init(detector: FCOS, spec: JobSpec) {
+        self.init(
+            detector: detector,
+            odamNMS: OdamNMS(
+                iouThreshold: spec.nms.iou, lowCorrelation: spec.nms.low, highCorrelation: spec.nms.high, maximumDetections: 500),
+            targets: spec.odam.targets.compactMap(ExplanationTarget.init(rawValue:)), detectionsPerImage: spec.nms.maxDetections,
+            scoreThreshold: spec.nms.scoreThreshold)
+        usesOdamNMS = spec.nms.method == "odam"
+        makesOverlays = spec.output.upload.overlays
+    }
 
     public init(
         detector: FCOS, odamNMS: OdamNMS = .fcos, targets: [ExplanationTarget] = [.score, .x1, .y1, .x2, .y2],
@@ -50,6 +66,10 @@ public struct ImagePipeline {
         /// normalized map × 255, as the PNGs), metadata with the targets and the boxes; the statistics are computed
         /// on the float maps before quantizing.
         public var mapsFile: [UInt8]
+        /// A color overlay PNG of each kept detection's combined map (when asked for).
+        public var overlays: [[UInt8]]
+        /// The detections as JSON: width, height and per detection its rank, box, score, label and statistics.
+        public var detectionsJSON: [UInt8]
         /// Milliseconds per step: forward, candidate_maps, odam_nms, final_maps, encode.
         public var milliseconds: [String: Double]
     }
@@ -69,26 +89,33 @@ public struct ImagePipeline {
                 return (output.trace, output.results[0])
             }
         }
+        Failpoint.hit("inference")
         let head = FCOSReversedHead(detector: detector)
         let maps = timed("candidate_maps") {
             head.candidateMaps(trace: trace, result: result, predictions: Array(result.candidates.indices))
         }
-        var kept = timed("odam_nms") { result.suppressed(by: .odam(odamNMS), maps: maps, limit: detectionsPerImage) }
-        kept.detections.removeAll { $0.score <= scoreThreshold }
         let plain = result.suppressed(by: .nms(iouThreshold: odamNMS.iouThreshold), limit: detectionsPerImage)
+        var kept = timed("odam_nms") { usesOdamNMS ? result.suppressed(by: .odam(odamNMS), maps: maps, limit: detectionsPerImage) : plain }
+        kept.detections.removeAll { $0.score <= scoreThreshold }
         let keptByNMS = plain.detections.filter { $0.score > scoreThreshold }.count
         let predictions = kept.detections.map(\.candidate)
         let finalMaps = timed("final_maps") {
             head.explain(trace: trace, result: kept, predictions: predictions, targets: targets)
         }
-        let (records, file) = try timed("encode") { () -> ([Record], [UInt8]) in
+        let (records, file, overlays, json) = try timed("encode") { () -> ([Record], [UInt8], [[UInt8]], [UInt8]) in
             var records: [Record] = []
+            var overlays: [[UInt8]] = []
             var tensors: [String: StoredTensor] = [:]
             for (rank, detection) in kept.detections.enumerated() {
                 let normalized = targets.map { finalMaps[rank][$0]!.normalized }
                 for (target, map) in zip(targets, normalized) { tensors["d\(rank).\(target.rawValue)"] = Self.stored(map) }
                 let map = HeatMap.combined(normalized)
                 tensors["d\(rank).combined"] = Self.stored(map)
+                if makesOverlays {
+                    overlays.append(
+                        try ImageCodec.encodePNG(
+                            pixels: ExplanationWriter.overlay(image, map), width: image.width, height: image.height, channels: 3))
+                }
                 let correlation =
                     predictions.indices.filter { $0 != rank }.map { maps.correlation(predictions[rank], predictions[$0]) }.max() ?? 0
                 records.append(
@@ -106,10 +133,23 @@ public struct ImagePipeline {
                     "targets": (targets.map(\.rawValue) + ["combined"]).joined(separator: ","), "boxes": boxes,
                     "format": "odam heat maps: d{rank}.{target}, uint8 [height, width], the min-max normalized map times 255",
                 ])
-            return (records, file)
+            return (records, file, overlays, try Self.json(records, image: image))
         }
         return Output(
-            records: records, candidates: result.candidates.count, keptByNMS: keptByNMS, mapsFile: file, milliseconds: milliseconds)
+            records: records, candidates: result.candidates.count, keptByNMS: keptByNMS, mapsFile: file, overlays: overlays,
+            detectionsJSON: json, milliseconds: milliseconds)
+    }
+
+    static func json(_ records: [Record], image: RGBImage) throws -> [UInt8] {
+        let detections: [[String: Any]] = records.enumerated().map { rank, record in
+            [
+                "rank": rank, "box": record.box.map(Double.init), "score": Double(record.score), "label": record.label,
+                "energy_in_box": record.energyInBox, "peak_in_box": record.peakInBox, "compactness": record.compactness,
+                "max_correlation": Double(record.maxCorrelation), "maps": "d\(rank).*",
+            ]
+        }
+        let document: [String: Any] = ["width": image.width, "height": image.height, "detections": detections]
+        return Array(try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes]))
     }
 
     static func stored(_ map: Tensor) -> StoredTensor {

@@ -95,6 +95,24 @@ public struct ShardLeases: Sendable {
         }
     }
 
+    /// Gives a claim back untouched when its worker shuts down: claimable again at once, charged to no budget.
+    @discardableResult
+    public func release(_ db: PostgresConnection, _ claim: Claim, worker: Int, startedAt: Date) throws -> Bool {
+        try db.transaction {
+            let updated = try db.query(
+                """
+                UPDATE shards SET state = 'available', worker_id = NULL, lease_token = NULL, run_after = now()
+                WHERE id = $1 AND lease_token = $2 AND state = 'running'
+                """, [String(claim.shardID), String(claim.token)])
+            guard updated.affected == 1 else { return false }
+            try db.query(
+                "INSERT INTO shard_attempts (shard_id, worker_id, lease_token, started_at, outcome, error) VALUES ($1, $2, $3, to_timestamp($4), 'released', 'the worker shut down')",
+                [String(claim.shardID), String(worker), String(claim.token), String(startedAt.timeIntervalSince1970)])
+            try db.query("SELECT pg_notify($1, $2)", [Enqueuer.channel, String(claim.jobID)])
+            return true
+        }
+    }
+
     /// Puts back the shards of dead workers and of expired leases or deadlines (a crash counts against its own
     /// budget, not the error budget); returns how many shards were rescued.
     @discardableResult

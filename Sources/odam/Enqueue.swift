@@ -3,44 +3,73 @@ import Foundation
 import Postgres
 import Runner
 
+/// What `odam enqueue` and `odam run` share: the folder, the job spec and how images reach the workers.
+struct JobOptions: ParsableArguments {
+    @Option(help: "A job spec, YAML or JSON (see Jobs/; default: the shipped model, Odam-NMS, all maps, a local store under .odam).")
+    var job: String?
+    @Option(help: "The job's name (default: the spec's name, else the folder's name).") var name: String?
+    @Option(help: "Images per shard (default: the spec's shard_size, else 16).") var shardSize: Int?
+    @Option(help: "Workers fetch the images from this http(s) URL prefix (the folder's layout under it) instead of the folder.")
+    var sourceURL: String?
+    @Flag(help: "Upload the images to the job's output store so that workers on other machines can fetch them.") var stage = false
+
+    /// Walks the folder, reads the spec, stages the images when asked, and records the job; its id and image count.
+    func enqueue(_ directory: String, connection: PostgresConnection) throws -> (job: Int, images: Int, shards: Int) {
+        var spec = JobSpec()
+        var document: [String: Any] = [:]
+        if let job {
+            do { (spec, document) = try JobSpec.read(contentsOf: job) } catch let error as RunnerError {
+                throw ValidationError(error.description)
+            }
+        }
+        let shards = shardSize ?? (document["shard_size"] as? Int) ?? 16
+        guard shards > 0 else { throw ValidationError("the shard size must be positive") }
+        let root = URL(fileURLWithPath: directory).standardizedFileURL.path
+        let walk = try Enqueuer.walk(root)
+        for problem in walk.problems { FileHandle.standardError.write(Data("odam enqueue: \(problem)\n".utf8)) }
+        guard !walk.images.isEmpty else { throw ValidationError("\(root): no .jpg, .jpeg or .png images") }
+        let jobName = name ?? (document["name"] as? String) ?? (root as NSString).lastPathComponent
+        let sourceSettings = document["source"] as? [String: Any] ?? [:]
+        var source = root
+        if let url = sourceURL ?? sourceSettings["url"] as? String {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw ValidationError("\(url): the source URL must be http(s)")
+            }
+            source = url
+        } else if stage || (sourceSettings["stage"] as? Bool ?? false) {
+            let store = try JobResources.store(for: spec.output)
+            let prefix = "originals/\(jobName)-\(Int(Date().timeIntervalSince1970))"
+            source = try Enqueuer.stage(walk.images, root: root, store: store, prefix: prefix) { done in
+                if done % 100 == 0 || done == walk.images.count {
+                    FileHandle.standardError.write(Data("\rodam enqueue: staged \(done)/\(walk.images.count) images".utf8))
+                }
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+        let jobID = try Enqueuer.enqueue(
+            connection, name: jobName, source: source, images: walk.images, shardSize: shards, specJSON: try spec.json())
+        return (jobID, walk.images.count, (walk.images.count + shards - 1) / shards)
+    }
+}
+
 extension Odam {
     struct Enqueue: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record a folder of images as a job of shards in PostgreSQL (one transaction), and wake the workers.",
             discussion: """
                 The folder is walked recursively in a fixed order (names sorted byte-wise); .jpg, .jpeg and .png files \
-                are images. Symbolic-link loops and unreadable entries are reported and skipped. The job spec is a JSON \
-                file (default: the shipped model, ODAM score and combined maps, Odam-NMS, a local store under .odam).
+                are images. Symbolic-link loops and unreadable entries are reported and skipped. Workers read the images \
+                from the folder (a path all of them see), from --source-url, or from the job's store (--stage).
                 """)
 
         @OptionGroup var databaseOptions: DatabaseOptions
+        @OptionGroup var jobOptions: JobOptions
         @Argument(help: "The folder of images.") var directory: String
-        @Option(help: "The job's name (default: the folder's name).") var name: String?
-        @Option(help: "Images per shard.") var shardSize = 16
-        @Option(help: "A job spec (JSON).") var job: String?
-
-        static let defaultSpec = #"{"model": "shipped", "targets": ["score", "combined"], "nms": "odam", "store": "file://.odam/objects"}"#
 
         func run() throws {
-            var spec = Self.defaultSpec
-            if let job {
-                guard let data = FileManager.default.contents(atPath: job) else {
-                    throw ValidationError("\(job): cannot read the job spec")
-                }
-                guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
-                    throw ValidationError("\(job): the job spec must be a JSON object")
-                }
-                spec = String(decoding: data, as: UTF8.self)
-            }
-            let root = (directory as NSString).standardizingPath
-            let walk = try Enqueuer.walk(root)
-            for problem in walk.problems { FileHandle.standardError.write(Data("odam enqueue: \(problem)\n".utf8)) }
-            guard !walk.images.isEmpty else { throw ValidationError("\(root): no .jpg, .jpeg or .png images") }
             let connection = try databaseOptions.connect()
-            let jobID = try Enqueuer.enqueue(
-                connection, name: name ?? (root as NSString).lastPathComponent, source: root, images: walk.images, shardSize: shardSize,
-                specJSON: spec)
-            print("job \(jobID): \(walk.images.count) images in \((walk.images.count + shardSize - 1) / shardSize) shards")
+            let (job, images, shards) = try jobOptions.enqueue(directory, connection: connection)
+            print("job \(job): \(images) images in \(shards) shards")
         }
     }
 }

@@ -11,7 +11,9 @@ struct Odam: ParsableCommand {
         abstract: "Explain object detectors with ODAM heat maps, at scale.",
         version: "0.1.0",
         subcommands: [
-            Detect.self, ExplainCommand.self, Eval.self, Synth.self, Train.self, Migrate.self, Enqueue.self, Weights.self, Bench.self,
+            Detect.self, ExplainCommand.self, Eval.self, Synth.self, Train.self, RunCommand.self, Migrate.self, Enqueue.self,
+            WorkerCommand.self,
+            CoordinatorCommand.self, Status.self, Results.self, SQL.self, Weights.self, Bench.self,
         ])
 }
 

@@ -32,7 +32,8 @@ struct ShardProcessorTests {
         let files = try DefaultModel.files()
         let detector = try ModelSpec.resolve(files.spec).load(weights: files.weights) as! FCOS
         let store = try FileStore(root: root + "/objects")
-        let processor = ShardProcessor(pipeline: ImagePipeline(detector: detector), store: store)
+        let processor = ShardProcessor(
+            pipeline: ImagePipeline(detector: detector), store: store, source: .init(root + "/data/images", store: store))
         let leases = ShardLeases()
         let worker = try leases.register(db, host: "test", version: "t", threads: 2)
         let claim = try #require(try leases.claim(db, worker: worker).first)
@@ -44,7 +45,7 @@ struct ShardProcessorTests {
         let failures = try db.query("SELECT path, error FROM failures WHERE job_id = $1 ORDER BY path", [String(job)]).rows
         #expect(failures.count == 2 && failures.allSatisfy { $0[1]!.contains($0[0]!) }, "each failure names its file")
         // Every good image has its detections and one maps object with the right bytes.
-        let objects = try db.query("SELECT key, bytes, sha256 FROM heat_map_objects").rows
+        let objects = try db.query("SELECT key, bytes, sha256 FROM heat_map_objects WHERE kind = 'maps'").rows
         #expect(objects.count == 3)
         for object in objects {
             let bytes = try #require(try store.get(object[0]!))

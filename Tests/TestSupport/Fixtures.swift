@@ -102,6 +102,7 @@ public func sampleImagePath(_ name: String) -> String { sampleImagesDirectory + 
 public let testPostgres: EmbeddedPostgres = {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("odam-pg-\(getpid())").path
     let server = try! EmbeddedPostgres(dataDirectory: directory)
+    server.durable = false
     try! server.start()
     atexit {
         try? testPostgres.stop()

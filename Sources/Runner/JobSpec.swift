@@ -1,0 +1,263 @@
+import Foundation
+
+/// What a job runs: the model and its weights, the ODAM maps, the NMS, where the results go and what is uploaded.
+/// Written as YAML in `Jobs/` (or JSON), stored as JSON in `jobs.spec`, read by every worker.
+public struct JobSpec: Codable, Sendable, Equatable {
+    public struct Model: Codable, Sendable, Equatable {
+        public init(spec: String = "shipped", weights: String? = nil, sha256: String? = nil) {
+            self.spec = spec
+            self.weights = weights
+            self.sha256 = sha256
+        }
+
+        /// `shipped` (the default model), a torchvision builder name, or a JSON model spec file.
+        public var spec: String = "shipped"
+        /// A local path or an `s3://bucket/key` URL; nil for the shipped model.
+        public var weights: String?
+        /// The weights' SHA-256 (hex): checked after download, and the key of each worker's cache.
+        public var sha256: String?
+    }
+
+    public struct Odam: Codable, Sendable, Equatable {
+        public init(targets: [String] = ["score", "x1", "y1", "x2", "y2"], path: String = "fast") {
+            self.targets = targets
+            self.path = path
+        }
+
+        /// Targets of the kept detections' maps (`score`, `x1`, `y1`, `x2`, `y2`); `combined` is always added.
+        public var targets: [String] = ["score", "x1", "y1", "x2", "y2"]
+        /// `fast`: FCOS's reversed head (the runner's only path: Odam-NMS needs every candidate's map).
+        public var path: String = "fast"
+    }
+
+    public struct NMS: Codable, Sendable, Equatable {
+        public init(
+            method: String = "odam", iou: Float = 0.5, low: Float = 0.2, high: Float = 0.8, scoreThreshold: Float = 0.3,
+            maxDetections: Int = 100
+        ) {
+            self.method = method
+            self.iou = iou
+            self.low = low
+            self.high = high
+            self.scoreThreshold = scoreThreshold
+            self.maxDetections = maxDetections
+        }
+
+        /// `odam` (Odam-NMS) or `nms` (plain NMS at the same IoU threshold).
+        public var method: String = "odam"
+        public var iou: Float = 0.5
+        public var low: Float = 0.2
+        public var high: Float = 0.8
+        /// Kept detections at or below this score get no maps and no row.
+        public var scoreThreshold: Float = 0.3
+        public var maxDetections: Int = 100
+
+        enum CodingKeys: String, CodingKey {
+            case method, iou, low, high
+            case scoreThreshold = "score_threshold"
+            case maxDetections = "max_detections"
+        }
+    }
+
+    public struct Upload: Codable, Sendable, Equatable {
+        public init(maps: Bool = true, overlays: Bool = false, detections: Bool = true) {
+            self.maps = maps
+            self.overlays = overlays
+            self.detections = detections
+        }
+
+        /// The safetensors file of all the image's maps.
+        public var maps: Bool = true
+        /// A color overlay PNG of each kept detection's combined map.
+        public var overlays: Bool = false
+        /// The detections as JSON.
+        public var detections: Bool = true
+    }
+
+    public struct Output: Codable, Sendable, Equatable {
+        public init(
+            store: String = "file://.odam/objects", endpoint: String? = nil, region: String? = nil, addressing: String = "path",
+            upload: Upload = Upload()
+        ) {
+            self.store = store
+            self.endpoint = endpoint
+            self.region = region
+            self.addressing = addressing
+            self.upload = upload
+        }
+
+        /// `file://PATH` (relative to the worker's folder, or absolute) or `s3://BUCKET[/PREFIX]`.
+        public var store: String = "file://.odam/objects"
+        /// The S3 endpoint (default: `AWS_ENDPOINT_URL`); credentials only ever come from the environment.
+        public var endpoint: String?
+        /// The S3 region (default: `AWS_REGION`, else us-east-1).
+        public var region: String?
+        /// `path` (endpoint/bucket/key) or `virtual` (bucket.endpoint/key).
+        public var addressing: String = "path"
+        public var upload = Upload()
+    }
+
+    public var model = Model()
+    public var odam = Odam()
+    public var nms = NMS()
+    public var output = Output()
+
+    public init() {}
+
+    /// Keys each section accepts, so that a misspelt key is an error rather than a silent default.
+    static let knownKeys: [String: Set<String>] = [
+        "": ["name", "model", "odam", "nms", "output", "source", "shard_size"],
+        "model": ["spec", "weights", "sha256"],
+        "odam": ["targets", "path"],
+        "nms": ["method", "iou", "low", "high", "score_threshold", "max_detections"],
+        "output": ["store", "endpoint", "region", "addressing", "upload"],
+        "output.upload": ["maps", "overlays", "detections"],
+        "source": ["url", "stage"],
+    ]
+
+    /// Reads a job spec file (`.yaml`/`.yml` or `.json`); errors name the file and what is wrong.
+    public static func read(contentsOf path: String) throws -> (spec: JobSpec, document: [String: Any]) {
+        guard let data = FileManager.default.contents(atPath: path) else { throw RunnerError("\(path): cannot read the job spec") }
+        let text = String(decoding: data, as: UTF8.self)
+        let value: Any
+        if path.hasSuffix(".json") {
+            do { value = try JSONSerialization.jsonObject(with: data) } catch {
+                throw RunnerError("\(path): not valid JSON (\(error.localizedDescription))")
+            }
+        } else {
+            value = try YAMLReader.parse(text, file: path)
+        }
+        guard let document = value as? [String: Any] else { throw RunnerError("\(path): a job spec must be a mapping of keys") }
+        return (try decode(document, file: path), document)
+    }
+
+    /// Checks the document's keys and values and decodes it.
+    public static func decode(_ document: [String: Any], file: String) throws -> JobSpec {
+        func check(_ value: Any, section: String) throws {
+            guard let mapping = value as? [String: Any] else { return }
+            let known = knownKeys[section] ?? []
+            for (key, child) in mapping {
+                let path = section.isEmpty ? key : section + "." + key
+                guard known.contains(key) else {
+                    throw RunnerError("\(file): unknown key '\(path)' (known: \(known.sorted().joined(separator: ", ")))")
+                }
+                if knownKeys[path] != nil { try check(child, section: path) }
+            }
+        }
+        try check(document, section: "")
+        var spec: JobSpec
+        do {
+            let json = try JSONSerialization.data(withJSONObject: document.filter { !["name", "source", "shard_size"].contains($0.key) })
+            spec = try JSONDecoder().decode(JobSpec.self, from: json)
+        } catch let error as DecodingError {
+            throw RunnerError("\(file): \(describe(error))")
+        }
+        try spec.validate(file: file)
+        return spec
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            return "'\(context.codingPath.map(\.stringValue).joined(separator: "."))' must be \(type)"
+        case .dataCorrupted(let context):
+            return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        case .keyNotFound(let key, _): return "missing '\(key.stringValue)'"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    func validate(file: String) throws {
+        let targetNames: Set<String> = ["score", "logit", "x1", "y1", "x2", "y2"]
+        for target in odam.targets where !targetNames.contains(target) {
+            throw RunnerError("\(file): odam.targets: unknown target '\(target)' (score, logit, x1, y1, x2, y2)")
+        }
+        guard odam.path == "fast" else { throw RunnerError("\(file): odam.path must be 'fast' (the runner explains every candidate)") }
+        guard ["odam", "nms"].contains(nms.method) else { throw RunnerError("\(file): nms.method must be 'odam' or 'nms'") }
+        guard (0...1).contains(nms.iou), (0...1).contains(nms.low), (0...1).contains(nms.high), nms.maxDetections > 0 else {
+            throw RunnerError("\(file): nms thresholds must lie in [0, 1] and max_detections be positive")
+        }
+        guard output.store.hasPrefix("file://") || output.store.hasPrefix("s3://") else {
+            throw RunnerError("\(file): output.store must be file://PATH or s3://BUCKET[/PREFIX], not '\(output.store)'")
+        }
+        guard ["path", "virtual"].contains(output.addressing) else {
+            throw RunnerError("\(file): output.addressing must be path or virtual")
+        }
+        if model.spec != "shipped" && model.weights == nil {
+            throw RunnerError("\(file): model.weights is needed unless model.spec is shipped")
+        }
+        if let weights = model.weights, weights.hasPrefix("s3://"), model.sha256 == nil {
+            throw RunnerError("\(file): model.sha256 is needed for s3:// weights (workers cache them by checksum)")
+        }
+    }
+
+    /// The spec as JSON text, as stored in `jobs.spec`.
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
+
+extension JobSpec {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        model = try container.decodeIfPresent(Model.self, forKey: .model) ?? Model()
+        odam = try container.decodeIfPresent(Odam.self, forKey: .odam) ?? Odam()
+        nms = try container.decodeIfPresent(NMS.self, forKey: .nms) ?? NMS()
+        output = try container.decodeIfPresent(Output.self, forKey: .output) ?? Output()
+    }
+}
+
+extension JobSpec.Model {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        spec = try c.decodeIfPresent(String.self, forKey: .spec) ?? "shipped"
+        weights = try c.decodeIfPresent(String.self, forKey: .weights)
+        sha256 = try c.decodeIfPresent(String.self, forKey: .sha256)
+    }
+}
+
+extension JobSpec.Odam {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = Self()
+        targets = try c.decodeIfPresent([String].self, forKey: .targets) ?? defaults.targets
+        path = try c.decodeIfPresent(String.self, forKey: .path) ?? defaults.path
+    }
+}
+
+extension JobSpec.NMS {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = Self()
+        method = try c.decodeIfPresent(String.self, forKey: .method) ?? d.method
+        iou = try c.decodeIfPresent(Float.self, forKey: .iou) ?? d.iou
+        low = try c.decodeIfPresent(Float.self, forKey: .low) ?? d.low
+        high = try c.decodeIfPresent(Float.self, forKey: .high) ?? d.high
+        scoreThreshold = try c.decodeIfPresent(Float.self, forKey: .scoreThreshold) ?? d.scoreThreshold
+        maxDetections = try c.decodeIfPresent(Int.self, forKey: .maxDetections) ?? d.maxDetections
+    }
+}
+
+extension JobSpec.Upload {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = Self()
+        maps = try c.decodeIfPresent(Bool.self, forKey: .maps) ?? d.maps
+        overlays = try c.decodeIfPresent(Bool.self, forKey: .overlays) ?? d.overlays
+        detections = try c.decodeIfPresent(Bool.self, forKey: .detections) ?? d.detections
+    }
+}
+
+extension JobSpec.Output {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = Self()
+        store = try c.decodeIfPresent(String.self, forKey: .store) ?? d.store
+        endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
+        region = try c.decodeIfPresent(String.self, forKey: .region)
+        addressing = try c.decodeIfPresent(String.self, forKey: .addressing) ?? d.addressing
+        upload = try c.decodeIfPresent(JobSpec.Upload.self, forKey: .upload) ?? d.upload
+    }
+}

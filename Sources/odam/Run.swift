@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import Processes
+import Runner
+
+extension Odam {
+    struct RunCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "The main job on one machine: migrate, enqueue DIR, run a coordinator and workers, show progress, summarize.",
+            discussion: """
+                With no database configured, odam starts its own PostgreSQL (data in .odam/postgres, a Unix socket, no \
+                TCP port) and stops it at the end; the maps go to the job's store (default: .odam/objects). The \
+                coordinator and the workers are child processes, their logs in .odam/logs. Query the results with \
+                `odam sql` (embedded) or psql, export them with `odam results`.
+                """)
+
+        @OptionGroup var databaseOptions: DatabaseOptions
+        @OptionGroup var jobOptions: JobOptions
+        @Option(help: "Worker processes (default: one per core).") var workers: Int?
+        @Option(help: "Compute threads per worker (default: cores / workers, at least 1).") var threads: Int?
+        @Option(help: "The folder of migration files (found as odam migrate finds it when not given).") var migrations: String?
+        @Argument(help: "The folder of images.") var directory: String
+
+        func run() throws {
+            setvbuf(stdout, nil, _IOLBF, 0)
+            let started = Date()
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            let workerCount = max(1, workers ?? cores)
+            let threadCount = max(1, threads ?? cores / workerCount)
+            var embedded: EmbeddedPostgres?
+            let connectionString: String
+            if let configured = databaseOptions.configured {
+                connectionString = configured
+            } else {
+                let server = try DatabaseOptions.embedded()
+                let wasRunning = server.isRunning
+                try server.start()
+                if !wasRunning { embedded = server }
+                connectionString = server.connectionString()
+                print("database: odam's embedded PostgreSQL in \(server.dataDirectory)")
+            }
+            defer { try? embedded?.stop() }
+            let db = try PostgresConnection(connectionString)
+            let applied = try Migrator(directory: try Migrate.migrationsDirectory(migrations)).migrate(db)
+            if !applied.isEmpty { print("schema: applied \(applied.joined(separator: ", "))") }
+            let (job, imageCount, shardCount) = try jobOptions.enqueue(directory, connection: db)
+            print("job \(job): \(imageCount) images in \(shardCount) shards; \(workerCount) workers × \(threadCount) threads")
+
+            let logs = FileManager.default.currentDirectoryPath + "/.odam/logs"
+            try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+            let database = ["--database", connectionString]
+            var children = [try ChildProcess([executable, "coordinator"] + database, output: logs + "/coordinator.log")]
+            for index in 0..<workerCount {
+                children.append(
+                    try ChildProcess(
+                        [executable, "worker", "--threads", String(threadCount)] + database, output: logs + "/worker-\(index + 1).log"))
+            }
+            let interrupted = InterruptFlag()
+            onTermination { interrupted.set() }
+            defer {
+                for child in children { child.send(SIGTERM) }
+                for child in children { child.wait() }
+            }
+            try watch(job: job, db: db, started: started, workers: Array(children.dropFirst()), interrupted: interrupted)
+            print("")
+            try summarize(job: job, db: db, seconds: Date().timeIntervalSince(started))
+        }
+
+        /// Draws the progress bar until the job finishes (or every worker died, or Ctrl-C).
+        func watch(job: Int, db: PostgresConnection, started: Date, workers: [ChildProcess], interrupted: InterruptFlag) throws {
+            // A terminal gets a bar redrawn in place; a log gets a line at each tenth of the job.
+            let terminal = isatty(STDERR_FILENO) == 1
+            var lastTenth = -1
+            while true {
+                let row = try db.query(
+                    "SELECT image_count, images_done, finished_at IS NOT NULL, (SELECT count(*) FROM live_workers) FROM job_progress WHERE job_id = $1",
+                    [String(job)]
+                ).rows[0]
+                let total = Int(row[0]!)!, done = Int(row[1]!)!, finished = row[2] == "t"
+                let elapsed = Date().timeIntervalSince(started)
+                let line = ProgressLine.render(done: done, total: total, elapsed: elapsed, workers: Int(row[3]!)!)
+                if terminal {
+                    FileHandle.standardError.write(Data(("\r" + line).utf8))
+                } else if done * 10 / max(total, 1) != lastTenth {
+                    lastTenth = done * 10 / max(total, 1)
+                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                }
+                if finished { return }
+                if interrupted.isSet { throw ValidationError("interrupted; the job stays queued (odam worker resumes it)") }
+                if workers.allSatisfy({ $0.exitCode != nil }) {
+                    throw ValidationError("every worker exited; see .odam/logs/worker-*.log")
+                }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+
+        func summarize(job: Int, db: PostgresConnection, seconds: Double) throws {
+            let totals = try db.query(
+                """
+                SELECT count(*) FILTER (WHERE r.status = 'ok'), count(*) FILTER (WHERE r.status = 'failed'), coalesce(sum(r.kept), 0),
+                    coalesce(sum(r.kept_by_nms), 0), coalesce(sum(r.candidates), 0),
+                    round(avg(r.forward_ms)::numeric, 1), round(avg(r.candidate_maps_ms)::numeric, 1), round(avg(r.odam_nms_ms)::numeric, 2),
+                    round(avg(r.final_maps_ms)::numeric, 1), round(avg(r.upload_ms)::numeric, 1), round(avg(r.database_ms)::numeric, 2)
+                FROM image_results r JOIN images i ON i.id = r.image_id WHERE i.job_id = $1
+                """, [String(job)]
+            ).rows[0].map { $0 ?? "-" }
+            print("job \(job) finished in \(String(format: "%.1f", seconds)) s: \(totals[0]) images ok, \(totals[1]) failed")
+            print("  detections kept: \(totals[2]) (plain NMS would keep \(totals[3])) of \(totals[4]) candidates")
+            print(
+                "  mean ms per image: forward \(totals[5]), candidate maps \(totals[6]), Odam-NMS \(totals[7]), final maps \(totals[8]), upload \(totals[9]), database \(totals[10])"
+            )
+            for failure in try db.query("SELECT path, error FROM failures WHERE job_id = $1 LIMIT 5", [String(job)]).rows {
+                print("  failed: \(failure[0] ?? "") — \(failure[1] ?? "")")
+            }
+            print(
+                """
+
+                Query the results (odam sql opens psql on the embedded database):
+                  SELECT path, rank, label, score, energy_in_box, maps_key FROM detection_maps WHERE job_id = \(job) ORDER BY score DESC LIMIT 10;
+                  SELECT path, total_ms FROM slowest_images WHERE job_id = \(job) LIMIT 5;
+                  SELECT * FROM failures WHERE job_id = \(job);
+                Export: odam results \(job) --format coco|jsonl|csv
+                """)
+        }
+    }
+}
+
+/// A flag set from a signal handler and read by the main thread.
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
+
+/// One line of progress: a bar, images done, rate, ETA and live workers.
+enum ProgressLine {
+    static func render(done: Int, total: Int, elapsed: Double, workers: Int?) -> String {
+        let width = 30
+        let filled = total > 0 ? min(width, done * width / total) : width
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? String(format: "%.0f s", Double(total - done) / rate) : "?"
+        let live = workers.map { " · \($0) workers" } ?? ""
+        return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] "
+            + "\(done)/\(total) images · \(String(format: "%.2f", rate)) img/s · ETA \(eta)\(live)   "
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Postgres
+
+extension Odam {
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Progress of every job, and the live workers.")
+
+        @OptionGroup var databaseOptions: DatabaseOptions
+        @Flag(help: "Redraw every second until Ctrl-C.") var watch = false
+
+        func run() throws {
+            let db = try databaseOptions.connect()
+            repeat {
+                var lines: [String] = []
+                let jobs = try db.query(
+                    """
+                    SELECT job_id, name, image_count, images_done, shards_completed, shard_count, shards_running, shards_failed,
+                        finished_at IS NOT NULL, extract(epoch FROM coalesce(finished_at, now()) - created_at)
+                    FROM job_progress ORDER BY job_id
+                    """
+                ).rows
+                for job in jobs {
+                    let total = Int(job[2]!)!, done = Int(job[3]!)!
+                    let state = job[8] == "t" ? "finished" : "\(job[6]!) shards running"
+                    lines.append(
+                        "job \(job[0]!) \(job[1]!): "
+                            + ProgressLine.render(done: done, total: total, elapsed: Double(job[9]!)!, workers: nil)
+                            + "· shards \(job[4]!)/\(job[5]!) done, \(job[7]!) failed · \(state)")
+                }
+                if jobs.isEmpty { lines.append("no jobs") }
+                let workers = try db.query("SELECT id, host, pid, threads, shards_held, heartbeats FROM live_workers ORDER BY id").rows
+                lines.append("live workers: \(workers.count)")
+                for worker in workers {
+                    lines.append(
+                        "  worker \(worker[0]!) on \(worker[1]!) (pid \(worker[2]!), \(worker[3]!) threads): \(worker[4]!) shards held, \(worker[5]!) heartbeats"
+                    )
+                }
+                if watch { print("\u{1B}[2J\u{1B}[H", terminator: "") }
+                print(lines.joined(separator: "\n"))
+                if watch { Thread.sleep(forTimeInterval: 1) }
+            } while watch
+        }
+    }
+
+    struct SQL: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sql", abstract: "Open psql on the runner's database (the embedded one when none is configured).")
+
+        @OptionGroup var databaseOptions: DatabaseOptions
+        @Argument(parsing: .captureForPassthrough, help: "Arguments passed to psql (for example -c 'SELECT ...').") var psqlArguments:
+            [String] = []
+
+        func run() throws {
+            let connection = try databaseOptions.connectionString()
+            let psql =
+                databaseOptions.configured == nil
+                ? try DatabaseOptions.embedded().programPath("psql")
+                : ((ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/psql" }
+                    .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "psql")
+            let arguments = [psql, connection] + psqlArguments
+            let pointers = arguments.map { strdup($0) } + [nil]
+            execv(psql, pointers)
+            throw ValidationError("cannot run \(psql): \(String(cString: strerror(errno))) (install PostgreSQL's client)")
+        }
+    }
+}
