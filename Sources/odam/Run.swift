@@ -24,7 +24,6 @@ extension Odam {
         @Argument(help: "The folder of images.") var directory: String
 
         func run() throws {
-            setvbuf(stdout, nil, _IOLBF, 0)
             let started = Date()
             let cores = ProcessInfo.processInfo.activeProcessorCount
             let workerCount = max(1, workers ?? cores)
@@ -39,14 +38,14 @@ extension Odam {
                 try server.start()
                 if !wasRunning { embedded = server }
                 connectionString = server.connectionString()
-                print("database: odam's embedded PostgreSQL in \(server.dataDirectory)")
+                say("database: odam's embedded PostgreSQL in \(server.dataDirectory)")
             }
             defer { try? embedded?.stop() }
             let db = try PostgresConnection(connectionString)
             let applied = try Migrator(directory: try Migrate.migrationsDirectory(migrations)).migrate(db)
-            if !applied.isEmpty { print("schema: applied \(applied.joined(separator: ", "))") }
+            if !applied.isEmpty { say("schema: applied \(applied.joined(separator: ", "))") }
             let (job, imageCount, shardCount) = try jobOptions.enqueue(directory, connection: db)
-            print("job \(job): \(imageCount) images in \(shardCount) shards; \(workerCount) workers × \(threadCount) threads")
+            say("job \(job): \(imageCount) images in \(shardCount) shards; \(workerCount) workers × \(threadCount) threads")
 
             let logs = FileManager.default.currentDirectoryPath + "/.odam/logs"
             try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
@@ -65,7 +64,7 @@ extension Odam {
                 for child in children { child.wait() }
             }
             try watch(job: job, db: db, started: started, workers: Array(children.dropFirst()), interrupted: interrupted)
-            print("")
+            say("")
             try summarize(job: job, db: db, seconds: Date().timeIntervalSince(started))
         }
 
@@ -107,15 +106,15 @@ extension Odam {
                 FROM image_results r JOIN images i ON i.id = r.image_id WHERE i.job_id = $1
                 """, [String(job)]
             ).rows[0].map { $0 ?? "-" }
-            print("job \(job) finished in \(String(format: "%.1f", seconds)) s: \(totals[0]) images ok, \(totals[1]) failed")
-            print("  detections kept: \(totals[2]) (plain NMS would keep \(totals[3])) of \(totals[4]) candidates")
-            print(
+            say("job \(job) finished in \(String(format: "%.1f", seconds)) s: \(totals[0]) images ok, \(totals[1]) failed")
+            say("  detections kept: \(totals[2]) (plain NMS would keep \(totals[3])) of \(totals[4]) candidates")
+            say(
                 "  mean ms per image: forward \(totals[5]), candidate maps \(totals[6]), Odam-NMS \(totals[7]), final maps \(totals[8]), upload \(totals[9]), database \(totals[10])"
             )
             for failure in try db.query("SELECT path, error FROM failures WHERE job_id = $1 LIMIT 5", [String(job)]).rows {
-                print("  failed: \(failure[0] ?? "") — \(failure[1] ?? "")")
+                say("  failed: \(failure[0] ?? "") — \(failure[1] ?? "")")
             }
-            print(
+            say(
                 """
 
                 Query the results (odam sql opens psql on the embedded database):
@@ -148,3 +147,7 @@ enum ProgressLine {
             + "\(done)/\(total) images · \(String(format: "%.2f", rate)) img/s · ETA \(eta)\(live)   "
     }
 }
+
+/// Prints a line at once (standard output is block-buffered when it is not a terminal, and the progress bar on
+/// standard error would overtake it).
+func say(_ line: String = "") { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
