@@ -86,7 +86,7 @@ let package = Package(
 
         // MARK: - Tests
         .target(
-            name: "TestSupport", dependencies: ["Engine", "WeightsIO", "Postgres"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["Engine", "WeightsIO", "Postgres", "ObjectStore"], path: "Tests/TestSupport",
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "NN", "WeightsIO", "TestSupport"],
@@ -115,10 +115,10 @@ let package = Package(
             name: "RunnerTests",
             dependencies: [
                 "Engine", "Detection", "Explain", "WeightsIO", "Synthesis", "DefaultModel", "Runner", "Vision", "Postgres", "ObjectStore",
-                "TestSupport", "Digest",
+                "TestSupport", "Digest", "Processes",
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Digest"], swiftSettings: swiftSettings),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Digest", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),

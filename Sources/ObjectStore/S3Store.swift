@@ -41,14 +41,15 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
             self.timeout = timeout
         }
 
-        /// From the usual variables: `AWS_ENDPOINT_URL`, `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`,
-        /// `AWS_SECRET_ACCESS_KEY`.
-        public static func fromEnvironment(bucket: String, prefix: String = "") throws -> Configuration {
+        /// From the usual variables: `AWS_ENDPOINT_URL` (unless `endpoint` is given), `AWS_REGION` (or
+        /// `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`.
+        public static func fromEnvironment(bucket: String, prefix: String = "", endpoint: String? = nil) throws -> Configuration {
             let env = ProcessInfo.processInfo.environment
-            guard let endpoint = env["AWS_ENDPOINT_URL"], let key = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"]
-            else {
-                throw ObjectStoreError(
-                    "S3 needs AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the job spec's store settings)")
+            guard let endpoint = endpoint ?? env["AWS_ENDPOINT_URL"] else {
+                throw ObjectStoreError("S3 needs an endpoint: the job spec's output.endpoint or AWS_ENDPOINT_URL")
+            }
+            guard let key = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"] else {
+                throw ObjectStoreError("S3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
             }
             return Configuration(
                 endpoint: endpoint, region: env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1", bucket: bucket, accessKey: key,

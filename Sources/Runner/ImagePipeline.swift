@@ -91,11 +91,15 @@ public struct ImagePipeline {
         }
         Failpoint.hit("inference")
         let head = FCOSReversedHead(detector: detector)
-        let maps = timed("candidate_maps") {
-            head.candidateMaps(trace: trace, result: result, predictions: Array(result.candidates.indices))
-        }
-        let plain = result.suppressed(by: .nms(iouThreshold: odamNMS.iouThreshold), limit: detectionsPerImage)
-        var kept = timed("odam_nms") { usesOdamNMS ? result.suppressed(by: .odam(odamNMS), maps: maps, limit: detectionsPerImage) : plain }
+        // Only candidates above the score threshold get maps: Odam-NMS decides each candidate by the higher-scored
+        // ones it kept, so candidates at or below the threshold never change which ones above it are kept.
+        let eligible = result.candidates.indices.filter { result.candidates[$0].score > scoreThreshold }
+        let scored = ImageDetections(
+            candidates: eligible.map { result.candidates[$0] }, kept: [], keptScores: nil, inputSize: result.inputSize,
+            originalSize: result.originalSize)
+        let maps = timed("candidate_maps") { head.candidateMaps(trace: trace, result: result, predictions: eligible) }
+        let plain = scored.suppressed(by: .nms(iouThreshold: odamNMS.iouThreshold), limit: detectionsPerImage)
+        var kept = timed("odam_nms") { usesOdamNMS ? scored.suppressed(by: .odam(odamNMS), maps: maps, limit: detectionsPerImage) : plain }
         kept.detections.removeAll { $0.score <= scoreThreshold }
         let keptByNMS = plain.detections.filter { $0.score > scoreThreshold }.count
         let predictions = kept.detections.map(\.candidate)

@@ -12,8 +12,8 @@ public enum JobResources {
         if output.store.hasPrefix("file://") { return try FileStore(root: String(output.store.dropFirst("file://".count))) }
         let location = output.store.dropFirst("s3://".count).split(separator: "/", maxSplits: 1).map(String.init)
         guard let bucket = location.first, !bucket.isEmpty else { throw RunnerError("output.store \(output.store): no bucket") }
-        var configuration = try S3Store.Configuration.fromEnvironment(bucket: bucket, prefix: location.count > 1 ? location[1] + "/" : "")
-        if let endpoint = output.endpoint { configuration.endpoint = endpoint }
+        var configuration = try S3Store.Configuration.fromEnvironment(
+            bucket: bucket, prefix: location.count > 1 ? location[1] + "/" : "", endpoint: output.endpoint)
         if let region = output.region { configuration.region = region }
         configuration.pathStyle = output.addressing == "path"
         return S3Store(configuration)

@@ -20,9 +20,6 @@ public enum YAMLReader {
             if content.contains("\t") && content.prefix(while: { $0 == " " || $0 == "\t" }).contains("\t") {
                 throw RunnerError("\(file) line \(index + 1): tabs are not allowed for indentation")
             }
-            for refused in ["&", "*", "!", "|", ">"] where trimmed.hasPrefix(refused) || trimmed.hasSuffix(": " + refused) {
-                throw RunnerError("\(file) line \(index + 1): '\(refused)' (anchors, tags, block scalars) is not supported in job specs")
-            }
             lines.append(Line(number: index + 1, indent: content.prefix(while: { $0 == " " }).count, text: trimmed))
         }
         guard !lines.isEmpty else { return [String: Any]() }
@@ -131,6 +128,9 @@ public enum YAMLReader {
             let inner = text.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
             if inner.isEmpty { return [Any]() }
             return try inner.split(separator: ",").map { try scalar($0.trimmingCharacters(in: .whitespaces), line: line, file: file) }
+        }
+        if let first = text.first, "&*!|>%@`".contains(first) {
+            throw RunnerError("\(file) line \(line): '\(first)' (anchors, aliases, tags, block scalars) is not supported in job specs")
         }
         if text.hasPrefix("{") { throw RunnerError("\(file) line \(line): flow mappings ({...}) are not supported; use indented keys") }
         if let first = text.first, first == "\"" || first == "'" {

@@ -47,6 +47,7 @@ extension Odam {
         @Option(help: "Seconds between heartbeats.") var heartbeatSeconds = 3.0
         @Option(help: "Seconds between looks for work when no NOTIFY comes.") var pollSeconds = 5.0
         @Flag(help: "Exit when no shard is waiting or running.") var exitWhenIdle = false
+        @Option(help: "Where weights from s3:// URLs are cached, by SHA-256.") var cacheDirectory = ".odam/cache"
 
         func run() throws {
             compute.apply()
@@ -56,6 +57,7 @@ extension Odam {
             options.pollSeconds = pollSeconds
             options.leases = lease.leases
             options.exitWhenIdle = exitWhenIdle
+            options.cacheDirectory = cacheDirectory
             options.version = Odam.configuration.version
             let worker = Worker(options: options)
             onTermination { worker.requestStop() }
