@@ -107,11 +107,14 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     func putMultipart(_ key: String, bytes: [UInt8], contentType: String) throws {
         let url = objectURL(key)
         let created = try client.request(
-            method: "POST", url: url + "?uploads", body: [], contentType: contentType, what: "starting a multipart upload of \(key)")
+            method: "POST", url: url + "?uploads=", body: [], contentType: contentType, what: "starting a multipart upload of \(key)")
         guard (200..<300).contains(created.status), let uploadID = created.xmlValue("UploadId") else {
             throw created.error("starting a multipart upload of \(key) to \(configuration.bucket)")
         }
-        let encodedID = uploadID.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? uploadID
+        // Encoded as SigV4's canonical query string encodes (RFC 3986 unreserved characters stay), so that the signed
+        // and the sent query agree.
+        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+        let encodedID = uploadID.addingPercentEncoding(withAllowedCharacters: unreserved) ?? uploadID
         do {
             var etags: [String] = []
             for (index, start) in stride(from: 0, to: bytes.count, by: configuration.partSize).enumerated() {

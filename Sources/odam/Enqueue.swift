@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ObjectStore
 import Postgres
 import Runner
 
@@ -29,6 +30,8 @@ struct JobOptions: ParsableArguments {
         for problem in walk.problems { FileHandle.standardError.write(Data("odam enqueue: \(problem)\n".utf8)) }
         guard !walk.images.isEmpty else { throw ValidationError("\(root): no .jpg, .jpeg or .png images") }
         let jobName = name ?? (document["name"] as? String) ?? (root as NSString).lastPathComponent
+        // The bucket is created when the enqueuer may (best effort: it may exist, or creation may be forbidden).
+        if let s3 = (try? JobResources.store(for: spec.output)) as? S3Store { try? s3.createBucket() }
         let sourceSettings = document["source"] as? [String: Any] ?? [:]
         var source = root
         if let url = sourceURL ?? sourceSettings["url"] as? String {

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Checks Docker/compose.yaml against the odam it runs (CI; no Docker engine needed).
+
+- every service that runs the odam image calls a real odam subcommand (asked of the built binary's --help);
+- workers and coordinators scale with deploy.replicas and get the database and S3 settings;
+- the Dockerfile builds with the same command as .ci/run (swift build -c release).
+Usage: python3 Tools/check_compose.py .build/release/odam
+"""
+import re
+import subprocess
+import sys
+
+import yaml
+
+odam = sys.argv[1]
+compose = yaml.safe_load(open("Docker/compose.yaml"))
+services = compose["services"]
+help_text = subprocess.run([odam, "--help"], capture_output=True, text=True, check=True).stdout
+subcommands = set(re.findall(r"^\s{2}([a-z]+)\s", help_text, re.MULTILINE))
+problems = []
+for name, service in services.items():
+    if service.get("image") != "odam:latest":
+        continue
+    command = service.get("command", [])
+    if not command or command[0] not in subcommands:
+        problems.append(f"{name}: '{command[:1]}' is not an odam subcommand ({sorted(subcommands)})")
+        continue
+    sub_help = subprocess.run([odam, command[0], "--help"], capture_output=True, text=True, check=True).stdout
+    for option in [c for c in command[1:] if c.startswith("--")]:
+        if option not in sub_help:
+            problems.append(f"{name}: odam {command[0]} has no option {option}")
+for name in ["worker", "coordinator"]:
+    service = services[name]
+    if "replicas" not in service.get("deploy", {}):
+        problems.append(f"{name}: no deploy.replicas")
+    env = service.get("environment", {})
+    for variable in ["ODAM_DATABASE_URL", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]:
+        if variable not in env:
+            problems.append(f"{name}: {variable} missing")
+dockerfile = open("Docker/Dockerfile").read()
+ci = open(".ci/run").read()
+if "swift build -c release" not in dockerfile or "swift build -c release" not in ci:
+    problems.append("the Dockerfile and .ci/run no longer build with the same command (swift build -c release)")
+if "bash .ci/install-deps" not in dockerfile or "bash .ci/install-deps" not in ci:
+    problems.append("the Dockerfile and .ci/run no longer install with .ci/install-deps")
+for problem in problems:
+    print("compose:", problem)
+sys.exit(1 if problems else 0)
