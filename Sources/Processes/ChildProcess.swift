@@ -10,13 +10,14 @@ public final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var exitStatus: Int32?
 
-    /// Starts `command` (its first element an absolute path) with stdin from /dev/null and stdout and stderr appended
+    /// Starts `command` (its first element an absolute path) with stdin from /dev/null (or this process's when
+    /// `inheritingInput`) and stdout and stderr appended
     /// to `output` (or inherited when nil); `environment` entries are added to (or replace) this process's variables.
-    public init(_ command: [String], environment: [String: String] = [:], output: String? = nil) throws {
+    public init(_ command: [String], environment: [String: String] = [:], output: String? = nil, inheritingInput: Bool = false) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if !inheritingInput { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
         if let output {
             posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
@@ -66,10 +67,9 @@ public final class ChildProcess: @unchecked Sendable {
         kill(pid, signal)
     }
 
-    /// Runs `command` to its end with output to `output`; its exit status.
+    /// Runs `command` to its end with output appended to `output`; its exit status.
     public static func run(_ command: [String], output: String) throws -> Int32 {
-        try? FileManager.default.removeItem(atPath: output)
-        return try ChildProcess(command, output: output).wait()
+        try ChildProcess(command, output: output).wait()
     }
 }
 

@@ -26,6 +26,17 @@ struct DatabaseOptions: ParsableArguments {
 
     /// A connection, starting the embedded server when no database is configured.
     func connect() throws -> PostgresConnection { try PostgresConnection(try connectionString()) }
+
+    /// Runs `body` with the connection string; an embedded server started for it is stopped afterwards (short
+    /// commands such as status, results and sql leave no server behind that they did not find).
+    func session<R>(_ body: (String) throws -> R) throws -> R {
+        if let configured { return try body(configured) }
+        let embedded = try Self.embedded()
+        let wasRunning = embedded.isRunning
+        try embedded.start()
+        defer { if !wasRunning { try? embedded.stop() } }
+        return try body(embedded.connectionString())
+    }
 }
 
 extension Odam {

@@ -24,7 +24,10 @@ extension Odam {
         ]
 
         func run() throws {
-            let db = try databaseOptions.connect()
+            try databaseOptions.session { try export(PostgresConnection($0)) }
+        }
+
+        func export(_ db: PostgresConnection) throws {
             guard !(try db.query("SELECT 1 FROM jobs WHERE id = $1", [String(job)]).rows.isEmpty) else {
                 throw ValidationError("no job \(job) (odam status lists the jobs)")
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Postgres
+import Processes
 
 extension Odam {
     struct Status: ParsableCommand {
@@ -10,7 +11,10 @@ extension Odam {
         @Flag(help: "Redraw every second until Ctrl-C.") var watch = false
 
         func run() throws {
-            let db = try databaseOptions.connect()
+            try databaseOptions.session { try show(PostgresConnection($0)) }
+        }
+
+        func show(_ db: PostgresConnection) throws {
             repeat {
                 var lines: [String] = []
                 let jobs = try db.query(
@@ -52,16 +56,19 @@ extension Odam {
             [String] = []
 
         func run() throws {
-            let connection = try databaseOptions.connectionString()
-            let psql =
-                databaseOptions.configured == nil
-                ? try DatabaseOptions.embedded().programPath("psql")
-                : ((ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/psql" }
-                    .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "psql")
-            let arguments = [psql, connection] + psqlArguments
-            let pointers = arguments.map { strdup($0) } + [nil]
-            execv(psql, pointers)
-            throw ValidationError("cannot run \(psql): \(String(cString: strerror(errno))) (install PostgreSQL's client)")
+            let status = try databaseOptions.session { connection -> Int32 in
+                let psql =
+                    databaseOptions.configured == nil
+                    ? try DatabaseOptions.embedded().programPath("psql")
+                    : ((ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/psql" }
+                        .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/psql")
+                guard FileManager.default.isExecutableFile(atPath: psql) else {
+                    throw ValidationError("\(psql): no psql here (install PostgreSQL's client)")
+                }
+                // A child rather than exec: the embedded server is stopped when psql ends. psql reads the terminal.
+                return try ChildProcess([psql, connection] + psqlArguments, inheritingInput: true).wait()
+            }
+            if status != 0 { throw ExitCode(status) }
         }
     }
 }
