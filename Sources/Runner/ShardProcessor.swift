@@ -36,9 +36,16 @@ public struct ShardProcessor {
 
     /// A processed shard's results, waiting for their transaction.
     public struct Results {
-        public var statements: [(sql: String, parameters: [String?])] = []
+        /// Rows of `image_results`, `heat_map_objects` and `detections` (in ``imageColumns``, ``objectColumns`` and
+        /// ``detectionColumns`` order), inserted with one statement per table.
+        public var imageRows: [[String?]] = []
+        public var objectRows: [[String?]] = []
+        public var detectionRows: [[String?]] = []
         public var images = 0
         public var started = Date()
+        /// Milliseconds in PostgreSQL before the commit (the claim, the listing of the shard's images), counted into
+        /// the images' database time.
+        public var databaseMillisecondsBefore = 0.0
     }
 
     /// The key of an image's object: `job{J}/{imageID}-{file name}/{name}` (sanitized; the id keeps two files whose
@@ -51,6 +58,7 @@ public struct ShardProcessor {
     /// and throws a ``ShardInterruption`` to stop.
     public func process(_ claim: ShardLeases.Claim, db: PostgresConnection, checkpoint: () throws -> Void = {}) throws -> Results {
         var results = Results()
+        let listingStart = DispatchTime.now().uptimeNanoseconds
         let images = try db.query(
             """
             SELECT i.id, i.path FROM images i LEFT JOIN image_results r ON r.image_id = i.id
@@ -58,6 +66,7 @@ public struct ShardProcessor {
             """, [String(claim.shardID)]
         ).rows.map { (id: $0[0]!, path: $0[1]!) }
         results.images = images.count
+        results.databaseMillisecondsBefore = Double(DispatchTime.now().uptimeNanoseconds - listingStart) / 1e6
         let codec = ImageCodec()
         for image in images {
             try checkpoint()
@@ -96,52 +105,32 @@ public struct ShardProcessor {
                 let uploadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - uploadStart) / 1e6
                 let retries = ((store as? S3Store)?.retries ?? 0) - retriesBefore
                 let ms = output.milliseconds
-                results.statements.append(
-                    (
-                        """
-                        INSERT INTO image_results (image_id, shard_id, lease_token, status, width, height, bytes, candidates, kept, kept_by_nms,
-                            fetch_ms, decode_ms, forward_ms, candidate_maps_ms, odam_nms_ms, final_maps_ms, encode_ms, upload_ms, upload_retries)
-                        VALUES ($1, $2, $3, 'ok', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-                        """,
-                        [
-                            image.id, String(claim.shardID), String(claim.token), String(decoded.width), String(decoded.height),
-                            String(bytes.count), String(output.candidates), String(output.records.count), String(output.keptByNMS),
-                            String(fetched), String(decodeMilliseconds), ms["forward"].map { String($0) },
-                            ms["candidate_maps"].map { String($0) }, ms["odam_nms"].map { String($0) }, ms["final_maps"].map { String($0) },
-                            ms["encode"].map { String($0) }, String(uploadMilliseconds), String(retries),
-                        ]
-                    ))
+                results.imageRows.append([
+                    image.id, String(claim.shardID), String(claim.token), "ok", nil, String(decoded.width), String(decoded.height),
+                    String(bytes.count), String(output.candidates), String(output.records.count), String(output.keptByNMS), String(fetched),
+                    String(decodeMilliseconds), ms["forward"].map { String($0) }, ms["candidate_maps"].map { String($0) },
+                    ms["odam_nms"].map { String($0) }, ms["final_maps"].map { String($0) }, ms["encode"].map { String($0) },
+                    String(uploadMilliseconds), String(retries),
+                ])
                 for object in objects {
-                    results.statements.append(
-                        (
-                            "INSERT INTO heat_map_objects (image_id, key, kind, bytes, sha256) VALUES ($1, $2, $3, $4, $5)",
-                            [image.id, object.key, object.kind, String(object.bytes.count), SHA256.hex(object.bytes)]
-                        ))
+                    results.objectRows.append([image.id, object.key, object.kind, String(object.bytes.count), SHA256.hex(object.bytes)])
                 }
                 for (rank, record) in output.records.enumerated() {
-                    results.statements.append(
-                        (
-                            """
-                            INSERT INTO detections (image_id, rank, x1, y1, x2, y2, score, label, maps_key, energy_in_box, peak_in_box,
-                                compactness, max_correlation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                            """,
-                            [
-                                image.id, String(rank), String(record.box[0]), String(record.box[1]), String(record.box[2]),
-                                String(record.box[3]), String(record.score), String(record.label), upload.maps ? mapsKey : nil,
-                                String(record.energyInBox), record.peakInBox ? "true" : "false", String(record.compactness),
-                                String(record.maxCorrelation),
-                            ]
-                        ))
+                    results.detectionRows.append([
+                        image.id, String(rank), String(record.box[0]), String(record.box[1]), String(record.box[2]), String(record.box[3]),
+                        String(record.score), String(record.label), upload.maps ? mapsKey : nil, String(record.energyInBox),
+                        record.peakInBox ? "true" : "false", String(record.compactness), String(record.maxCorrelation),
+                    ])
                 }
             } catch let error as ObjectStoreError {
                 // The store failing is not the image's fault: the shard is retried as a whole.
                 throw error
             } catch {
-                results.statements.append(
-                    (
-                        "INSERT INTO image_results (image_id, shard_id, lease_token, status, error, fetch_ms) VALUES ($1, $2, $3, 'failed', $4, $5)",
-                        [image.id, String(claim.shardID), String(claim.token), "\(error)", String(fetchMilliseconds)]
-                    ))
+                var row: [String?] = [image.id, String(claim.shardID), String(claim.token), "failed", "\(error)"]
+                row += [String?](repeating: nil, count: Self.imageColumns.count - row.count)
+                row[Self.imageColumns.firstIndex(of: "fetch_ms")!] = String(fetchMilliseconds)
+                row[Self.imageColumns.firstIndex(of: "upload_retries")!] = "0"
+                results.imageRows.append(row)
             }
         }
         try checkpoint()
@@ -160,8 +149,12 @@ public struct ShardProcessor {
                 guard try leases.complete(db, claim, worker: worker, startedAt: results.started) else {
                     throw ShardInterruption.leaseLost
                 }
-                for (sql, parameters) in results.statements { try db.query(sql, parameters) }
-                let perImage = Double(DispatchTime.now().uptimeNanoseconds - databaseStart) / 1e6 / Double(max(results.images, 1))
+                try Self.insert("image_results", Self.imageColumns, results.imageRows, db: db)
+                try Self.insert("heat_map_objects", Self.objectColumns, results.objectRows, db: db)
+                try Self.insert("detections", Self.detectionColumns, results.detectionRows, db: db)
+                let perImage =
+                    (Double(DispatchTime.now().uptimeNanoseconds - databaseStart) / 1e6 + results.databaseMillisecondsBefore)
+                    / Double(max(results.images, 1))
                 try db.query(
                     "UPDATE image_results SET database_ms = $2 WHERE shard_id = $1 AND lease_token = $3",
                     [String(claim.shardID), String(perImage), String(claim.token)])
@@ -169,6 +162,30 @@ public struct ShardProcessor {
             }
         } catch ShardInterruption.leaseLost {
             return false
+        }
+    }
+
+    static let imageColumns = [
+        "image_id", "shard_id", "lease_token", "status", "error", "width", "height", "bytes", "candidates", "kept", "kept_by_nms",
+        "fetch_ms",
+        "decode_ms", "forward_ms", "candidate_maps_ms", "odam_nms_ms", "final_maps_ms", "encode_ms", "upload_ms", "upload_retries",
+    ]
+    static let objectColumns = ["image_id", "key", "kind", "bytes", "sha256"]
+    static let detectionColumns = [
+        "image_id", "rank", "x1", "y1", "x2", "y2", "score", "label", "maps_key", "energy_in_box", "peak_in_box", "compactness",
+        "max_correlation",
+    ]
+
+    /// Inserts rows with one multi-row statement per thousand rows (one round trip instead of one per row); the
+    /// values stay bound parameters.
+    static func insert(_ table: String, _ columns: [String], _ rows: [[String?]], db: PostgresConnection) throws {
+        for start in stride(from: 0, to: rows.count, by: 1000) {
+            let chunk = rows[start..<min(rows.count, start + 1000)]
+            let tuples = chunk.indices.map { r in
+                "(" + columns.indices.map { "$\((r - start) * columns.count + $0 + 1)" }.joined(separator: ", ") + ")"
+            }
+            try db.query(
+                "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES " + tuples.joined(separator: ", "), chunk.flatMap { $0 })
         }
     }
 

@@ -123,7 +123,10 @@ public final class Worker: @unchecked Sendable {
                     db = try connect()
                     try db!.listen(Enqueuer.channel)
                 }
-                guard let claim = try options.leases.claim(db!, worker: id, count: 1).first else {
+                let claimStart = DispatchTime.now().uptimeNanoseconds
+                let claimed = try options.leases.claim(db!, worker: id, count: 1).first
+                let claimMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - claimStart) / 1e6
+                guard let claim = claimed else {
                     if options.exitWhenIdle,
                         try db!.query("SELECT NOT EXISTS (SELECT 1 FROM shards WHERE state IN ('available', 'retryable', 'running'))").rows
                             == [["t"]]
@@ -139,7 +142,7 @@ public final class Worker: @unchecked Sendable {
                 lock.withLock { held[claim.shardID] = claim }
                 defer { lock.withLock { held[claim.shardID] = nil } }
                 Failpoint.hit("claimed")
-                try work(on: claim, db: &db, processors: &processors)
+                try work(on: claim, claimMilliseconds: claimMilliseconds, db: &db, processors: &processors)
                 delay = 0.2
             } catch let error as PostgresError where error.isConnectionFailure {
                 Self.log("slot \(slot): \(error); reconnecting")
@@ -156,9 +159,13 @@ public final class Worker: @unchecked Sendable {
     func isLost(_ claim: ShardLeases.Claim) -> Bool { lock.withLock { lostTokens.contains(claim.token) } }
 
     /// Processes and commits one claim; errors of the job (its spec, model or store) give the shard back for a retry.
-    func work(on claim: ShardLeases.Claim, db: inout PostgresConnection?, processors: inout [Int: ShardProcessor]) throws {
+    func work(
+        on claim: ShardLeases.Claim, claimMilliseconds: Double, db: inout PostgresConnection?, processors: inout [Int: ShardProcessor]
+    )
+        throws
+    {
         let started = Date()
-        let results: ShardProcessor.Results
+        var results: ShardProcessor.Results
         let processor: ShardProcessor
         do {
             if processors[claim.jobID] == nil { processors[claim.jobID] = try makeProcessor(job: claim.jobID, db: db!) }
@@ -184,6 +191,7 @@ public final class Worker: @unchecked Sendable {
             _ = try options.leases.fail(db!, claim, worker: id, startedAt: started, error: "\(error)")
             return
         }
+        results.databaseMillisecondsBefore += claimMilliseconds
         if try commit(results, claim: claim, processor: processor, db: &db) {
             lock.withLock {
                 summary.shardsCompleted += 1

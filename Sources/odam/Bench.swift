@@ -6,7 +6,7 @@ extension Odam {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks, each measured in one run on this machine.",
-            subcommands: [Ops.self, Detect.self, ExplainBench.self, NMSBench.self, TrainBench.self])
+            subcommands: [Ops.self, Detect.self, ExplainBench.self, NMSBench.self, TrainBench.self, RunnerBench.self, ClaimStorm.self])
     }
 }
 
