@@ -21,6 +21,7 @@ extension Odam.Bench {
         @Option(help: "Generated images to process.") var images = 128
         @Option(help: "Images per shard in the processing run (odam enqueue's default).") var shardSize = 16
         @Option(help: "Shards of the claim-throughput run.") var claimShards = 4000
+        @Option(help: "Image paths of the enqueue run (0 skips it).") var enqueueImages = 1_000_000
         @Option(help: "A database to use instead of a private embedded one (its jobs tables get the benchmark's jobs).")
         var database: String?
 
@@ -46,6 +47,18 @@ extension Odam.Bench {
             say(
                 "odam bench runner: \(workers) worker processes, \(cores) cores, PostgreSQL \(try db.query("SHOW server_version").rows[0][0]!)"
             )
+
+            // 0. Enqueueing: the job, its shards and its images in one transaction (COPY), as odam enqueue records a walk.
+            if enqueueImages > 0 {
+                let paths = (0..<enqueueImages).map { String(format: "camera-%03d/day-%03d/frame-%07d.jpg", $0 % 97, $0 % 365, $0) }
+                let enqueueStart = Date()
+                _ = try Enqueuer.enqueue(db, name: "bench-enqueue", source: scratch, images: paths, shardSize: 16, specJSON: "{}")
+                say(
+                    String(
+                        format: "enqueue: %d images in %d shards recorded in %.1f s (one transaction, COPY)", enqueueImages,
+                        (enqueueImages + 15) / 16, Date().timeIntervalSince(enqueueStart)))
+                try db.query("DELETE FROM jobs WHERE name = 'bench-enqueue'")
+            }
 
             // 1. Claims per second.
             let claimJob = try Enqueuer.enqueue(

@@ -15,7 +15,9 @@ struct JobOptions: ParsableArguments {
     @Flag(help: "Upload the images to the job's output store so that workers on other machines can fetch them.") var stage = false
 
     /// Walks the folder, reads the spec, stages the images when asked, and records the job; its id and image count.
-    func enqueue(_ directory: String, connection: PostgresConnection) throws -> (job: Int, images: Int, shards: Int) {
+    func enqueue(_ directory: String, connection: PostgresConnection, defaultShardSize: (Int) -> Int = { _ in 16 }) throws -> (
+        job: Int, images: Int, shards: Int
+    ) {
         var spec = JobSpec()
         var document: [String: Any] = [:]
         if let job {
@@ -23,12 +25,12 @@ struct JobOptions: ParsableArguments {
                 throw ValidationError(error.description)
             }
         }
-        let shards = shardSize ?? (document["shard_size"] as? Int) ?? 16
-        guard shards > 0 else { throw ValidationError("the shard size must be positive") }
         let root = URL(fileURLWithPath: directory).standardizedFileURL.path
         let walk = try Enqueuer.walk(root)
         for problem in walk.problems { FileHandle.standardError.write(Data("odam enqueue: \(problem)\n".utf8)) }
         guard !walk.images.isEmpty else { throw ValidationError("\(root): no .jpg, .jpeg or .png images") }
+        let shards = shardSize ?? (document["shard_size"] as? Int) ?? defaultShardSize(walk.images.count)
+        guard shards > 0 else { throw ValidationError("the shard size must be positive") }
         let jobName = name ?? (document["name"] as? String) ?? (root as NSString).lastPathComponent
         // The bucket is created when the enqueuer may (best effort: it may exist, or creation may be forbidden).
         if let s3 = (try? JobResources.store(for: spec.output)) as? S3Store { try? s3.createBucket() }

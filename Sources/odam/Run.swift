@@ -44,7 +44,10 @@ extension Odam {
             let db = try PostgresConnection(connectionString)
             let applied = try Migrator(directory: try Migrate.migrationsDirectory(migrations)).migrate(db)
             if !applied.isEmpty { say("schema: applied \(applied.joined(separator: ", "))") }
-            let (job, imageCount, shardCount) = try jobOptions.enqueue(directory, connection: db)
+            // Without a shard size, a small folder is cut so that every worker gets work (16 images per shard at most).
+            let (job, imageCount, shardCount) = try jobOptions.enqueue(directory, connection: db) { images in
+                max(1, min(16, images / (2 * workerCount)))
+            }
             say("job \(job): \(imageCount) images in \(shardCount) shards; \(workerCount) workers × \(threadCount) threads")
 
             let logs = FileManager.default.currentDirectoryPath + "/.odam/logs"
