@@ -74,6 +74,28 @@ struct WorkerFailureTests {
         #expect(try db.query("SELECT outcome FROM shard_attempts WHERE lease_token = $1", [held[0][1]]).rows == [["crash"]])
     }
 
+    @Test func sigtermReleasesTheShardAndExits() throws {
+        let cluster = try RunnerCluster(name: "sigterm")
+        defer { try? FileManager.default.removeItem(atPath: cluster.root) }
+        try Self.smallJob(cluster, seed: 24, count: 4)
+        let db = try cluster.connect()
+        let release = cluster.root + "/release"
+        let worker = try cluster.worker("stopping", environment: ["ODAM_FAILPOINT": "inference", "ODAM_FAILPOINT_RELEASE": release])
+        #expect(RunnerCluster.waitUntil(timeout: 300) { cluster.logText("stopping").contains("failpoint inference reached") })
+        let token = try db.query("SELECT lease_token FROM shards WHERE state = 'running'").rows[0][0]!
+        worker.send(SIGTERM)
+        FileManager.default.createFile(atPath: release, contents: Data())
+        #expect(RunnerCluster.finish(worker, timeout: 60) == 0, "\(cluster.logText("stopping"))")
+        // Released at the next image: claimable at once, no budget spent, nothing recorded, the worker marked stopped.
+        #expect(try db.query("SELECT state, attempt, crashes, lease_token FROM shards").rows == [["available", "0", "0", nil]])
+        #expect(try db.query("SELECT outcome FROM shard_attempts WHERE lease_token = $1", [token]).rows == [["released"]])
+        #expect(try db.query("SELECT count(*) FROM image_results").rows == [["0"]])
+        #expect(try db.query("SELECT stopped_at IS NOT NULL FROM workers").rows == [["t"]])
+        let next = try cluster.worker("next")
+        #expect(RunnerCluster.finish(next, timeout: 300) == 0)
+        try Self.expectEverythingOnce(db, images: 4)
+    }
+
     @Test func aFencedOutWorkerCannotCommitAfterAnotherFinished() throws {
         let cluster = try RunnerCluster(name: "fencing")
         defer { try? FileManager.default.removeItem(atPath: cluster.root) }
