@@ -11,6 +11,7 @@ import json
 import os
 
 import torch
+import torchvision
 from safetensors.torch import save_file
 from torchvision.models.detection import FCOS
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -71,6 +72,56 @@ def main():
         json.dump({"targets": [{"boxes": t["boxes"].tolist(), "labels": t["labels"].tolist()} for t in targets],
                    "losses": {k: float(v) for k, v in losses.items()}}, f, indent=1)
     print({k: float(v) for k, v in losses.items()})
+    quality_fixture(per_level, anchors[0], num_anchors_per_level, targets)
+
+
+def quality_assignment(locations, strides, logits, pred_boxes, gt_boxes, gt_labels, radius=1.5, alpha=0.8, dynk=5):
+    """The official ODAM code's assignment (fcos_target_in_r with quality_assign, then assign_with_quality), written
+    out in torch: returns each location's object index or -1."""
+    m, n = locations.shape[0], gt_boxes.shape[0]
+    x, y = locations[:, 0:1], locations[:, 1:2]
+    inside = torch.stack([x - gt_boxes[:, 0], y - gt_boxes[:, 1], gt_boxes[:, 2] - x, gt_boxes[:, 3] - y], 2).min(2)[0] > 0
+    s = strides.view(m, 1)
+    centers = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
+    snapped_x = (centers[:, 0].view(1, n) / s).int().float() * s + s / 2
+    snapped_y = (centers[:, 1].view(1, n) / s).int().float() * s + s / 2
+    near = ((x - snapped_x).abs() <= s * radius) & ((y - snapped_y).abs() <= s * radius)
+    candidates = inside & near
+    valid = candidates.sum(0) > 0
+    result = torch.full((m,), -1, dtype=torch.int64)
+    if valid.sum() == 0:
+        return result
+    objects = torch.nonzero(valid).view(-1)
+    candidates = candidates[:, objects]
+    probability = logits.sigmoid()[:, gt_labels[objects]]
+    ious = torchvision.ops.box_iou(pred_boxes, gt_boxes[objects])
+    quality = probability ** (1 - alpha) * ious ** alpha
+    quality[~candidates] = -1
+    k = ious.topk(dynk, dim=0)[0].sum(0).abs().clamp(min=1.0)
+    best, column = quality.max(1)
+    kept = torch.zeros_like(quality)
+    kept[torch.arange(m), column] = best
+    threshold = torch.sort(kept, dim=0, descending=True)[0][k.ceil().long(), torch.arange(len(objects))]
+    positive = (kept >= threshold) & (kept > 0)
+    for i, j in torch.nonzero(positive).tolist():
+        result[i] = objects[j]
+    return result
+
+
+def quality_fixture(per_level, anchors, num_anchors_per_level, targets):
+    """quality_assignment.safetensors: each image's assignment of the fcos_loss fixture's outputs and targets."""
+    centers = (anchors[:, :2] + anchors[:, 2:]) / 2
+    strides = anchors[:, 2] - anchors[:, 0]
+    out = {}
+    for image, target in enumerate(targets):
+        logits = torch.cat([c[image].permute(1, 2, 0).reshape(-1, c.shape[1]) for c, _, _ in per_level])
+        distances = torch.cat([r[image].permute(1, 2, 0).reshape(-1, 4) for _, r, _ in per_level]) * strides.view(-1, 1)
+        pred = torch.stack([centers[:, 0] - distances[:, 0], centers[:, 1] - distances[:, 1], centers[:, 0] + distances[:, 2],
+                            centers[:, 1] + distances[:, 3]], 1)
+        assigned = quality_assignment(centers, strides, logits, pred, target["boxes"], target["labels"])
+        out[f"assigned.{image}"] = assigned
+        print(f"image {image}: {(assigned >= 0).sum().item()} positives by quality")
+    save_file(out, os.path.join(OUT, "quality_assignment.safetensors"))
 
 
 if __name__ == "__main__":

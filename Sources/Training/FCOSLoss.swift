@@ -30,6 +30,11 @@ public struct FCOSLoss: Sendable {
     public var centerSamplingRadius: Float = 1.5
     public var alpha: Float = 0.25
     public var gamma: Float = 2
+    public var assignment = Assignment.torchvision
+    /// The official quality assignment's IoU exponent (its class-probability exponent is 1 − this).
+    public var qualityAlpha: Float = 0.8
+    /// The official quality assignment's number of best IoUs summed into each object's k.
+    public var dynamicK = 5
 
     public init() {}
 
@@ -39,6 +44,8 @@ public struct FCOSLoss: Sendable {
         public var regression: Tensor
         public var centerness: Tensor
         public var foreground: Int
+        /// Per image and level, each location's object (``FCOSLoss/background`` or ``FCOSLoss/ignoredLocation``).
+        public var assignments: [[[Int]]]
         public var total: Tensor { classification + regression + centerness }
     }
 
@@ -50,8 +57,7 @@ public struct FCOSLoss: Sendable {
     /// detector's ``AnchorGenerator`` makes them; their centers are the locations, their widths the sizes).
     public func assign(anchors: [[Float]], target: TrainingTarget) -> [[Int]] {
         let objects = target.boxes.indices.filter { !target.ignored[$0] }
-        let ignores = target.boxes.indices.filter { target.ignored[$0] }
-        return anchors.enumerated().map { level, levelAnchors in
+        var assigned = anchors.enumerated().map { level, levelAnchors in
             let cells = levelAnchors.count / 4
             var matched = [Int](repeating: Self.background, count: cells)
             for cell in 0..<cells {
@@ -71,17 +77,37 @@ public struct FCOSLoss: Sendable {
                     let area = (b[2] - b[0]) * (b[3] - b[1])
                     if area < bestArea { (best, bestArea) = (g, area) }
                 }
-                if best == Self.background
-                    && ignores.contains(where: { i in
-                        let b = target.boxes[i]
-                        return x > b[0] && x < b[2] && y > b[1] && y < b[3]
-                    })
-                {
-                    best = Self.ignoredLocation
-                }
                 matched[cell] = best
             }
             return matched
+        }
+        markIgnored(&assigned, anchors: anchors, target: target)
+        return assigned
+    }
+
+    /// Locations matched to no object but inside an ignore region leave the classification loss.
+    func markIgnored(_ matched: inout [[Int]], anchors: [[Float]], target: TrainingTarget) {
+        let ignores = target.boxes.indices.filter { target.ignored[$0] }
+        guard !ignores.isEmpty else { return }
+        for (level, levelAnchors) in anchors.enumerated() {
+            for cell in 0..<(levelAnchors.count / 4) where matched[level][cell] == Self.background {
+                let x = (levelAnchors[4 * cell] + levelAnchors[4 * cell + 2]) / 2,
+                    y = (levelAnchors[4 * cell + 1] + levelAnchors[4 * cell + 3]) / 2
+                if ignores.contains(where: { i in
+                    let b = target.boxes[i]
+                    return x > b[0] && x < b[2] && y > b[1] && y < b[3]
+                }) {
+                    matched[level][cell] = Self.ignoredLocation
+                }
+            }
+        }
+    }
+
+    /// Assigns one image's locations by ``assignment`` (the quality assignment reads the detached predictions).
+    public func assign(anchors: [[Float]], target: TrainingTarget, image: Int, logits: [Tensor], boxes: [Tensor]) -> [[Int]] {
+        switch assignment {
+        case .torchvision: assign(anchors: anchors, target: target)
+        case .quality: assignByQuality(anchors: anchors, target: target, image: image, logits: logits, boxes: boxes)
         }
     }
 
@@ -93,7 +119,7 @@ public struct FCOSLoss: Sendable {
     ) -> Terms {
         let batch = logits[0].shape[0]
         let levels = logits.indices.map { (height: logits[$0].shape[2], width: logits[$0].shape[3]) }
-        let assignments = targets.map { assign(anchors: anchors, target: $0) }
+        let assignments = targets.indices.map { assign(anchors: anchors, target: targets[$0], image: $0, logits: logits, boxes: boxes) }
         let foreground = assignments.reduce(0) { total, image in total + image.reduce(0) { $0 + $1.filter { $0 >= 0 }.count } }
         let normalizer = Float(max(foreground, 1))
         var classificationValue: Float = 0, regressionValue: Float = 0, centernessValue: Float = 0
@@ -144,7 +170,7 @@ public struct FCOSLoss: Sendable {
             classification: Self.scalarLoss(classificationValue / normalizer, inputs: logits, gradients: classificationGradients),
             regression: Self.scalarLoss(regressionValue / normalizer, inputs: boxes, gradients: regressionGradients),
             centerness: Self.scalarLoss(centernessValue / normalizer, inputs: centerness, gradients: centernessGradients),
-            foreground: foreground)
+            foreground: foreground, assignments: assignments)
     }
 
     /// The box that distances (l, t, r, b, in anchor sizes) predict at an anchor, as the detector decodes it.

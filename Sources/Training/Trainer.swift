@@ -14,7 +14,7 @@ public final class Trainer {
     public let config: TrainingConfig
     public let detector: FCOS
     let samples: [Sample]
-    let loss = FCOSLoss()
+    let loss: FCOSLoss
     var optimizer: SGD
     public private(set) var iteration = 0
 
@@ -41,6 +41,9 @@ public final class Trainer {
 
     public init(config: TrainingConfig) throws {
         self.config = config
+        var loss = FCOSLoss()
+        loss.assignment = config.assignment
+        self.loss = loss
         var spec = config.model
         spec.normalization = .batchNorm
         guard let fcos = try spec.build(classCount: spec.classCount!) as? FCOS else {
@@ -142,7 +145,7 @@ public final class Trainer {
                     "cls_logits": outputs.map(\.logits), "bbox_regression": outputs.map(\.boxes), "bbox_ctrness": outputs.map(\.centerness),
                 ])
             trace.towerLayers = towerLayers
-            let assignments = targets.map { loss.assign(anchors: anchors, target: $0) }
+            let assignments = terms.assignments
             let (odamLoss, _) = OdamTrainLoss(settings: odam)(
                 detector: detector, trace: trace, targets: targets, anchors: anchors, assignments: assignments, inputSizes: batch.imageSizes
             )

@@ -43,10 +43,13 @@ public struct TrainingConfig: Decodable, Sendable {
     public var valImages: Int?
     /// The training images used (all when absent), for short runs.
     public var trainImages: Int?
+    /// How the FCOS loss assigns locations to objects: `torchvision` (default) or `quality` (the official ODAM code's).
+    public var assignment = FCOSLoss.Assignment.torchvision
 
     enum CodingKeys: String, CodingKey {
         case model, train, val, output, epochs, batchSize, learningRate, momentum, weightDecay, warmupIterations, warmupFactor
         case milestones, gamma, minSizes, maxSize, horizontalFlip, clipNorm, seed, odamTrain, checkpointEvery, valImages, trainImages
+        case assignment
     }
 
     public init(from decoder: any Decoder) throws {
@@ -73,6 +76,7 @@ public struct TrainingConfig: Decodable, Sendable {
         checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? checkpointEvery
         valImages = try c.decodeIfPresent(Int.self, forKey: .valImages)
         trainImages = try c.decodeIfPresent(Int.self, forKey: .trainImages)
+        assignment = try c.decodeIfPresent(FCOSLoss.Assignment.self, forKey: .assignment) ?? .torchvision
         guard model.classCount != nil else { throw ModelError("the training config's model needs a classCount") }
         guard epochs > 0, batchSize > 0 else { throw ModelError("epochs and batchSize must be positive") }
     }

@@ -50,4 +50,35 @@ struct FCOSLossTests {
         #expect(matched[10] == FCOSLoss.ignoredLocation && matched[15] == FCOSLoss.ignoredLocation)
         #expect(matched[3] == FCOSLoss.background)
     }
+
+    /// The official ODAM code's quality assignment, against its torch transcription in `Tools/make_training_fixtures.py`
+    /// on the same head outputs and targets.
+    @Test func qualityAssignmentMatchesTheOfficialCode() throws {
+        let directory = fixtureDirectory(bundle: .module)
+        let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/fcos_loss.json")))
+        let f = try FixtureTensors(path: directory + "/fcos_loss.safetensors")
+        let expected = try FixtureTensors(path: directory + "/quality_assignment.safetensors")
+        let logits = (0..<5).map { f.tensor("logits.\($0)") }, boxes = (0..<5).map { f.tensor("boxes.\($0)") }
+        let anchors = (0..<5).map { f.tensor("anchors.\($0)").scalars }
+        var loss = FCOSLoss()
+        loss.assignment = .quality
+        for (image, target) in manifest.targets.enumerated() {
+            let training = TrainingTarget(boxes: target.boxes, labels: target.labels, ignored: target.boxes.map { _ in false })
+            let assigned = loss.assign(anchors: anchors, target: training, image: image, logits: logits, boxes: boxes).flatMap { $0 }
+            let reference = expected.indices("assigned.\(image)").values
+            #expect(assigned == reference, "image \(image)")
+            #expect(assigned.contains { $0 >= 0 }, "image \(image) has positives")
+            #expect(
+                assigned != FCOSLoss().assign(anchors: anchors, target: training).flatMap { $0 },
+                "the quality assignment differs from torchvision's on image \(image)")
+        }
+        // Training with it runs the same loss on the new positives.
+        let terms = loss(
+            logits: logits, boxes: boxes, centerness: (0..<5).map { f.tensor("centerness.\($0)") },
+            targets: manifest.targets.map {
+                TrainingTarget(boxes: $0.boxes, labels: $0.labels, ignored: $0.boxes.map { _ in false })
+            }, anchors: anchors)
+        #expect(terms.foreground == (0..<2).map { expected.indices("assigned.\($0)").values.filter { $0 >= 0 }.count }.reduce(0, +))
+        #expect(terms.total.item.isFinite)
+    }
 }
