@@ -42,6 +42,10 @@ public enum JobResources {
 
         /// The bytes of the image at `path` (relative to the source); errors name the image and the cause.
         public func fetch(_ path: String) throws -> [UInt8] {
+            // Paths come from the database: one that climbs out of the source is refused, not followed.
+            guard !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+                throw RunnerError("\(path): refused (an image path must stay inside the job's source)")
+            }
             switch self {
             case .folder(let root):
                 let full = root + "/" + path

@@ -66,7 +66,7 @@ extension Odam.Bench {
             let claimStart = Date()
             let claimers = try (0..<workers).map { index in
                 try ChildProcess(
-                    [executable, "bench", "claim-storm", "--database", connectionString, "--job", String(claimJob)],
+                    [executable, "bench", "claim-storm", "--job", String(claimJob)], environment: ["ODAM_DATABASE_URL": connectionString],
                     output: scratch + "/claimer-\(index).log")
             }
             for claimer in claimers { claimer.wait() }
@@ -93,8 +93,8 @@ extension Odam.Bench {
             let processStart = Date()
             let processes = try (0..<workers).map { index in
                 try ChildProcess(
-                    [executable, "worker", "--database", connectionString, "--threads", "1", "--exit-when-idle", "--poll-seconds", "1"],
-                    output: scratch + "/worker-\(index).log")
+                    [executable, "worker", "--threads", "1", "--exit-when-idle", "--poll-seconds", "1"],
+                    environment: ["ODAM_DATABASE_URL": connectionString], output: scratch + "/worker-\(index).log")
             }
             for process in processes { process.wait() }
             let wall = Date().timeIntervalSince(processStart)
@@ -124,10 +124,12 @@ extension Odam.Bench {
             commandName: "claim-storm", abstract: "(used by odam bench runner) Claim and complete shards until none is left.",
             shouldDisplay: false)
 
-        @Option var database: String
         @Option var job: Int
 
         func run() throws {
+            guard let database = ProcessInfo.processInfo.environment["ODAM_DATABASE_URL"] else {
+                throw ValidationError("ODAM_DATABASE_URL is not set")
+            }
             let db = try PostgresConnection(database)
             let leases = ShardLeases()
             let worker = try leases.register(db, host: ProcessInfo.processInfo.hostName, version: "bench", threads: 1)

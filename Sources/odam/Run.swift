@@ -53,12 +53,14 @@ extension Odam {
             let logs = FileManager.default.currentDirectoryPath + "/.odam/logs"
             try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-            let database = ["--database", connectionString]
-            var children = [try ChildProcess([executable, "coordinator"] + database, output: logs + "/coordinator.log")]
+            // The connection string reaches the children in their environment, not their arguments (ps shows those).
+            let database = ["ODAM_DATABASE_URL": connectionString]
+            var children = [try ChildProcess([executable, "coordinator"], environment: database, output: logs + "/coordinator.log")]
             for index in 0..<workerCount {
                 children.append(
                     try ChildProcess(
-                        [executable, "worker", "--threads", String(threadCount)] + database, output: logs + "/worker-\(index + 1).log"))
+                        [executable, "worker", "--threads", String(threadCount)], environment: database,
+                        output: logs + "/worker-\(index + 1).log"))
             }
             let interrupted = InterruptFlag()
             onTermination { interrupted.set() }

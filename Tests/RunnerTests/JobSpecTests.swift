@@ -1,4 +1,5 @@
 import Foundation
+import ObjectStore
 import Runner
 import Testing
 
@@ -69,5 +70,15 @@ struct JobSpecTests {
         } throws: { error in
             "\(error)".contains(path) && "\(error)".contains(cause)
         }
+    }
+
+    @Test(arguments: ["../etc/passwd", "/etc/passwd", "a/../../b.png"])
+    func imagePathsThatLeaveTheSourceAreRefused(path: String) throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("odam-source-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let source = JobResources.ImageSource(root + "/images", store: try FileStore(root: root + "/objects"))
+        #expect {
+            try source.fetch(path)
+        } throws: { "\($0)".contains("refused") }
     }
 }

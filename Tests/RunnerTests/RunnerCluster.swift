@@ -40,10 +40,10 @@ struct RunnerCluster {
 
     func connect() throws -> PostgresConnection { try PostgresConnection(connectionString) }
 
-    /// Starts `odam ARGUMENTS --database …` with its output in `logs/LOG.log`.
+    /// Starts `odam ARGUMENTS` on the cluster's database (`ODAM_DATABASE_URL`) with its output in `logs/LOG.log`.
     func start(_ arguments: [String], log: String, environment extra: [String: String] = [:]) throws -> ChildProcess {
         try ChildProcess(
-            [Self.odam] + arguments + ["--database", connectionString], environment: environment.merging(extra) { $1 },
+            [Self.odam] + arguments, environment: environment.merging(extra) { $1 }.merging(["ODAM_DATABASE_URL": connectionString]) { $1 },
             output: logPath(log))
     }
 
