@@ -1,12 +1,14 @@
 /// Elementwise binary ops with NumPy/PyTorch broadcasting, and their gradients.
 extension Tensor {
+    /// `op` applied elementwise with broadcasting. Generic over the operation so that each one is compiled into its
+    /// own loops (a closure would cost a call per element).
     @inline(__always)
-    static func binaryKernel(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
+    static func binaryKernel<Op: BinaryElementOperation>(_ a: Tensor, _ b: Tensor, _ op: Op) -> Tensor {
         if a.shape == b.shape {
             let result = Tensor(uninitializedShape: a.shape)
             let pa = a.storage.base, pb = b.storage.base, po = result.storage.base
             parallelFor(a.count, costPerItem: 1) { range in
-                for i in range { po[i] = op(pa[i], pb[i]) }
+                for i in range { po[i] = op.apply(pa[i], pb[i]) }
             }
             return result
         }
@@ -15,12 +17,12 @@ extension Tensor {
         let pa = a.storage.base, pb = b.storage.base, po = result.storage.base
         if b.count == 1 {
             let value = pb[0]
-            parallelFor(result.count) { range in for i in range { po[i] = op(pa[i], value) } }
+            parallelFor(result.count) { range in for i in range { po[i] = op.apply(pa[i], value) } }
             return result
         }
         if a.count == 1 {
             let value = pa[0]
-            parallelFor(result.count) { range in for i in range { po[i] = op(value, pb[i]) } }
+            parallelFor(result.count) { range in for i in range { po[i] = op.apply(value, pb[i]) } }
             return result
         }
         let stridesA = broadcastStrides(of: a.shape, to: shape)
@@ -28,18 +30,23 @@ extension Tensor {
         forEachRow(shape: shape, stridesA: stridesA, stridesB: stridesB) { offA, offB, length, incA, incB, row in
             let out = po + row * length
             if incA == 1 && incB == 1 {
-                for j in 0..<length { out[j] = op(pa[offA + j], pb[offB + j]) }
+                for j in 0..<length { out[j] = op.apply(pa[offA + j], pb[offB + j]) }
             } else if incA == 1 && incB == 0 {
                 let value = pb[offB]
-                for j in 0..<length { out[j] = op(pa[offA + j], value) }
+                for j in 0..<length { out[j] = op.apply(pa[offA + j], value) }
             } else if incA == 0 && incB == 1 {
                 let value = pa[offA]
-                for j in 0..<length { out[j] = op(value, pb[offB + j]) }
+                for j in 0..<length { out[j] = op.apply(value, pb[offB + j]) }
             } else {
-                for j in 0..<length { out[j] = op(pa[offA + j * incA], pb[offB + j * incB]) }
+                for j in 0..<length { out[j] = op.apply(pa[offA + j * incA], pb[offB + j * incB]) }
             }
         }
         return result
+    }
+
+    /// `op` applied elementwise with broadcasting, for operations that are closures.
+    static func binaryKernel(_ a: Tensor, _ b: Tensor, _ op: @escaping (Float, Float) -> Float) -> Tensor {
+        binaryKernel(a, b, ClosureElementOperation(function: op))
     }
 
     /// Sums `self` (shape `lead + broadcast shape`) down to `lead + target`, undoing broadcasting in a pullback.
@@ -51,7 +58,7 @@ extension Tensor {
     }
 
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let result = binaryKernel(a, b, +)
+        let result = binaryKernel(a, b, AddElements())
         guard recordsGradient(a, b) else { return result }
         let (shapeA, shapeB) = (a.shape, b.shape)
         return result.recorded("add", inputs: [a, b], seedBatched: true) { g, needed in
@@ -64,7 +71,7 @@ extension Tensor {
     }
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let result = binaryKernel(a, b, -)
+        let result = binaryKernel(a, b, SubtractElements())
         guard recordsGradient(a, b) else { return result }
         let (shapeA, shapeB) = (a.shape, b.shape)
         return result.recorded("sub", inputs: [a, b], seedBatched: true) { g, needed in
@@ -77,7 +84,7 @@ extension Tensor {
     }
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let result = binaryKernel(a, b, *)
+        let result = binaryKernel(a, b, MultiplyElements())
         guard recordsGradient(a, b) else { return result }
         let (ca, cb) = (a.detached(), b.detached())
         return result.recorded("mul", inputs: [a, b], seedBatched: true) { g, needed in
@@ -90,7 +97,7 @@ extension Tensor {
     }
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let result = binaryKernel(a, b, /)
+        let result = binaryKernel(a, b, DivideElements())
         guard recordsGradient(a, b) else { return result }
         let (ca, cb) = (a.detached(), b.detached())
         return result.recorded("div", inputs: [a, b], seedBatched: true) { g, needed in
@@ -150,4 +157,30 @@ extension Tensor {
         let po = storage.base, pi = other.storage.base
         parallelFor(count) { range in for i in range { po[i] += pi[i] } }
     }
+}
+
+/// An elementwise operation of two values, as a type so that kernels are specialized for it.
+package protocol BinaryElementOperation {
+    func apply(_ a: Float, _ b: Float) -> Float
+}
+
+package struct AddElements: BinaryElementOperation {
+    @inline(__always) package func apply(_ a: Float, _ b: Float) -> Float { a + b }
+}
+
+package struct SubtractElements: BinaryElementOperation {
+    @inline(__always) package func apply(_ a: Float, _ b: Float) -> Float { a - b }
+}
+
+package struct MultiplyElements: BinaryElementOperation {
+    @inline(__always) package func apply(_ a: Float, _ b: Float) -> Float { a * b }
+}
+
+package struct DivideElements: BinaryElementOperation {
+    @inline(__always) package func apply(_ a: Float, _ b: Float) -> Float { a / b }
+}
+
+package struct ClosureElementOperation: BinaryElementOperation {
+    let function: (Float, Float) -> Float
+    @inline(__always) package func apply(_ a: Float, _ b: Float) -> Float { function(a, b) }
 }
