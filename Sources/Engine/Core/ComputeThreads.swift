@@ -64,16 +64,14 @@ package func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>
         return
     }
     let chunks = min(threads, count)
-    withoutActuallyEscaping(body) { body in
-        // Each chunk touches a disjoint range; the closure is only called during concurrentPerform.
-        nonisolated(unsafe) let chunkBody = body
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let start = count * chunk / chunks
-            let end = count * (chunk + 1) / chunks
-            let wasInside = insideParallelRegion
-            insideParallelRegion = true
-            defer { insideParallelRegion = wasInside }
-            if start < end { chunkBody(start..<end) }
-        }
+    let ran = ComputePool.shared.run(chunks: chunks) { chunk in
+        // Each chunk touches a disjoint range; the closure is only called during the region.
+        let start = count * chunk / chunks
+        let end = count * (chunk + 1) / chunks
+        let wasInside = insideParallelRegion
+        insideParallelRegion = true
+        defer { insideParallelRegion = wasInside }
+        if start < end { body(start..<end) }
     }
+    if !ran { body(0..<count) }
 }
