@@ -23,6 +23,7 @@ struct DistributedRunTests {
     /// 3 bad files (a truncated JPEG, zero bytes, text named .png).
     @Test func sixtyImagesThreeWorkersEverythingExactlyOnce() throws {
         let cluster = try RunnerCluster(name: "e2e", environment: Self.s3Environment)
+        defer { try? FileManager.default.removeItem(atPath: cluster.root) }
         let folder = cluster.root + "/images"
         try FileManager.default.createDirectory(atPath: folder + "/bad", withIntermediateDirectories: true)
         let rocket = try Data(contentsOf: URL(fileURLWithPath: sampleImagePath("rocket.jpg")))
