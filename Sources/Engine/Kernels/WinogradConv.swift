@@ -204,10 +204,14 @@ package enum WinogradConv {
                 }
             }
         }
-        for xi in 0..<16 {
-            sgemm(
-                m: cout, n: tiles, k: cin, a: u + xi * cout * cin, lda: cin, b: pv + xi * cin * tiles, ldb: tiles,
-                c: pm + xi * cout * tiles, ldc: tiles)
+        // The 16 GEMMs are shared out whole among the threads (each single-threaded inside the region): one parallel
+        // region instead of one per GEMM, and no operand packed twice.
+        parallelFor(16, costPerItem: 1 << 30) { range in
+            for xi in range {
+                sgemm(
+                    m: cout, n: tiles, k: cin, a: u + xi * cout * cin, lda: cin, b: pv + xi * cin * tiles, ldb: tiles,
+                    c: pm + xi * cout * tiles, ldc: tiles)
+            }
         }
         // Y = Aᵀ M A for each tile, clipped at the output's edge; in the chunks of the input transform.
         parallelFor(cout * chunks, costPerItem: chunk * 40) { range in

@@ -145,10 +145,9 @@ private struct NormalizationStatistics: @unchecked Sendable {
                             perChannel: perChannel
                         ) { start, length in
                             let segment = px + start
-                            var s: Float = 0, q: Float = 0
-                            for i in 0..<length { s += segment[i] }
+                            let s = vectorSum(segment, length)
                             let segmentMean = s / Float(length)
-                            for i in 0..<length { let d = segment[i] - segmentMean; q += d * d }
+                            let q = vectorSquaredDeviations(segment, length, mean: segmentMean)
                             // Chan's parallel combination keeps the variance accurate for large sets.
                             let n1 = Double(count), n2 = Double(length)
                             if count > 0 {
@@ -224,11 +223,7 @@ private struct NormalizationStatistics: @unchecked Sendable {
                         let set = setIndex(row: nc / channels, channel: nc % channels)
                         let mu = mean[set], inv = inverseDeviation[set]
                         let dy = gradOutput + line * plane, x = input + nc * plane
-                        var a: Float = 0, b: Float = 0
-                        for i in 0..<plane {
-                            a += dy[i]
-                            b += dy[i] * (x[i] - mu)
-                        }
+                        let (a, b) = vectorSumAndCenteredDot(dy, x, plane, mean: mu)
                         sd[line] = a
                         sx[line] = b * inv
                     }
