@@ -27,7 +27,7 @@ final class ComputePool: @unchecked Sendable {
     nonisolated(unsafe) private var workers = 0
 
     /// Spins (about 50 µs) before a worker sleeps.
-    private let spinLimit = 20_000
+    private let spinLimit = 200_000
 
     private init() {
         pthread_mutex_init(mutex, nil)
