@@ -173,6 +173,40 @@ package enum ConvKernels {
         }
     }
 
+    /// dW += dY · im2col(X)ᵀ over tiles of output rows whose columns stay in cache (as ``tiledForward``), the tiles
+    /// shared out among the threads, each accumulating into a gradient of its own that is summed at the end.
+    static func tiledBackwardWeight(
+        input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>, gradWeight: UnsafeMutablePointer<Float>, _ g: ConvGeometry
+    ) {
+        let k = g.columnRows, outW = g.outWidth, weightCount = g.outChannels * k
+        let rowsPerTile = max(1, (1 << 18) / max(k * outW, 1))
+        let tilesPerImage = (g.outHeight + rowsPerTile - 1) / rowsPerTile
+        let tiles = g.batch * tilesPerImage
+        let threads = ComputeThreads.isInsideParallelRegion ? 1 : max(1, min(ComputeThreads.count, tiles))
+        let partials = threads > 1 ? TensorStorage(zeroedCount: (threads - 1) * weightCount) : nil
+        parallelFor(threads, costPerItem: 1 << 30) { range in
+            for worker in range {
+                let target = worker == 0 ? gradWeight : partials!.base + (worker - 1) * weightCount
+                let columns = TensorStorage(uninitializedCount: k * rowsPerTile * outW)
+                for tile in stride(from: worker * tiles / threads, to: (worker + 1) * tiles / threads, by: 1) {
+                    let n = tile / tilesPerImage, first = (tile % tilesPerImage) * rowsPerTile
+                    let rows = first..<min(g.outHeight, first + rowsPerTile)
+                    im2col(input + n * g.inChannels * g.inPixels, columns.base, g, outputRows: rows)
+                    sgemm(
+                        transposeB: true, m: g.outChannels, n: k, k: rows.count * outW,
+                        a: gradOutput + n * g.outChannels * g.outPixels + first * outW, lda: g.outPixels, b: columns.base,
+                        ldb: rows.count * outW, beta: 1, c: target, ldc: k)
+                }
+            }
+        }
+        if let partials {
+            for worker in 1..<threads {
+                let partial = partials.base + (worker - 1) * weightCount
+                for i in 0..<weightCount { gradWeight[i] += partial[i] }
+            }
+        }
+    }
+
     /// dX from dY; `g.batch` may count several seeds times the images.
     package static func backwardInput(
         gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>, _ g: ConvGeometry
@@ -202,6 +236,10 @@ package enum ConvKernels {
     package static func backwardWeight(
         input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>, gradWeight: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
+        if g.groups == 1 && !g.isPointwise {
+            tiledBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: gradWeight, g)
+            return
+        }
         let k = g.columnRows
         let columns = g.isPointwise ? nil : TensorStorage(uninitializedCount: k * g.outPixels)
         for n in 0..<g.batch {
