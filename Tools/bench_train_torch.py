@@ -2,6 +2,7 @@
 """Training throughput of the default model's architecture, odam and PyTorch side by side in one run.
 
 Usage: python3 Tools/bench_train_torch.py [--odam .build/release/odam] [--threads 2] [--iterations 10] [--batch 8] [--size 320]
+       [--rounds 3]   (rounds alternate odam and PyTorch; the medians over rounds are compared)
 
 The architecture both sides train: FCOS on a ResNet-18 body at width 16 with batch norm in training mode
 (torchvision's ResNet with every width scaled by 16/64), an FPN with 64 channels and P6/P7, torchvision's FCOS head
@@ -79,24 +80,40 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--torch-only", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if args.torch_only:
         print(json.dumps({"median": torch_side(args.threads, args.iterations, args.batch, args.size)}))
         return
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     tuned = dict(env, MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="68719476736")
-    odam = json.loads(subprocess.run(
-        [args.odam, "bench", "train", "--json", "--threads", str(args.threads), "--iterations", str(args.iterations),
-         "--batch-size", str(args.batch), "--size", str(args.size)], env=env, check=True, capture_output=True, text=True).stdout)
-    theirs = json.loads(subprocess.run(
-        [sys.executable, __file__, "--torch-only", "--threads", str(args.threads), "--iterations", str(args.iterations),
-         "--batch", str(args.batch), "--size", str(args.size)], env=tuned, check=True, capture_output=True, text=True).stdout)
-    torch_rate = args.batch / theirs["median"]
-    print(f"{'training':14}{'s/iteration':>13}{'images/s':>10}{'vs PyTorch FCOS':>17}")
-    print(f"{'PyTorch FCOS':14}{theirs['median']:13.3f}{torch_rate:10.1f}{1.0:17.2f}")
-    for row in odam:
+    # Rounds alternate odam and PyTorch, so that a slow spell of the machine falls on both; medians are reported.
+    odam_rounds, torch_rounds = [], []
+    for _ in range(args.rounds):
+        odam_rounds.append(json.loads(subprocess.run(
+            [args.odam, "bench", "train", "--json", "--threads", str(args.threads), "--iterations", str(args.iterations),
+             "--batch-size", str(args.batch), "--size", str(args.size)], env=env, check=True, capture_output=True,
+            text=True).stdout))
+        torch_rounds.append(json.loads(subprocess.run(
+            [sys.executable, __file__, "--torch-only", "--threads", str(args.threads), "--iterations", str(args.iterations),
+             "--batch", str(args.batch), "--size", str(args.size)], env=tuned, check=True, capture_output=True,
+            text=True).stdout)["median"])
+
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2]
+
+    torch_seconds = median(torch_rounds)
+    torch_rate = args.batch / torch_seconds
+    print(f"{args.rounds} alternating rounds; PyTorch s/iteration per round: {', '.join(f'{t:.3f}' for t in torch_rounds)}")
+    print(f"{'training':14}{'s/iteration':>13}{'images/s':>10}{'vs PyTorch FCOS':>17}   per round")
+    print(f"{'PyTorch FCOS':14}{torch_seconds:13.3f}{torch_rate:10.1f}{1.0:17.2f}")
+    for index, row in enumerate(odam_rounds[0]):
+        seconds = [rounds[index]["secondsPerIteration"] for rounds in odam_rounds]
         name = "odam " + ("Odam-Train" if row["odamTrain"] else "FCOS")
-        print(f"{name:14}{row['secondsPerIteration']:13.3f}{row['imagesPerSecond']:10.1f}{row['imagesPerSecond'] / torch_rate:17.2f}")
+        rate = args.batch / median(seconds)
+        print(f"{name:14}{median(seconds):13.3f}{rate:10.1f}{rate / torch_rate:17.2f}   "
+              + ", ".join(f"{s:.3f}" for s in seconds))
 
 
 if __name__ == "__main__":
