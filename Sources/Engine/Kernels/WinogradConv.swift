@@ -139,6 +139,59 @@ package enum WinogradConv {
         out[3 * stride] = r[1] - r[3]
     }
 
+    /// Bᵀ d B of four horizontally neighbouring tiles whose 4x4 patches start at `patch`, `patch + 2`, `patch + 4`
+    /// and `patch + 6` (all inside the image, ten columns read): value ξ of tile j goes to `out[ξ · chunk + j]`, so
+    /// each of the 16 values is one contiguous four-wide store.
+    @inline(__always)
+    private static func transformFourTiles(
+        _ patch: UnsafePointer<Float>, rowStride: Int, into out: UnsafeMutablePointer<Float>, _ chunk: Int
+    ) {
+        // Column q of every patch row, across the four tiles: patch columns 2j + q.
+        func row(_ r: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+            let p = UnsafeRawPointer(patch + r * rowStride)
+            let a = p.loadUnaligned(as: SIMD8<Float>.self), b = p.loadUnaligned(fromByteOffset: 8, as: SIMD8<Float>.self)
+            return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+        }
+        let d0 = row(0), d1 = row(1), d2 = row(2), d3 = row(3)
+        // Rows of Bᵀ d, then columns of (Bᵀ d) B.
+        @inline(__always)
+        func store(_ r: Int, _ t0: SIMD4<Float>, _ t1: SIMD4<Float>, _ t2: SIMD4<Float>, _ t3: SIMD4<Float>) {
+            let base = UnsafeMutableRawPointer(out + 4 * r * chunk)
+            base.storeBytes(of: t0 - t2, as: SIMD4<Float>.self)
+            (base + 4 * chunk).storeBytes(of: t1 + t2, as: SIMD4<Float>.self)
+            (base + 8 * chunk).storeBytes(of: t2 - t1, as: SIMD4<Float>.self)
+            (base + 12 * chunk).storeBytes(of: t1 - t3, as: SIMD4<Float>.self)
+        }
+        store(0, d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
+        store(1, d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
+        store(2, d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
+        store(3, d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
+    }
+
+    /// Aᵀ M A of four neighbouring tiles, value ξ of tile j at `m[ξ · chunk + j]`, written as two rows of eight
+    /// values at `out` and `out + rowStride`.
+    @inline(__always)
+    private static func untransformFourTiles(_ m: UnsafePointer<Float>, _ chunk: Int, into out: UnsafeMutablePointer<Float>, rowStride: Int)
+    {
+        func load(_ xi: Int) -> SIMD4<Float> { UnsafeRawPointer(m + xi * chunk).loadUnaligned(as: SIMD4<Float>.self) }
+        // Rows of Aᵀ M (a, b), then their columns A: per tile (a0 + a1 + a2, a1 − a2 − a3) and the same of b.
+        var a = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>()), b = a
+        a.0 = load(0) + load(4) + load(8)
+        a.1 = load(1) + load(5) + load(9)
+        a.2 = load(2) + load(6) + load(10)
+        a.3 = load(3) + load(7) + load(11)
+        b.0 = load(4) - load(8) - load(12)
+        b.1 = load(5) - load(9) - load(13)
+        b.2 = load(6) - load(10) - load(14)
+        b.3 = load(7) - load(11) - load(15)
+        @inline(__always)
+        func interleaved(_ left: SIMD4<Float>, _ right: SIMD4<Float>) -> SIMD8<Float> {
+            SIMD8(left[0], right[0], left[1], right[1], left[2], right[2], left[3], right[3])
+        }
+        UnsafeMutableRawPointer(out).storeBytes(of: interleaved(a.0 + a.1 + a.2, a.1 - a.2 - a.3), as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(out + rowStride).storeBytes(of: interleaved(b.0 + b.1 + b.2, b.1 - b.2 - b.3), as: SIMD8<Float>.self)
+    }
+
     /// Four input values of row `y` from column `x0`, zero outside the image.
     @inline(__always)
     private static func loadEdgeRow(_ plane: UnsafePointer<Float>, _ y: Int, _ x0: Int, _ h: Int, _ w: Int) -> SIMD4<Float> {
@@ -175,9 +228,18 @@ package enum WinogradConv {
                     let c = item / chunks, first = (item % chunks) * chunk
                     let count = min(chunk, tiles - first)
                     var n = first / tilesPerImage, ty = (first % tilesPerImage) / tilesX, tx = first % tilesX
-                    for k in 0..<count {
+                    var k = 0
+                    while k < count {
                         let plane = input + (n * cin + c) * h * w
                         let y0 = 2 * ty - padY, x0 = 2 * tx - padX
+                        if k + 4 <= count && tx + 4 <= tilesX && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 10 <= w {
+                            // Four neighbouring interior tiles at once, one SIMD lane per tile.
+                            transformFourTiles(plane + y0 * w + x0, rowStride: w, into: local + k, chunk)
+                            k += 4
+                            tx += 3
+                            nextTile(&tx, &ty, &n, tilesX: tilesX, tilesY: tilesY)
+                            continue
+                        }
                         let d0: SIMD4<Float>, d1: SIMD4<Float>, d2: SIMD4<Float>, d3: SIMD4<Float>
                         if y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 4 <= w {
                             let p = UnsafeRawPointer(plane + y0 * w + x0)
@@ -198,6 +260,7 @@ package enum WinogradConv {
                         storeInputRow(d2 - d1, local + 8 * chunk + k, chunk)
                         storeInputRow(d1 - d3, local + 12 * chunk + k, chunk)
                         nextTile(&tx, &ty, &n, tilesX: tilesX, tilesY: tilesY)
+                        k += 1
                     }
                     let target = pv + c * tiles + first
                     for xi in 0..<16 { (target + xi * cin * tiles).update(from: local + xi * chunk, count: count) }
@@ -223,8 +286,17 @@ package enum WinogradConv {
                     let source = pm + o * tiles + first
                     for xi in 0..<16 { (local + xi * chunk).update(from: source + xi * cout * tiles, count: count) }
                     var n = first / tilesPerImage, ty = (first % tilesPerImage) / tilesX, tx = first % tilesX
-                    for k in 0..<count {
+                    var k = 0
+                    while k < count {
                         let plane = output + (n * cout + o) * outH * outW
+                        if k + 4 <= count && tx + 4 <= tilesX && 2 * tx + 8 <= outW && 2 * ty + 2 <= outH {
+                            // Four neighbouring tiles whose 2x2 outputs all lie inside: eight contiguous values per row.
+                            untransformFourTiles(local + k, chunk, into: plane + 2 * ty * outW + 2 * tx, rowStride: outW)
+                            k += 4
+                            tx += 3
+                            nextTile(&tx, &ty, &n, tilesX: tilesX, tilesY: tilesY)
+                            continue
+                        }
                         let p = local + k
                         let m0 = SIMD4(p[0], p[chunk], p[2 * chunk], p[3 * chunk])
                         let m1 = SIMD4(p[4 * chunk], p[5 * chunk], p[6 * chunk], p[7 * chunk])
@@ -239,6 +311,7 @@ package enum WinogradConv {
                             if x + 1 < outW { plane[(y + 1) * outW + x + 1] = b[1] - b[2] - b[3] }
                         }
                         nextTile(&tx, &ty, &n, tilesX: tilesX, tilesY: tilesY)
+                        k += 1
                     }
                 }
             }
