@@ -68,6 +68,7 @@ struct WorkerFailureTests {
         }
         let seconds = Date().timeIntervalSince(killed)
         #expect(back && seconds < 30, "the shard was back in work after \(seconds) s")
+        print("killed at \(point): the shard was back in work after \(String(format: "%.1f", seconds)) s")
         #expect(RunnerCluster.finish(rescuer, timeout: 300) == 0, "\(cluster.logText("rescuer"))")
         #expect(RunnerCluster.finish(coordinator, timeout: 30) == 0)
         try Self.expectEverythingOnce(db, images: 8)
