@@ -94,7 +94,10 @@ struct DistributedRunTests {
             #expect(String(bytes.count) == object[3]! && SHA256.hex(bytes) == object[4]!, "object \(object[1]!) has other bytes")
         }
 
-        // The numbers in SQL equal a direct run of the pipeline on the same files.
+        // The numbers in SQL equal `odam detect` of the same files, and a direct run of the whole pipeline.
+        for path in ["photos/chelsea.png", "synthetic/images/000012.png"] {
+            try Self.expectBestDetectionEqualsOdamDetect(db, folder: folder, path: path, scratch: cluster.root)
+        }
         let files = try DefaultModel.files()
         let detector = try ModelSpec.resolve(files.spec).load(weights: files.weights) as! FCOS
         var spec = JobSpec()
@@ -115,6 +118,26 @@ struct DistributedRunTests {
                 #expect(abs(Double(row[6]!)! - record.energyInBox) < 1e-4)
             }
         }
+    }
+
+    /// The best detection of an image in SQL is `odam detect`'s best of the same file (any NMS keeps the best-scoring
+    /// candidate, so the two pipelines agree on it).
+    static func expectBestDetectionEqualsOdamDetect(_ db: PostgresConnection, folder: String, path: String, scratch: String) throws {
+        let out = scratch + "/detect-\(abs(path.hashValue)).jsonl"
+        #expect(try ChildProcess([RunnerCluster.odam, "detect", folder + "/" + path], output: out).wait() == 0)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("{") }
+        let detections = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let best = try #require(detections.max { ($0["score"] as! Double) < ($1["score"] as! Double) })
+        let row = try db.query(
+            "SELECT d.x1, d.y1, d.x2, d.y2, d.score, d.label FROM detections d JOIN images i ON i.id = d.image_id WHERE i.path = $1 AND d.rank = 0",
+            [path]
+        ).rows[0]
+        let box = best["box"] as! [Double]
+        for k in 0..<4 { #expect(abs(Double(row[k]!)! - box[k]) < 1e-3, "\(path): box \(row) vs odam detect \(box)") }
+        // odam detect prints four decimals.
+        #expect(
+            abs(Double(row[4]!)! - (best["score"] as! Double)) <= 5.1e-5 && Int(row[5]!)! == best["label"] as! Int,
+            "\(path): \(row) vs \(best)")
     }
 
     @Test func stagedAndHTTPSourcesAndWeightsFromS3ReachTheWorkers() throws {
