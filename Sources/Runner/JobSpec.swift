@@ -4,11 +4,7 @@ import Foundation
 /// Written as YAML in `Jobs/` (or JSON), stored as JSON in `jobs.spec`, read by every worker.
 public struct JobSpec: Codable, Sendable, Equatable {
     public struct Model: Codable, Sendable, Equatable {
-        public init(spec: String = "shipped", weights: String? = nil, sha256: String? = nil) {
-            self.spec = spec
-            self.weights = weights
-            self.sha256 = sha256
-        }
+        public init() {}
 
         /// `shipped` (the default model), a torchvision builder name, or a JSON model spec file.
         public var spec: String = "shipped"
@@ -19,10 +15,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
     }
 
     public struct Odam: Codable, Sendable, Equatable {
-        public init(targets: [String] = ["score", "x1", "y1", "x2", "y2"], path: String = "fast") {
-            self.targets = targets
-            self.path = path
-        }
+        public init() {}
 
         /// Targets of the kept detections' maps (`score`, `x1`, `y1`, `x2`, `y2`); `combined` is always added.
         public var targets: [String] = ["score", "x1", "y1", "x2", "y2"]
@@ -31,17 +24,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
     }
 
     public struct NMS: Codable, Sendable, Equatable {
-        public init(
-            method: String = "odam", iou: Float = 0.5, low: Float = 0.2, high: Float = 0.8, scoreThreshold: Float = 0.3,
-            maxDetections: Int = 100
-        ) {
-            self.method = method
-            self.iou = iou
-            self.low = low
-            self.high = high
-            self.scoreThreshold = scoreThreshold
-            self.maxDetections = maxDetections
-        }
+        public init() {}
 
         /// `odam` (Odam-NMS) or `nms` (plain NMS at the same IoU threshold).
         public var method: String = "odam"
@@ -60,11 +43,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
     }
 
     public struct Upload: Codable, Sendable, Equatable {
-        public init(maps: Bool = true, overlays: Bool = false, detections: Bool = true) {
-            self.maps = maps
-            self.overlays = overlays
-            self.detections = detections
-        }
+        public init() {}
 
         /// The safetensors file of all the image's maps.
         public var maps: Bool = true
@@ -75,16 +54,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
     }
 
     public struct Output: Codable, Sendable, Equatable {
-        public init(
-            store: String = "file://.odam/objects", endpoint: String? = nil, region: String? = nil, addressing: String = "path",
-            upload: Upload = Upload()
-        ) {
-            self.store = store
-            self.endpoint = endpoint
-            self.region = region
-            self.addressing = addressing
-            self.upload = upload
-        }
+        public init() {}
 
         /// `file://PATH` (relative to the worker's folder, or absolute) or `s3://BUCKET[/PREFIX]`.
         public var store: String = "file://.odam/objects"
@@ -147,13 +117,34 @@ public struct JobSpec: Codable, Sendable, Equatable {
         try check(document, section: "")
         var spec: JobSpec
         do {
-            let json = try JSONSerialization.data(withJSONObject: document.filter { !["name", "source", "shard_size"].contains($0.key) })
+            // The document over the defaults, so that every key it leaves out keeps its default.
+            let given = document.filter { !["name", "source", "shard_size"].contains($0.key) }
+            let json = try JSONSerialization.data(withJSONObject: merged(defaultDocument, given))
             spec = try JSONDecoder().decode(JobSpec.self, from: json)
         } catch let error as DecodingError {
             throw RunnerError("\(file): \(describe(error))")
         }
         try spec.validate(file: file)
         return spec
+    }
+
+    /// The defaults as a JSON document (optional settings left out).
+    static var defaultDocument: [String: Any] {
+        let data = try! JSONEncoder().encode(JobSpec())
+        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    /// `overlay`'s keys over `base`'s, nested mappings merged key by key.
+    static func merged(_ base: [String: Any], _ overlay: [String: Any]) -> [String: Any] {
+        var result = base
+        for (key, value) in overlay {
+            if let inner = value as? [String: Any], let existing = base[key] as? [String: Any] {
+                result[key] = merged(existing, inner)
+            } else {
+                result[key] = value
+            }
+        }
+        return result
     }
 
     static func describe(_ error: DecodingError) -> String {
@@ -196,68 +187,5 @@ public struct JobSpec: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
-}
-
-extension JobSpec {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        model = try container.decodeIfPresent(Model.self, forKey: .model) ?? Model()
-        odam = try container.decodeIfPresent(Odam.self, forKey: .odam) ?? Odam()
-        nms = try container.decodeIfPresent(NMS.self, forKey: .nms) ?? NMS()
-        output = try container.decodeIfPresent(Output.self, forKey: .output) ?? Output()
-    }
-}
-
-extension JobSpec.Model {
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        spec = try c.decodeIfPresent(String.self, forKey: .spec) ?? "shipped"
-        weights = try c.decodeIfPresent(String.self, forKey: .weights)
-        sha256 = try c.decodeIfPresent(String.self, forKey: .sha256)
-    }
-}
-
-extension JobSpec.Odam {
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let defaults = Self()
-        targets = try c.decodeIfPresent([String].self, forKey: .targets) ?? defaults.targets
-        path = try c.decodeIfPresent(String.self, forKey: .path) ?? defaults.path
-    }
-}
-
-extension JobSpec.NMS {
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = Self()
-        method = try c.decodeIfPresent(String.self, forKey: .method) ?? d.method
-        iou = try c.decodeIfPresent(Float.self, forKey: .iou) ?? d.iou
-        low = try c.decodeIfPresent(Float.self, forKey: .low) ?? d.low
-        high = try c.decodeIfPresent(Float.self, forKey: .high) ?? d.high
-        scoreThreshold = try c.decodeIfPresent(Float.self, forKey: .scoreThreshold) ?? d.scoreThreshold
-        maxDetections = try c.decodeIfPresent(Int.self, forKey: .maxDetections) ?? d.maxDetections
-    }
-}
-
-extension JobSpec.Upload {
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = Self()
-        maps = try c.decodeIfPresent(Bool.self, forKey: .maps) ?? d.maps
-        overlays = try c.decodeIfPresent(Bool.self, forKey: .overlays) ?? d.overlays
-        detections = try c.decodeIfPresent(Bool.self, forKey: .detections) ?? d.detections
-    }
-}
-
-extension JobSpec.Output {
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = Self()
-        store = try c.decodeIfPresent(String.self, forKey: .store) ?? d.store
-        endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
-        region = try c.decodeIfPresent(String.self, forKey: .region)
-        addressing = try c.decodeIfPresent(String.self, forKey: .addressing) ?? d.addressing
-        upload = try c.decodeIfPresent(JobSpec.Upload.self, forKey: .upload) ?? d.upload
     }
 }

@@ -237,7 +237,9 @@ public final class Worker: @unchecked Sendable {
         let spec = try JobSpec.decode(document, file: "job \(job)'s spec")
         let store = try JobResources.store(for: spec.output)
         let detector = try JobResources.detector(for: spec.model, cache: options.cacheDirectory) { bucket in
-            try JobResources.store(for: JobSpec.Output(store: "s3://" + bucket, endpoint: spec.output.endpoint, region: spec.output.region))
+            var output = spec.output
+            output.store = "s3://" + bucket
+            return try JobResources.store(for: output)
         }
         return ShardProcessor(
             pipeline: ImagePipeline(detector: detector, spec: spec), store: store, source: JobResources.ImageSource(row[1]!, store: store),

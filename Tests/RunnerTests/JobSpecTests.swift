@@ -74,7 +74,8 @@ struct JobSpecTests {
 
     @Test(arguments: ["../etc/passwd", "/etc/passwd", "a/../../b.png"])
     func imagePathsThatLeaveTheSourceAreRefused(path: String) throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("odam-source-\(getpid())").path
+        // A folder per case: the cases run in parallel.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("odam-source-\(getpid())-\(abs(path.hashValue))").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let source = JobResources.ImageSource(root + "/images", store: try FileStore(root: root + "/objects"))
         #expect {
