@@ -65,6 +65,13 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
+    /// A slot's connection: listening for new work.
+    func connectListening() throws -> PostgresConnection {
+        let db = try connect()
+        try db.listen(Enqueuer.channel)
+        return db
+    }
+
     /// Runs until stopped (or idle, with `exitWhenIdle`).
     public func run() throws -> Summary {
         let db = try connect()
@@ -119,10 +126,7 @@ public final class Worker: @unchecked Sendable {
         var delay = 0.2
         while !isStopping {
             do {
-                if db == nil || !db!.isOpen {
-                    db = try connect()
-                    try db!.listen(Enqueuer.channel)
-                }
+                if db == nil || !db!.isOpen { db = try connectListening() }
                 let claimStart = DispatchTime.now().uptimeNanoseconds
                 let claimed = try options.leases.claim(db!, worker: id, count: 1).first
                 let claimMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - claimStart) / 1e6
@@ -212,8 +216,7 @@ public final class Worker: @unchecked Sendable {
         while true {
             do {
                 if db == nil || !db!.isOpen {
-                    db = try connect()
-                    try db!.listen(Enqueuer.channel)
+                    db = try connectListening()
                     let landed = try db!.query(
                         "SELECT 1 FROM shard_attempts WHERE shard_id = $1 AND lease_token = $2 AND outcome = 'completed'",
                         [String(claim.shardID), String(claim.token)])

@@ -83,7 +83,6 @@ extension Odam.Bench {
 
             // 2. Database time per image against processing time.
             _ = try SyntheticDataset.write(directory: scratch + "/scenes", count: images, seed: 7, generator: SceneGenerator())
-            try "output:\n  store: file://\(scratch)/objects\n".write(toFile: scratch + "/job.yaml", atomically: true, encoding: .utf8)
             let folder = scratch + "/scenes/images"
             let walk = try Enqueuer.walk(folder)
             var spec = JobSpec()

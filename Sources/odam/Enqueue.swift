@@ -32,8 +32,10 @@ struct JobOptions: ParsableArguments {
         let shards = shardSize ?? (document["shard_size"] as? Int) ?? defaultShardSize(walk.images.count)
         guard shards > 0 else { throw ValidationError("the shard size must be positive") }
         let jobName = name ?? (document["name"] as? String) ?? (root as NSString).lastPathComponent
-        // The bucket is created when the enqueuer may (best effort: it may exist, or creation may be forbidden).
-        if let s3 = (try? JobResources.store(for: spec.output)) as? S3Store { try? s3.createBucket() }
+        // The store is opened once here when it can be (S3 needs credentials the enqueuer may lack); its bucket is
+        // created when the enqueuer may (best effort: it may exist, or creation may be forbidden).
+        let store = try? JobResources.store(for: spec.output)
+        if let s3 = store as? S3Store { try? s3.createBucket() }
         let sourceSettings = document["source"] as? [String: Any] ?? [:]
         var source = root
         if let url = sourceURL ?? sourceSettings["url"] as? String {
@@ -42,7 +44,7 @@ struct JobOptions: ParsableArguments {
             }
             source = url
         } else if stage || (sourceSettings["stage"] as? Bool ?? false) {
-            let store = try JobResources.store(for: spec.output)
+            let store = try store ?? JobResources.store(for: spec.output)  // again for its error
             let prefix = "originals/\(jobName)-\(Int(Date().timeIntervalSince1970))"
             source = try Enqueuer.stage(walk.images, root: root, store: store, prefix: prefix) { done in
                 if done % 100 == 0 || done == walk.images.count {

@@ -81,13 +81,7 @@ public final class FaultProxy: @unchecked Sendable {
                     while true {
                         let n = recv(from, &buffer, buffer.count, 0)
                         if n <= 0 { break }
-                        var sent = 0
-                        while sent < n {
-                            let m = buffer.withUnsafeBytes { send(to, $0.baseAddress! + sent, n - sent, Int32(MSG_NOSIGNAL)) }
-                            if m <= 0 { break }
-                            sent += m
-                        }
-                        if sent < n { break }
+                        if !sendAll(to, buffer[0..<n]) { break }
                     }
                     shutdown(to, Int32(SHUT_WR))
                     done.leave()
@@ -107,6 +101,19 @@ func loopbackAddress(_ port: UInt16) -> sockaddr_in {
     address.sin_port = port.bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     return address
+}
+
+/// Sends all of `bytes` (partial sends continued); false when the peer went away first.
+func sendAll(_ socket: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
+    bytes.withUnsafeBytes { buffer in
+        var sent = 0
+        while sent < buffer.count {
+            let m = send(socket, buffer.baseAddress! + sent, buffer.count - sent, Int32(MSG_NOSIGNAL))
+            if m <= 0 { return false }
+            sent += m
+        }
+        return true
+    }
 }
 
 /// A listening TCP socket on 127.0.0.1:`port`.
@@ -164,12 +171,7 @@ public final class StaticHTTPServer: @unchecked Sendable {
         } else {
             response = Array("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
         }
-        var sent = 0
-        while sent < response.count {
-            let m = response.withUnsafeBytes { send(client, $0.baseAddress! + sent, response.count - sent, Int32(MSG_NOSIGNAL)) }
-            if m <= 0 { break }
-            sent += m
-        }
+        _ = sendAll(client, response[...])
         close(client)
     }
 }
