@@ -39,10 +39,13 @@ for name in ["worker", "coordinator"]:
             problems.append(f"{name}: {variable} missing")
 dockerfile = open("Docker/Dockerfile").read()
 ci = open(".ci/run").read()
-if "swift build -c release" not in dockerfile or "swift build -c release" not in ci:
-    problems.append("the Dockerfile and .ci/run no longer build with the same command (swift build -c release)")
-if "bash .ci/install-deps" not in dockerfile or "bash .ci/install-deps" not in ci:
-    problems.append("the Dockerfile and .ci/run no longer install with .ci/install-deps")
+tests = open("Tools/test").read()
+if "Tools/test" not in ci:
+    problems.append(".ci/run no longer runs the README's test command (Tools/test)")
+if "swift build -c release" not in dockerfile or "swift build -c release" not in tests:
+    problems.append("the Dockerfile and Tools/test no longer build with the same command (swift build -c release)")
+if "bash Tools/setup" not in dockerfile or "bash Tools/setup" not in tests:
+    problems.append("the Dockerfile and Tools/test no longer install with Tools/setup")
 for problem in problems:
     print("compose:", problem)
 sys.exit(1 if problems else 0)

@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized)
 struct S3StoreTests {
     @Test func putGetOverwriteAndMissing() throws {
-        let store = SeaweedServer.shared.store(bucket: "odam-test", prefix: "job1/")
+        let store = try SeaweedServer.shared().store(bucket: "odam-test", prefix: "job1/")
         try store.createBucket()
         let payload = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         try store.put("img/it's; DROP TABLE x;--.npz", bytes: payload, contentType: "application/octet-stream")
@@ -21,11 +21,11 @@ struct S3StoreTests {
     }
 
     @Test func authenticationIsReallyChecked() throws {
-        let good = SeaweedServer.shared.store(bucket: "odam-auth")
+        let good = try SeaweedServer.shared().store(bucket: "odam-auth")
         try good.createBucket()
         try good.put("x.txt", bytes: Array("hello".utf8), contentType: "text/plain")
         // A wrong secret is refused: the server checks signatures, so the signed requests above proved something.
-        let wrong = SeaweedServer.shared.store(bucket: "odam-auth", secret: "not-the-secret-at-all")
+        let wrong = try SeaweedServer.shared().store(bucket: "odam-auth", secret: "not-the-secret-at-all")
         #expect {
             try wrong.get("x.txt")
         } throws: { error in
@@ -43,7 +43,7 @@ struct S3StoreTests {
     }
 
     @Test func largeObjectsGoUpInParts() throws {
-        var configuration = SeaweedServer.shared.store(bucket: "odam-multipart").configuration
+        var configuration = try SeaweedServer.shared().store(bucket: "odam-multipart").configuration
         configuration.multipartThreshold = 5 << 20
         configuration.partSize = 5 << 20
         let store = S3Store(configuration)

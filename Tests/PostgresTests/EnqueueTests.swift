@@ -29,7 +29,7 @@ struct EnqueueTests {
     @Test func enqueueRecordsJobShardsAndImagesAndNotifies() throws {
         let db = try MigratorTests.freshDatabase("enqueue_test")
         try Migrator(directory: MigratorTests.repositoryMigrations).migrate(db)
-        let listener = try PostgresConnection(PostgresConnectionTests.server.connectionString(database: "enqueue_test"))
+        let listener = try PostgresConnection(try PostgresConnectionTests.server().connectionString(database: "enqueue_test"))
         try listener.listen(Enqueuer.channel)
         let images = (0..<23).map { "img\($0).png" } + ["it's; DROP TABLE images;--.jpg"]
         let job = try Enqueuer.enqueue(db, name: "test", source: "/data", images: images, shardSize: 5, specJSON: #"{"model": "default"}"#)

@@ -14,7 +14,7 @@ struct MigratorTests {
         let admin = try PostgresConnectionTests.connect()
         try admin.execute("DROP DATABASE IF EXISTS \(name)")
         try admin.execute("CREATE DATABASE \(name)")
-        return try PostgresConnection(PostgresConnectionTests.server.connectionString(database: name))
+        return try PostgresConnection(try PostgresConnectionTests.server().connectionString(database: name))
     }
 
     @Test func appliesOnceAndCommentsEveryTableAndColumn() throws {
@@ -39,7 +39,7 @@ struct MigratorTests {
 
     @Test func concurrentMigrationsApplyEachFileOnce() async throws {
         _ = try Self.freshDatabase("migrate_race")
-        let connectionString = PostgresConnectionTests.server.connectionString(database: "migrate_race")
+        let connectionString = try PostgresConnectionTests.server().connectionString(database: "migrate_race")
         let directory = Self.repositoryMigrations
         let applied = try await withThrowingTaskGroup(of: [String].self) { group in
             for _ in 0..<4 {

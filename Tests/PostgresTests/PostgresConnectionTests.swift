@@ -6,9 +6,9 @@ import Testing
 /// libpq through odam's wrapper, against a real PostgreSQL that the tests start as odam does (embedded, Unix socket).
 @Suite(.serialized)
 struct PostgresConnectionTests {
-    static var server: EmbeddedPostgres { testPostgres }
+    static func server() throws -> EmbeddedPostgres { try testPostgres() }
 
-    static func connect() throws -> PostgresConnection { try PostgresConnection(Self.server.connectionString()) }
+    static func connect() throws -> PostgresConnection { try PostgresConnection(Self.server().connectionString()) }
 
     @Test func boundParametersKeepHostileTextAsData() throws {
         let db = try Self.connect()

@@ -15,7 +15,7 @@ struct ShardLeaseTests {
 
     @Test func concurrentClaimsNeverShareAShard() async throws {
         _ = try Self.setUp("lease_claims", shards: 40)
-        let url = PostgresConnectionTests.server.connectionString(database: "lease_claims")
+        let url = try PostgresConnectionTests.server().connectionString(database: "lease_claims")
         let claimed = try await withThrowingTaskGroup(of: [Int].self) { group in
             for k in 0..<4 {
                 group.addTask {

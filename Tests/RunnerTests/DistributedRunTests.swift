@@ -14,15 +14,15 @@ import Vision
 /// real S3 server (SeaweedFS), with bad files, killed workers, a fenced-out worker and injected faults.
 @Suite(.serialized)
 struct DistributedRunTests {
-    static let s3Environment = [
-        "AWS_ACCESS_KEY_ID": SeaweedServer.shared.accessKey, "AWS_SECRET_ACCESS_KEY": SeaweedServer.shared.secretKey,
-        "AWS_REGION": "us-east-1",
-    ]
+    static func s3Environment() throws -> [String: String] {
+        let server = try SeaweedServer.shared()
+        return ["AWS_ACCESS_KEY_ID": server.accessKey, "AWS_SECRET_ACCESS_KEY": server.secretKey, "AWS_REGION": "us-east-1"]
+    }
 
     /// 60 files: the 7 sample photographs, one of them again as `it's; DROP TABLE x;--.jpg`, 49 synthetic scenes, and
     /// 3 bad files (a truncated JPEG, zero bytes, text named .png).
     @Test func sixtyImagesThreeWorkersEverythingExactlyOnce() throws {
-        let cluster = try RunnerCluster(name: "e2e", environment: Self.s3Environment)
+        let cluster = try RunnerCluster(name: "e2e", environment: Self.s3Environment())
         defer { try? FileManager.default.removeItem(atPath: cluster.root) }
         let folder = cluster.root + "/images"
         try FileManager.default.createDirectory(atPath: folder + "/bad", withIntermediateDirectories: true)
@@ -38,13 +38,13 @@ struct DistributedRunTests {
         try manager.copyItem(atPath: sampleImagePath("rocket.jpg"), toPath: folder + "/photos/it's; DROP TABLE x;--.jpg")
         try RunnerCluster.synthetic(folder, count: 49, seed: 11)
 
-        let bucket = SeaweedServer.shared.store(bucket: "odam-e2e")
+        let bucket = try SeaweedServer.shared().store(bucket: "odam-e2e")
         try bucket.createBucket()
         try """
         name: e2e
         output:
           store: s3://odam-e2e/runs
-          endpoint: \(SeaweedServer.shared.endpoint)
+          endpoint: \(SeaweedServer.shared().endpoint)
           upload:
             overlays: true
         shard_size: 4
@@ -83,7 +83,7 @@ struct DistributedRunTests {
             ).rows == [["57"]])
 
         // Every object is in S3 with the bytes its row describes; each good image has maps, detections and overlays.
-        let store = SeaweedServer.shared.store(bucket: "odam-e2e", prefix: "runs/")
+        let store = try SeaweedServer.shared().store(bucket: "odam-e2e", prefix: "runs/")
         let objects = try db.query("SELECT image_id, key, kind, bytes, sha256 FROM heat_map_objects ORDER BY image_id, key").rows
         #expect(Set(objects.filter { $0[2] == "maps" }.map { $0[0]! }).count == 57)
         #expect(Set(objects.filter { $0[2] == "detections" }.map { $0[0]! }).count == 57)
@@ -141,16 +141,16 @@ struct DistributedRunTests {
     }
 
     @Test func stagedAndHTTPSourcesAndWeightsFromS3ReachTheWorkers() throws {
-        let cluster = try RunnerCluster(name: "sources", environment: Self.s3Environment)
+        let cluster = try RunnerCluster(name: "sources", environment: Self.s3Environment())
         defer { try? FileManager.default.removeItem(atPath: cluster.root) }
         try RunnerCluster.synthetic(cluster.root + "/data", count: 3, seed: 31)
         let images = cluster.root + "/data/synthetic/images"
-        let models = SeaweedServer.shared.store(bucket: "odam-models")
+        let models = try SeaweedServer.shared().store(bucket: "odam-models")
         try models.createBucket()
         let files = try DefaultModel.files()
         let weights = [UInt8](try Data(contentsOf: URL(fileURLWithPath: files.weights)))
         try models.put("shipped.safetensors", bytes: weights, contentType: "application/octet-stream")
-        try SeaweedServer.shared.store(bucket: "odam-sources").createBucket()
+        try SeaweedServer.shared().store(bucket: "odam-sources").createBucket()
         try """
         model:
           spec: \(files.spec)
@@ -158,12 +158,12 @@ struct DistributedRunTests {
           sha256: \(SHA256.hex(weights))
         output:
           store: s3://odam-sources/staged
-          endpoint: \(SeaweedServer.shared.endpoint)
+          endpoint: \(SeaweedServer.shared().endpoint)
         source:
           stage: true
         """.write(toFile: cluster.root + "/staged.yaml", atomically: true, encoding: .utf8)
         try cluster.enqueue(images, arguments: ["--job", cluster.root + "/staged.yaml"])
-        let server = try StaticHTTPServer(port: 18_611, root: images)
+        let server = try StaticHTTPServer(port: UInt16(try freeLoopbackPorts(1, range: 40_000..<50_000)[0]), root: images)
         try "output:\n  store: file://\(cluster.root)/objects\n".write(
             toFile: cluster.root + "/http.yaml", atomically: true, encoding: .utf8)
         try cluster.enqueue(images, arguments: ["--job", cluster.root + "/http.yaml", "--source-url", server.url])
@@ -171,7 +171,7 @@ struct DistributedRunTests {
         let sources = try db.query("SELECT source FROM jobs ORDER BY id").rows.map { $0[0]! }
         #expect(sources[0].hasPrefix("store:originals/") && sources[1] == server.url)
         // The staged originals are in the store, byte for byte.
-        let staged = SeaweedServer.shared.store(bucket: "odam-sources", prefix: "staged/")
+        let staged = try SeaweedServer.shared().store(bucket: "odam-sources", prefix: "staged/")
         let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: images + "/000001.png")))
         #expect(try staged.get(sources[0].dropFirst("store:".count) + "/000001.png") == original)
         // The worker reads the images only through S3 (job 1) and HTTP (job 2), and the weights from S3.

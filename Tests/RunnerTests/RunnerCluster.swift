@@ -28,7 +28,7 @@ struct RunnerCluster {
         try? FileManager.default.removeItem(atPath: root)
         try FileManager.default.createDirectory(atPath: root + "/logs", withIntermediateDirectories: true)
         _ = try freshTestDatabase(name, migrated: true, migrations: Self.migrations)
-        connectionString = testPostgres.connectionString(database: name)
+        connectionString = try testPostgres().connectionString(database: name)
         self.environment = environment
     }
 

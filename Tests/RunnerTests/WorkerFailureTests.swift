@@ -141,15 +141,17 @@ struct WorkerFailureTests {
         defer { try? server.stop() }
         try Migrator(directory: RunnerCluster.migrations).migrate(try PostgresConnection(server.connectionString()))
         // Every third S3 connection fails: a 503 SlowDown, a 500, or a reset, in turn.
-        let proxy = try FaultProxy(port: 18_533, upstreamPort: UInt16(SeaweedServer.shared.port)) { n in
+        let seaweed = try SeaweedServer.shared()
+        let proxyPort = try freeLoopbackPorts(1, range: 40_000..<50_000)[0]
+        let proxy = try FaultProxy(port: UInt16(proxyPort), upstreamPort: UInt16(seaweed.port)) { n in
             guard n % 3 == 1 else { return nil }
             return [FaultProxy.Fault.slowDown, .internalError, .drop][(n / 3) % 3]
         }
-        try SeaweedServer.shared.store(bucket: "odam-faults").createBucket()
+        try seaweed.store(bucket: "odam-faults").createBucket()
         let cluster = RunnerCluster(
             root: root, connectionString: server.connectionString(),
             environment: [
-                "AWS_ACCESS_KEY_ID": SeaweedServer.shared.accessKey, "AWS_SECRET_ACCESS_KEY": SeaweedServer.shared.secretKey,
+                "AWS_ACCESS_KEY_ID": seaweed.accessKey, "AWS_SECRET_ACCESS_KEY": seaweed.secretKey,
             ])
         try Self.smallJob(
             cluster, seed: 23, count: 12, shardSize: 2,
@@ -178,7 +180,7 @@ struct WorkerFailureTests {
         let retries = Int(try after.query("SELECT coalesce(sum(upload_retries), 0) FROM image_results").rows[0][0]!)!
         #expect(proxy.faultsInjected > 0 && retries > 0, "\(proxy.faultsInjected) faults injected, \(retries) retries recorded in SQL")
         // The objects the rows describe are in the store, whole.
-        let store = SeaweedServer.shared.store(bucket: "odam-faults", prefix: "run/")
+        let store = seaweed.store(bucket: "odam-faults", prefix: "run/")
         for object in try after.query("SELECT key, sha256 FROM heat_map_objects").rows {
             #expect(try store.get(object[0]!).map { SHA256.hex($0) } == object[1]!)
         }

@@ -126,8 +126,9 @@ func loopbackListener(port: UInt16) throws -> Int32 {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard bound == 0, listen(listener, 64) == 0 else {
+        let cause = String(cString: strerror(errno))
         close(listener)
-        throw NSError(domain: "loopbackListener", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "cannot listen on port \(port)"])
+        throw TestDependencyError("cannot listen on 127.0.0.1:\(port): \(cause)")
     }
     return listener
 }
