@@ -33,13 +33,16 @@ public enum ExplainBenchmark {
         }
     }
 
-    /// FCOS with random weights (91 classes, keeping its tower layers) on a random image of `size`: the forward
-    /// pass timed, and its trace and result.
-    static func timedForward(model: String, size: (Int, Int), runs: Int) throws -> (FCOS, ForwardTrace, ImageDetections, Timing) {
+    /// FCOS with `weights` (random weights, 91 classes, when nil), keeping its tower layers, on a random image of
+    /// `size`: the forward pass timed, and its trace and result.
+    static func timedForward(model: String, weights: String?, size: (Int, Int), runs: Int) throws -> (
+        FCOS, ForwardTrace, ImageDetections, Timing
+    ) {
         var spec = try ModelSpec.resolve(model)
         spec.minSize = min(size.0, size.1)
         spec.maxSize = max(size.0, size.1)
-        guard let detector = try spec.build(classCount: 91) as? FCOS else { throw ModelError("this benchmark needs an FCOS model") }
+        let built = try weights.map { try spec.load(weights: $0) } ?? spec.build(classCount: 91)
+        guard let detector = built as? FCOS else { throw ModelError("this benchmark needs an FCOS model") }
         detector.keepsTowerLayers = true
         var random = RandomNumbers(seed: 9)
         let image = random.uniform([3, size.0, size.1], 0, 1)
@@ -56,11 +59,13 @@ public enum ExplainBenchmark {
         return (detector, trace!, result!, forward)
     }
 
-    public static func run(model: String, sizes: [(Int, Int)], counts: [Int], exactCounts: [Int], runs: Int) throws -> [Row] {
+    public static func run(model: String, weights: String? = nil, sizes: [(Int, Int)], counts: [Int], exactCounts: [Int], runs: Int) throws
+        -> [Row]
+    {
         var rows: [Row] = []
         for (height, width) in sizes {
-            let (detector, trace, result, forward) = try timedForward(model: model, size: (height, width), runs: runs)
-            for (path, sizesToRun) in [("fast", counts), ("exact", exactCounts)] {
+            let (detector, trace, result, forward) = try timedForward(model: model, weights: weights, size: (height, width), runs: runs)
+            for (path, sizesToRun) in [("approximate", counts), ("exact", exactCounts)] {
                 for count in sizesToRun {
                     var chosen = result
                     chosen.candidates = candidates(count, levels: trace.pyramid, classes: detector.classCount)
@@ -76,8 +81,8 @@ public enum ExplainBenchmark {
                                 recorded = exact.record(trace: trace, levels: Set(chosen.candidates.map(\.level)), targets: [.logit])
                             }.median
                     }
-                    let timing = Timing.measure(warmups: path == "fast" ? 1 : 0, runs: path == "fast" ? runs : 1) {
-                        if path == "fast" {
+                    let timing = Timing.measure(warmups: path == "exact" ? 0 : 1, runs: path == "exact" ? 1 : runs) {
+                        if path != "exact" {
                             blackHole(
                                 FCOSReversedHead(detector: detector).explain(
                                     trace: trace, result: chosen, predictions: predictions, targets: [.logit]))
@@ -96,13 +101,122 @@ public enum ExplainBenchmark {
         return rows
     }
 
-    public static func table(_ rows: [Row]) -> String {
+    /// How the approximate path (reversed head, GroupNorm frozen) agrees with the exact path on one level.
+    public struct LevelAgreementRow: Sendable, Codable {
+        public var height: Int
+        public var width: Int
+        public var level: Int
+        public var levelSize: String
+        public var predictions: Int
+        public var minR: Float
+        public var medianR: Float
+        /// The share of maps with r ≥ 0.999 and ≥ 0.99.
+        public var atLeast0999: Double
+        public var atLeast099: Double
+    }
+
+    /// The cost of exact-equivalent maps as the runner makes them (``DetectorMaps``: maps, per-level checks against
+    /// plain autograd, levels recomputed where the check fails), per map path.
+    public struct VerifiedRow: Sendable, Codable {
+        public var path: String
+        public var height: Int
+        public var width: Int
+        public var predictions: Int
+        public var millisecondsPerPrediction: Double
+        public var forwardSeconds: Double
+        public var levelsRecomputed: Int
+    }
+
+    /// Approximate against exact class-logit maps, `perLevel` predictions on each level (cells spread over the level).
+    public static func agreement(model: String, weights: String? = nil, sizes: [(Int, Int)], perLevel: Int) throws -> [LevelAgreementRow] {
+        var rows: [LevelAgreementRow] = []
+        for (height, width) in sizes {
+            let (detector, trace, result, _) = try timedForward(model: model, weights: weights, size: (height, width), runs: 1)
+            var chosen = result
+            chosen.candidates = candidates(perLevel * trace.pyramid.count, levels: trace.pyramid, classes: detector.classCount)
+            let predictions = Array(chosen.candidates.indices)
+            let approximate = FCOSReversedHead(detector: detector).explain(
+                trace: trace, result: chosen, predictions: predictions, targets: [.logit])
+            let exact = FCOSExplainer(detector: detector).explain(trace: trace, result: chosen, predictions: predictions, targets: [.logit])
+            for level in trace.pyramid.indices {
+                let members = predictions.filter { chosen.candidates[$0].level == level }
+                let r = members.map { VerifiedExplainer.pearson(approximate[$0][.logit]!.raw, exact[$0][.logit]!.raw) }.sorted()
+                guard !r.isEmpty else { continue }
+                rows.append(
+                    LevelAgreementRow(
+                        height: height, width: width, level: level,
+                        levelSize: "\(trace.pyramid[level].shape[2])x\(trace.pyramid[level].shape[3])",
+                        predictions: r.count, minR: r[0], medianR: r[r.count / 2],
+                        atLeast0999: Double(r.filter { $0 >= 0.999 }.count) / Double(r.count),
+                        atLeast099: Double(r.filter { $0 >= 0.99 }.count) / Double(r.count)))
+            }
+        }
+        return rows
+    }
+
+    /// Milliseconds per prediction of ``DetectorMaps/candidateMaps(trace:result:image:predictions:)`` for `count`
+    /// predictions on each path, checks and recomputations included.
+    public static func verified(model: String, weights: String? = nil, sizes: [(Int, Int)], counts: [Int]) throws -> [VerifiedRow] {
+        var rows: [VerifiedRow] = []
+        for (height, width) in sizes {
+            let (detector, trace, result, forward) = try timedForward(model: model, weights: weights, size: (height, width), runs: 1)
+            for path in MapPath.allCases {
+                let maker = try DetectorMaps(detector: detector, path: path)
+                for count in counts {
+                    var chosen = result
+                    chosen.candidates = candidates(count, levels: trace.pyramid, classes: detector.classCount)
+                    var recomputed = 0
+                    let timing = Timing.measure(warmups: 0, runs: 1) {
+                        let output = maker.candidateMaps(trace: trace, result: chosen, predictions: Array(chosen.candidates.indices))
+                        recomputed = output.agreement.filter(\.recomputed).count
+                        blackHole(output.maps)
+                    }
+                    rows.append(
+                        VerifiedRow(
+                            path: path.rawValue, height: height, width: width, predictions: count,
+                            millisecondsPerPrediction: timing.median * 1000 / Double(count), forwardSeconds: forward.median,
+                            levelsRecomputed: recomputed))
+                }
+            }
+        }
+        return rows
+    }
+
+    public static func agreementTable(_ rows: [LevelAgreementRow]) -> String {
         var lines = [
-            pad("path", 7) + pad("size", 10) + pad("predictions", 13) + pad("ms/prediction", 15) + pad("forward s", 11) + "recorded head s"
+            pad("size", 10) + pad("level", 7) + pad("grid", 9) + pad("maps", 6) + pad("min r", 9) + pad("median r", 10) + pad("r≥0.999", 9)
+                + "r≥0.99"
         ]
         for row in rows {
             lines.append(
-                pad(row.path, 7) + pad("\(row.height)x\(row.width)", 10) + pad("\(row.predictions)", 13)
+                pad("\(row.height)x\(row.width)", 10) + pad("P\(row.level + 3)", 7) + pad(row.levelSize, 9) + pad("\(row.predictions)", 6)
+                    + pad(fixed(Double(row.minR), 4), 9) + pad(fixed(Double(row.medianR), 4), 10)
+                    + pad(fixed(100 * row.atLeast0999, 0) + "%", 9)
+                    + fixed(100 * row.atLeast099, 0) + "%")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public static func verifiedTable(_ rows: [VerifiedRow]) -> String {
+        var lines = [
+            pad("path", 13) + pad("size", 10) + pad("predictions", 13) + pad("ms/prediction", 15) + pad("forward s", 11)
+                + "levels recomputed"
+        ]
+        for row in rows {
+            lines.append(
+                pad(row.path, 13) + pad("\(row.height)x\(row.width)", 10) + pad("\(row.predictions)", 13)
+                    + pad(fixed(row.millisecondsPerPrediction, 2), 15) + pad(fixed(row.forwardSeconds, 3), 11) + "\(row.levelsRecomputed)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public static func table(_ rows: [Row]) -> String {
+        var lines = [
+            pad("path", 13) + pad("size", 10) + pad("predictions", 13) + pad("ms/prediction", 15) + pad("forward s", 11) + "recorded head s"
+        ]
+        for row in rows {
+            lines.append(
+                pad(row.path, 13) + pad("\(row.height)x\(row.width)", 10) + pad("\(row.predictions)", 13)
                     + pad(fixed(row.millisecondsPerPrediction, 2), 15) + pad(fixed(row.forwardSeconds, 3), 11)
                     + (row.path == "exact" ? fixed(row.recordSeconds, 3) : "-"))
         }

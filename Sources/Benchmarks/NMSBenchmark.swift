@@ -89,7 +89,7 @@ public enum NMSBenchmark {
     /// Seconds for the class-logit candidate maps of `count` candidates (placed as in ``ExplainBenchmark``) against
     /// the forward pass, FCOS with random weights on a random image.
     public static func maps(model: String, size: (Int, Int), count: Int, runs: Int) throws -> MapsRow {
-        let (detector, trace, result, forward) = try ExplainBenchmark.timedForward(model: model, size: size, runs: runs)
+        let (detector, trace, result, forward) = try ExplainBenchmark.timedForward(model: model, weights: nil, size: size, runs: runs)
         var chosen = result
         chosen.candidates = ExplainBenchmark.candidates(count, levels: trace.pyramid, classes: detector.classCount)
         let head = FCOSReversedHead(detector: detector)

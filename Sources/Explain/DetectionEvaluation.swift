@@ -72,17 +72,15 @@ public struct DetectionEvaluation {
         }
     }
 
-    /// Runs `detector` on every image and scores each method. Odam-NMS needs an FCOS detector (its candidate maps
-    /// come from the reversed head).
-    public func run(detector: any Detector, groundTruth: GroundTruth, imageDirectory: String, methods: [SuppressionMethod]) throws
-        -> Report
-    {
+    /// Runs `detector` on every image and scores each method. Odam-NMS's candidate maps come from `mapPath`
+    /// (``DetectorMaps``: exact by default, for any of odam's detectors).
+    public func run(
+        detector: any Detector, groundTruth: GroundTruth, imageDirectory: String, methods: [SuppressionMethod], mapPath: MapPath = .exact
+    ) throws -> Report {
         let needsMaps = methods.contains { if case .odam = $0 { true } else { false } }
+        let mapMaker = needsMaps ? try DetectorMaps(detector: detector, path: mapPath) : nil
         let fcos = detector as? FCOS
-        if needsMaps {
-            guard let fcos else { throw ModelError("Odam-NMS needs an FCOS model: its candidate maps come from the reversed head") }
-            fcos.keepsTowerLayers = true
-        }
+        fcos?.keepsTowerLayers = mapMaker?.needsTowerLayers ?? false
         defer { fcos?.keepsTowerLayers = false }
         let codec = ImageCodec()
         var results = [[COCOResult]](repeating: [], count: methods.count)
@@ -108,10 +106,9 @@ public struct DetectionEvaluation {
             forwardSeconds += Self.seconds(since: start)
             let output = outputs[0]
             var maps: CandidateMaps? = nil
-            if needsMaps, let fcos {
+            if let mapMaker {
                 start = DispatchTime.now()
-                maps = FCOSReversedHead(detector: fcos).candidateMaps(
-                    trace: trace, result: output, predictions: Array(output.candidates.indices))
+                maps = mapMaker.candidateMaps(trace: trace, result: output, predictions: Array(output.candidates.indices)).maps
                 mapSeconds += Self.seconds(since: start)
             }
             for (m, method) in methods.enumerated() {

@@ -6,9 +6,11 @@ import Vision
 import WeightsIO
 
 /// One image through the worker's steps: detect, class-logit maps of every candidate, Odam-NMS, then the kept
-/// detections' class and edge maps and their combination, their explanation statistics, and one maps file.
+/// detections' class and edge maps and their combination, their explanation statistics, and one maps file. Every map
+/// comes from ``DetectorMaps``: exact by default, each FPN level checked against plain autograd on the same image.
 public struct ImagePipeline {
-    public let detector: FCOS
+    public let detector: any Detector
+    public let mapMaker: DetectorMaps
     public var odamNMS: OdamNMS
     /// Targets of the final maps; `combined` (their pixel-wise maximum) is always added.
     public var targets: [ExplanationTarget]
@@ -20,12 +22,14 @@ public struct ImagePipeline {
     /// Whether to encode a color overlay PNG of each kept detection's combined map.
     public var makesOverlays = false
 
-    /// The pipeline a job spec asks for.
-    public init(detector: FCOS, spec: JobSpec) {
-        self.init(
-            detector: detector,
+    /// The pipeline a job spec asks for; throws when its map path does not serve the detector.
+    public init(detector: any Detector, spec: JobSpec) throws {
+        let defaults = detector is FasterRCNN ? OdamNMS.fasterRCNN : OdamNMS.fcos
+        try self.init(
+            detector: detector, path: spec.odam.path,
             odamNMS: OdamNMS(
-                iouThreshold: spec.nms.iou, lowCorrelation: spec.nms.low, highCorrelation: spec.nms.high, maximumDetections: 500),
+                iouThreshold: spec.nms.iou ?? defaults.iouThreshold, lowCorrelation: spec.nms.low ?? defaults.lowCorrelation,
+                highCorrelation: spec.nms.high ?? defaults.highCorrelation, maximumDetections: defaults.maximumDetections),
             targets: spec.odam.targets.compactMap(ExplanationTarget.init(rawValue:)), detectionsPerImage: spec.nms.maxDetections,
             scoreThreshold: spec.nms.scoreThreshold)
         usesOdamNMS = spec.nms.method == "odam"
@@ -33,12 +37,13 @@ public struct ImagePipeline {
     }
 
     public init(
-        detector: FCOS, odamNMS: OdamNMS = .fcos, targets: [ExplanationTarget] = [.score, .x1, .y1, .x2, .y2],
-        detectionsPerImage: Int = 100,
-        scoreThreshold: Float = 0.3
-    ) {
+        detector: any Detector, path: MapPath = .exact, odamNMS: OdamNMS? = nil,
+        targets: [ExplanationTarget] = [.score, .x1, .y1, .x2, .y2],
+        detectionsPerImage: Int = 100, scoreThreshold: Float = 0.3
+    ) throws {
         self.detector = detector
-        self.odamNMS = odamNMS
+        self.mapMaker = try DetectorMaps(detector: detector, path: path)
+        self.odamNMS = odamNMS ?? (detector is FasterRCNN ? .fasterRCNN : .fcos)
         self.targets = targets
         self.detectionsPerImage = detectionsPerImage
         self.scoreThreshold = scoreThreshold
@@ -72,6 +77,10 @@ public struct ImagePipeline {
         public var detectionsJSON: [UInt8]
         /// Milliseconds per step: forward, candidate_maps, odam_nms, final_maps, encode.
         public var milliseconds: [String: Double]
+        /// How each level's maps agreed with plain autograd on this image: Odam-NMS's candidate maps and the kept
+        /// detections' maps.
+        public var candidateAgreement: [VerifiedExplainer.LevelAgreement]
+        public var finalAgreement: [VerifiedExplainer.LevelAgreement]
     }
 
     public func process(_ image: RGBImage) throws -> Output {
@@ -81,7 +90,9 @@ public struct ImagePipeline {
             defer { milliseconds[name] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
             return try body()
         }
-        detector.keepsTowerLayers = true
+        let fcos = detector as? FCOS
+        fcos?.keepsTowerLayers = mapMaker.needsTowerLayers
+        defer { fcos?.keepsTowerLayers = false }
         let (trace, result) = timed("forward") {
             withoutGradients { () -> (ForwardTrace, ImageDetections) in
                 var timings = StageTimings()
@@ -90,22 +101,29 @@ public struct ImagePipeline {
             }
         }
         Failpoint.hit("inference")
-        let head = FCOSReversedHead(detector: detector)
         // Only candidates above the score threshold get maps: Odam-NMS decides each candidate by the higher-scored
         // ones it kept, so candidates at or below the threshold never change which ones above it are kept.
         let eligible = result.candidates.indices.filter { result.candidates[$0].score > scoreThreshold }
         let scored = ImageDetections(
             candidates: eligible.map { result.candidates[$0] }, kept: [], keptScores: nil, inputSize: result.inputSize,
             originalSize: result.originalSize)
-        let maps = timed("candidate_maps") { head.candidateMaps(trace: trace, result: result, predictions: eligible) }
         let plain = scored.suppressed(by: .nms(iouThreshold: odamNMS.iouThreshold), limit: detectionsPerImage)
+        var maps = CandidateMaps(gridHeight: 1, gridWidth: 1)
+        var candidateAgreement: [VerifiedExplainer.LevelAgreement] = []
+        if usesOdamNMS {
+            (maps, candidateAgreement) = timed("candidate_maps") {
+                mapMaker.candidateMaps(trace: trace, result: result, predictions: eligible)
+            }
+        }
         var kept = timed("odam_nms") { usesOdamNMS ? scored.suppressed(by: .odam(odamNMS), maps: maps, limit: detectionsPerImage) : plain }
         kept.detections.removeAll { $0.score <= scoreThreshold }
         let keptByNMS = plain.detections.filter { $0.score > scoreThreshold }.count
-        let predictions = kept.detections.map(\.candidate)
-        let finalMaps = timed("final_maps") {
-            head.explain(trace: trace, result: kept, predictions: predictions, targets: targets)
+        // `kept` numbers its candidates within `scored`; the maps take the forward pass's numbering.
+        let predictions = kept.detections.map { eligible[$0.candidate] }
+        let (finalMaps, finalAgreement) = timed("final_maps") {
+            mapMaker.maps(trace: trace, result: result, predictions: predictions, targets: targets)
         }
+        let keptMapIndices = kept.detections.map(\.candidate)
         let (records, file, overlays, json) = try timed("encode") { () -> ([Record], [UInt8], [[UInt8]], [UInt8]) in
             var records: [Record] = []
             var overlays: [[UInt8]] = []
@@ -121,7 +139,10 @@ public struct ImagePipeline {
                             pixels: ExplanationWriter.overlay(image, map), width: image.width, height: image.height, channels: 3))
                 }
                 let correlation =
-                    predictions.indices.filter { $0 != rank }.map { maps.correlation(predictions[rank], predictions[$0]) }.max() ?? 0
+                    usesOdamNMS
+                    ? keptMapIndices.indices.filter { $0 != rank }.map { maps.correlation(keptMapIndices[rank], keptMapIndices[$0]) }.max()
+                        ?? 0
+                    : 0
                 records.append(
                     Record(
                         box: detection.box, score: detection.score, label: detection.label,
@@ -141,7 +162,7 @@ public struct ImagePipeline {
         }
         return Output(
             records: records, candidates: result.candidates.count, keptByNMS: keptByNMS, mapsFile: file, overlays: overlays,
-            detectionsJSON: json, milliseconds: milliseconds)
+            detectionsJSON: json, milliseconds: milliseconds, candidateAgreement: candidateAgreement, finalAgreement: finalAgreement)
     }
 
     static func json(_ records: [Record], image: RGBImage) throws -> [UInt8] {

@@ -69,7 +69,9 @@ public enum JobResources {
 
     /// The job's detector: the shipped model, or a model spec with weights from a local path or an `s3://` URL
     /// (downloaded once per worker machine into `cache`, named by its SHA-256, and checked against the spec's).
-    public static func detector(for model: JobSpec.Model, cache: String, store: (String) throws -> any ObjectStore) throws -> FCOS {
+    public static func detector(for model: JobSpec.Model, cache: String, store: (String) throws -> any ObjectStore) throws
+        -> any Detector
+    {
         let spec: ModelSpec
         var weights: String
         if model.spec == "shipped" && model.weights == nil {
@@ -107,9 +109,6 @@ public enum JobResources {
                 throw RunnerError("model.weights \(weights): SHA-256 \(actual) differs from the spec's \(expected)")
             }
         }
-        guard let fcos = try spec.load(weights: weights) as? FCOS else {
-            throw RunnerError("model \(model.spec): the runner needs an FCOS model (Odam-NMS uses FCOS's fast candidate maps)")
-        }
-        return fcos
+        return try spec.load(weights: weights)
     }
 }

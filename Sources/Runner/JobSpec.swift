@@ -1,3 +1,4 @@
+public import Explain
 import Foundation
 
 /// What a job runs: the model and its weights, the ODAM maps, the NMS, where the results go and what is uploaded.
@@ -19,8 +20,9 @@ public struct JobSpec: Codable, Sendable, Equatable {
 
         /// Targets of the kept detections' maps (`score`, `x1`, `y1`, `x2`, `y2`); `combined` is always added.
         public var targets: [String] = ["score", "x1", "y1", "x2", "y2"]
-        /// `fast`: FCOS's reversed head (the runner's only path: Odam-NMS needs every candidate's map).
-        public var path: String = "fast"
+        /// `exact` (autograd through the real head) or `approximate` (FCOS's reversed head with GroupNorm frozen,
+        /// each level checked against exact samples and recomputed exactly when it falls below r 0.999).
+        public var path: MapPath = .exact
     }
 
     public struct NMS: Codable, Sendable, Equatable {
@@ -28,9 +30,11 @@ public struct JobSpec: Codable, Sendable, Equatable {
 
         /// `odam` (Odam-NMS) or `nms` (plain NMS at the same IoU threshold).
         public var method: String = "odam"
-        public var iou: Float = 0.5
-        public var low: Float = 0.2
-        public var high: Float = 0.8
+        /// Odam-NMS's T_iou, T_l and T_h; nil takes the detector's (FCOS and RetinaNet 0.5, 0.2, 0.8 as the paper;
+        /// Faster R-CNN 0.6, 0.3, 0.7 as the official code).
+        public var iou: Float?
+        public var low: Float?
+        public var high: Float?
         /// Kept detections at or below this score get no maps and no row.
         public var scoreThreshold: Float = 0.3
         public var maxDetections: Int = 100
@@ -163,9 +167,8 @@ public struct JobSpec: Codable, Sendable, Equatable {
         for target in odam.targets where !targetNames.contains(target) {
             throw RunnerError("\(file): odam.targets: unknown target '\(target)' (score, logit, x1, y1, x2, y2)")
         }
-        guard odam.path == "fast" else { throw RunnerError("\(file): odam.path must be 'fast' (the runner explains every candidate)") }
         guard ["odam", "nms"].contains(nms.method) else { throw RunnerError("\(file): nms.method must be 'odam' or 'nms'") }
-        guard (0...1).contains(nms.iou), (0...1).contains(nms.low), (0...1).contains(nms.high), nms.maxDetections > 0 else {
+        guard [nms.iou, nms.low, nms.high].allSatisfy({ $0.map { (0...1).contains($0) } ?? true }), nms.maxDetections > 0 else {
             throw RunnerError("\(file): nms thresholds must lie in [0, 1] and max_detections be positive")
         }
         guard output.store.hasPrefix("file://") || output.store.hasPrefix("s3://") else {

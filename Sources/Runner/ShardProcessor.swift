@@ -1,4 +1,5 @@
 import Digest
+import Explain
 import Foundation
 import ObjectStore
 import Postgres
@@ -36,11 +37,12 @@ public struct ShardProcessor {
 
     /// A processed shard's results, waiting for their transaction.
     public struct Results {
-        /// Rows of `image_results`, `heat_map_objects` and `detections` (in ``imageColumns``, ``objectColumns`` and
-        /// ``detectionColumns`` order), inserted with one statement per table.
+        /// Rows of `image_results`, `heat_map_objects`, `detections` and `map_agreement` (in ``imageColumns``,
+        /// ``objectColumns``, ``detectionColumns`` and ``agreementColumns`` order), one statement per table.
         public var imageRows: [[String?]] = []
         public var objectRows: [[String?]] = []
         public var detectionRows: [[String?]] = []
+        public var agreementRows: [[String?]] = []
         public var images = 0
         public var started = Date()
         /// Milliseconds in PostgreSQL before the commit (the claim, the listing of the shard's images), counted into
@@ -110,8 +112,18 @@ public struct ShardProcessor {
                     String(bytes.count), String(output.candidates), String(output.records.count), String(output.keptByNMS), String(fetched),
                     String(decodeMilliseconds), ms["forward"].map { String($0) }, ms["candidate_maps"].map { String($0) },
                     ms["odam_nms"].map { String($0) }, ms["final_maps"].map { String($0) }, ms["encode"].map { String($0) },
-                    String(uploadMilliseconds), String(retries),
+                    String(uploadMilliseconds), String(retries), pipeline.mapMaker.path.rawValue,
+                    (output.candidateAgreement + output.finalAgreement).map(\.minR).min().map { String($0) },
+                    String((output.candidateAgreement + output.finalAgreement).filter(\.recomputed).count),
                 ])
+                for (stage, levels) in [("candidates", output.candidateAgreement), ("final", output.finalAgreement)] {
+                    for level in levels {
+                        results.agreementRows.append([
+                            image.id, stage, String(level.level), String(level.predictions), String(level.sampled), String(level.minR),
+                            String(level.medianR), level.recomputed ? "true" : "false",
+                        ])
+                    }
+                }
                 for object in objects {
                     results.objectRows.append([image.id, object.key, object.kind, String(object.bytes.count), SHA256.hex(object.bytes)])
                 }
@@ -152,6 +164,7 @@ public struct ShardProcessor {
                 try Self.insert("image_results", Self.imageColumns, results.imageRows, db: db)
                 try Self.insert("heat_map_objects", Self.objectColumns, results.objectRows, db: db)
                 try Self.insert("detections", Self.detectionColumns, results.detectionRows, db: db)
+                try Self.insert("map_agreement", Self.agreementColumns, results.agreementRows, db: db)
                 let perImage =
                     (Double(DispatchTime.now().uptimeNanoseconds - databaseStart) / 1e6 + results.databaseMillisecondsBefore)
                     / Double(max(results.images, 1))
@@ -169,7 +182,9 @@ public struct ShardProcessor {
         "image_id", "shard_id", "lease_token", "status", "error", "width", "height", "bytes", "candidates", "kept", "kept_by_nms",
         "fetch_ms",
         "decode_ms", "forward_ms", "candidate_maps_ms", "odam_nms_ms", "final_maps_ms", "encode_ms", "upload_ms", "upload_retries",
+        "map_path", "min_map_r", "levels_recomputed",
     ]
+    static let agreementColumns = ["image_id", "stage", "level", "predictions", "sampled", "min_r", "median_r", "recomputed"]
     static let objectColumns = ["image_id", "key", "kind", "bytes", "sha256"]
     static let detectionColumns = [
         "image_id", "rank", "x1", "y1", "x2", "y2", "score", "label", "maps_key", "energy_in_box", "peak_in_box", "compactness",

@@ -245,7 +245,8 @@ public final class Worker: @unchecked Sendable {
             return try JobResources.store(for: output)
         }
         return ShardProcessor(
-            pipeline: ImagePipeline(detector: detector, spec: spec), store: store, source: JobResources.ImageSource(row[1]!, store: store),
+            pipeline: try ImagePipeline(detector: detector, spec: spec), store: store,
+            source: JobResources.ImageSource(row[1]!, store: store),
             upload: spec.output.upload, leases: options.leases)
     }
 }

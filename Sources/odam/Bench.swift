@@ -1,5 +1,7 @@
 import ArgumentParser
 import Benchmarks
+import DefaultModel
+import Explain
 import Foundation
 
 extension Odam {
@@ -67,25 +69,53 @@ extension Odam.Bench {
             abstract: "Milliseconds per prediction of each ODAM path (class-logit target), FCOS with random weights, and the forward time.")
 
         @OptionGroup var compute: ComputeOptions
-        @Option(help: "An FCOS builder name or JSON model spec.") var model = "fcos_resnet50_fpn"
+        @Option(help: "An FCOS builder name or JSON model spec, or 'shipped' (the shipped model with its weights).")
+        var model = "fcos_resnet50_fpn"
         @Option(help: "Sizes as HxW, comma separated.") var sizes = "800x1216,512x512"
-        @Option(help: "Prediction counts for the fast path.") var counts = "1,10,100,1000"
-        @Option(help: "Prediction counts for the exact path (slower).") var exactCounts = "1,10"
+        @Option(help: "Prediction counts for the approximate (reversed-head) path alone.") var counts = "1,10,100,1000"
+        @Option(help: "Prediction counts for the exact path alone (slower).") var exactCounts = "1,10"
+        @Option(help: "Prediction counts for the runner's maps (each path with its per-level checks and recomputations).")
+        var verifiedCounts = "1000"
+        @Option(help: "Predictions per level whose approximate maps are compared with exact ones (0: no agreement table).")
+        var agreementPerLevel = 40
         @Option(help: "Timed runs per measurement (the median is reported).") var runs = 3
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             compute.apply()
             let parsedSizes = try parseSizes(sizes)
+            var (modelName, weights): (String, String?) = (model, nil)
+            if model == "shipped" {
+                let files = try DefaultModel.files()
+                (modelName, weights) = (files.spec, files.weights)
+            }
+            func parsed(_ list: String) -> [Int] { list.split(separator: ",").compactMap { Int($0) } }
             let rows = try ExplainBenchmark.run(
-                model: model, sizes: parsedSizes, counts: counts.split(separator: ",").compactMap { Int($0) },
-                exactCounts: exactCounts.split(separator: ",").compactMap { Int($0) }, runs: runs)
+                model: modelName, weights: weights, sizes: parsedSizes, counts: parsed(counts), exactCounts: parsed(exactCounts), runs: runs
+            )
+            let verified = try ExplainBenchmark.verified(
+                model: modelName, weights: weights, sizes: parsedSizes, counts: parsed(verifiedCounts))
+            let agreement =
+                agreementPerLevel > 0
+                ? try ExplainBenchmark.agreement(model: modelName, weights: weights, sizes: parsedSizes, perLevel: agreementPerLevel) : []
             if json {
+                struct Document: Encodable {
+                    var paths: [ExplainBenchmark.Row]
+                    var runnerMaps: [ExplainBenchmark.VerifiedRow]
+                    var agreement: [ExplainBenchmark.LevelAgreementRow]
+                }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                print(
+                    String(decoding: try encoder.encode(Document(paths: rows, runnerMaps: verified, agreement: agreement)), as: UTF8.self))
             } else {
                 print(ExplainBenchmark.table(rows))
+                print("\nThe runner's maps (DetectorMaps: every level checked against plain autograd, recomputed below r 0.999):")
+                print(ExplainBenchmark.verifiedTable(verified))
+                if !agreement.isEmpty {
+                    print("\nApproximate (reversed head, GroupNorm frozen) against exact class-logit maps, per level:")
+                    print(ExplainBenchmark.agreementTable(agreement))
+                }
             }
         }
     }

@@ -82,6 +82,11 @@ extension Odam.Eval {
         @Option(help: "Short side the image is resized to (default: the model's).") var minSize: Int?
         @Option(help: "Longest side after resizing (default: the model's).") var maxSize: Int?
         @Option(help: "Evaluate the first N images only.") var limitImages: Int?
+        @Option(
+            help:
+                "Odam-NMS's candidate maps: exact (autograd through the real head) or approximate (FCOS's reversed head, each level verified against exact samples)."
+        )
+        var mapPath: MapPath = .exact
 
         func run() throws {
             compute.apply()
@@ -118,7 +123,7 @@ extension Odam.Eval {
                 groundTruth = .coco(coco)
             }
             let report = try DetectionEvaluation(crowdCategory: category, detectionsPerImage: detections).run(
-                detector: detector, groundTruth: groundTruth, imageDirectory: images, methods: methods)
+                detector: detector, groundTruth: groundTruth, imageDirectory: images, methods: methods, mapPath: mapPath)
             print(DetectionEvaluation.table(report))
         }
     }

@@ -20,7 +20,7 @@ extension Odam {
         @Option(help: "ODAM's gradient variant: identity, positive, negative or absolute.") var gradient = "identity"
         @Option(
             help:
-                "Gradient path: exact (autograd through the head) or fast (the reversed head on 11x11 windows, GroupNorm as frozen scales)."
+                "Gradient path: exact (autograd through the head) or approximate (FCOS's reversed head on 11x11 windows, GroupNorm as frozen scales: far from exact on coarse levels; 'fast' is an old name)."
         )
         var path = "exact"
         @Option(
@@ -55,10 +55,12 @@ extension Odam {
                     throw ValidationError("--smoothing \(smoothing): expected none or gaussian:SCALE")
                 }
                 heatMapMethod = .odam(smoothing: phi, gradient: transform)
-            } else if path == "fast" {
+            } else if path != "exact" {
                 throw ValidationError("--method \(method) uses whole-map gradients: use --path exact")
             }
-            guard path == "exact" || path == "fast" else { throw ValidationError("--path \(path): expected exact or fast") }
+            guard ["exact", "approximate", "fast"].contains(path) else {
+                throw ValidationError("--path \(path): expected exact or approximate")
+            }
             let names = targets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             let includesCombined = names.contains("combined")
             var chosen = try names.filter { $0 != "combined" }.map { name -> ExplanationTarget in
@@ -76,10 +78,12 @@ extension Odam {
             }
             let detector = try spec.load(weights: weightsPath)
             let explainer: any PredictionExplainer
-            if path == "fast" {
-                guard featureSource == .predictionLevel else { throw ValidationError("--path fast explains the prediction's level only") }
+            if path != "exact" {
+                guard featureSource == .predictionLevel else {
+                    throw ValidationError("--path approximate explains the prediction's level only")
+                }
                 guard let fcos = detector as? FCOS else {
-                    throw ValidationError("--path fast: the reversed head is FCOS's; use --path exact")
+                    throw ValidationError("--path approximate: the reversed head is FCOS's; use --path exact")
                 }
                 fcos.keepsTowerLayers = true
                 explainer = FCOSReversedHead(detector: fcos, method: heatMapMethod)

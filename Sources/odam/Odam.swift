@@ -2,6 +2,7 @@ import ArgumentParser
 import DefaultModel
 import Detection
 import Engine
+import Explain
 
 /// The odam command: explanations of object detectors, at scale.
 @main
@@ -50,3 +51,5 @@ struct ModelOptions: ParsableArguments {
         }
     }
 }
+
+extension MapPath: ExpressibleByArgument {}

@@ -69,16 +69,31 @@ struct DetectionEvaluationTests {
         #expect(table.contains("odam") && table.contains("skipped:"))
     }
 
-    @Test func odamNMSNeedsAnFCOSModel() throws {
+    /// Odam-NMS on the exact path serves every detector (RetinaNet's class logit on its level, Faster R-CNN's on
+    /// its RoI features); the approximate path is FCOS's reversed head and refuses the others.
+    @Test(arguments: ["retinanet_small", "fasterrcnn_small"])
+    func odamNMSRunsOnEveryDetector(model: String) throws {
         var directory = URL(fileURLWithPath: #filePath)
         for _ in 0..<2 { directory.deleteLastPathComponent() }
-        let base = directory.appendingPathComponent("DetectionTests/Fixtures/retinanet_small").path
-        let detector = try ModelSpec.resolve(base + ".json").load(weights: base + ".pth")
+        let base = directory.appendingPathComponent("DetectionTests/Fixtures/\(model)").path
+        // Random weights score many cells alike: a high threshold keeps the candidates (all of which get maps) few.
+        var spec = try ModelSpec.resolve(base + ".json")
+        spec.scoreThreshold = 0.6
+        spec.topKCandidates = 50
+        let detector = try spec.load(weights: base + ".pth")
         let coco = try COCOAnnotations(
-            data: Data(#"{"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}"#.utf8), file: "empty.json")
+            data: Data(
+                #"{"images": [{"id": 1, "file_name": "chelsea.png", "width": 451, "height": 300}], "annotations": [], "categories": [{"id": 1, "name": "person"}]}"#
+                    .utf8), file: "one.json")
+        let evaluation = DetectionEvaluation(crowdCategory: 1)
+        let report = try evaluation.run(
+            detector: detector, groundTruth: .coco(coco), imageDirectory: sampleImagesDirectory,
+            methods: [.nms(iouThreshold: 0.5), .odam(.fcos)])
+        #expect(report.images == 1 && report.mapSeconds > 0 && report.failures.isEmpty)
         #expect(throws: ModelError.self) {
-            try DetectionEvaluation(crowdCategory: 1).run(
-                detector: detector, groundTruth: .coco(coco), imageDirectory: sampleImagesDirectory, methods: [.odam(.fcos)])
+            try evaluation.run(
+                detector: detector, groundTruth: .coco(coco), imageDirectory: sampleImagesDirectory, methods: [.odam(.fcos)],
+                mapPath: .approximate)
         }
     }
 }

@@ -102,7 +102,7 @@ struct DistributedRunTests {
         let detector = try ModelSpec.resolve(files.spec).load(weights: files.weights) as! FCOS
         var spec = JobSpec()
         spec.output.upload.overlays = true
-        let pipeline = ImagePipeline(detector: detector, spec: spec)
+        let pipeline = try ImagePipeline(detector: detector, spec: spec)
         for path in ["photos/it's; DROP TABLE x;--.jpg", "photos/chelsea.png", "synthetic/images/000007.png"] {
             let rows = try db.query(
                 """

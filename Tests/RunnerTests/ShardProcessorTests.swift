@@ -33,7 +33,7 @@ struct ShardProcessorTests {
         let detector = try ModelSpec.resolve(files.spec).load(weights: files.weights) as! FCOS
         let store = try FileStore(root: root + "/objects")
         let processor = ShardProcessor(
-            pipeline: ImagePipeline(detector: detector), store: store, source: .init(root + "/data/images", store: store))
+            pipeline: try ImagePipeline(detector: detector), store: store, source: .init(root + "/data/images", store: store))
         let leases = ShardLeases()
         let worker = try leases.register(db, host: "test", version: "t", threads: 2)
         let claim = try #require(try leases.claim(db, worker: worker).first)

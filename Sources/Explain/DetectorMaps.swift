@@ -1,0 +1,73 @@
+public import Detection
+import Engine
+
+/// How the maps that odam stores and that Odam-NMS compares are computed.
+public enum MapPath: String, Sendable, Codable, CaseIterable {
+    /// Autograd through the real head (GroupNorm statistics included), seeds batched: ODAM as defined.
+    case exact
+    /// FCOS only: the reversed head on 11x11 windows with GroupNorm's statistics frozen, checked per level against
+    /// exact samples, and a level that falls below r 0.999 recomputed exactly (``VerifiedExplainer``).
+    case approximate
+}
+
+/// The maps of one detector's predictions on a map path, each level checked against plain autograd on the same
+/// image: what the runner and `odam eval detect` use for Odam-NMS's candidates and for the stored maps.
+public struct DetectorMaps {
+    public let detector: any Detector
+    public let path: MapPath
+    /// Predictions per level recomputed one seed at a time and compared (see ``VerifiedExplainer``).
+    public var samplesPerLevel: Int
+    let candidateExplainer: VerifiedExplainer
+    let finalExplainer: VerifiedExplainer
+
+    /// Throws when the path does not serve the detector (the approximate path is FCOS's).
+    public init(detector: any Detector, path: MapPath = .exact, samplesPerLevel: Int = 2) throws {
+        self.detector = detector
+        self.path = path
+        self.samplesPerLevel = samplesPerLevel
+        // Odam-NMS's candidates: the class logit on the prediction's level; for Faster R-CNN on its RoI features
+        // projected back into the proposal, as the official Odam-NMS does.
+        let candidateFeature: FeatureSource = detector is FasterRCNN ? .roiFeatures : .predictionLevel
+        guard let batched = Explainers.exact(for: detector, feature: candidateFeature),
+            let single = Explainers.exact(for: detector, feature: candidateFeature, seedsPerPass: 1),
+            let batchedLevel = Explainers.exact(for: detector),
+            let singleLevel = Explainers.exact(for: detector, seedsPerPass: 1)
+        else { throw ModelError("\(type(of: detector)) has no exact ODAM explainer") }
+        switch path {
+        case .exact:
+            candidateExplainer = VerifiedExplainer(primary: batched, reference: single, samplesPerLevel: samplesPerLevel)
+            finalExplainer = VerifiedExplainer(primary: batchedLevel, reference: singleLevel, samplesPerLevel: samplesPerLevel)
+        case .approximate:
+            guard let fcos = detector as? FCOS else {
+                throw ModelError("the approximate map path is FCOS's reversed head; use the exact path for \(type(of: detector))")
+            }
+            let head = FCOSReversedHead(detector: fcos)
+            candidateExplainer = VerifiedExplainer(primary: head, reference: batched, samplesPerLevel: samplesPerLevel)
+            finalExplainer = VerifiedExplainer(primary: head, reference: batchedLevel, samplesPerLevel: samplesPerLevel)
+        }
+    }
+
+    /// Whether the forward pass must keep FCOS's tower layers (the approximate path reads them).
+    public var needsTowerLayers: Bool { path == .approximate }
+
+    /// The grid Odam-NMS compares maps on: input/16 for one-stage detectors (the official FCOS `H_in // 16`), input/8
+    /// for Faster R-CNN (the official code uses its stride-8 level at test time).
+    public var candidateGridStride: Int { detector is FasterRCNN ? 8 : 16 }
+
+    /// Class-logit maps of `predictions` (indices into `result.candidates`) for Odam-NMS, and the agreement per level.
+    public func candidateMaps(trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int])
+        -> (maps: CandidateMaps, agreement: [VerifiedExplainer.LevelAgreement])
+    {
+        let (maps, agreement) = candidateExplainer.explain(
+            trace: trace, result: result, image: image, predictions: predictions, targets: [.logit])
+        let grid = FCOSReversedHead.candidateGrid(inputSize: result.inputSize, gridStride: candidateGridStride)
+        return (CandidateMaps(heatMaps: maps.map { $0[.logit]! }, grid: grid), agreement)
+    }
+
+    /// Maps of `predictions` for each target on the prediction's level, and the agreement per level.
+    public func maps(
+        trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
+    ) -> (maps: [[ExplanationTarget: HeatMap]], agreement: [VerifiedExplainer.LevelAgreement]) {
+        finalExplainer.explain(trace: trace, result: result, image: image, predictions: predictions, targets: targets)
+    }
+}

@@ -1,0 +1,109 @@
+import Detection
+import Engine
+import Explain
+import Foundation
+import TestSupport
+import Testing
+import Vision
+
+/// The maps the runner stores and the candidate maps Odam-NMS compares (``DetectorMaps``, exact path) against
+/// torch.autograd through the real network, for the shipped models on synthetic crowd scenes
+/// (`Tools/make_exact_map_fixtures.py`): r ≥ 0.999 for at least 99% of the maps of every FPN level.
+struct ExactMapsGoldenTests {
+    struct Prediction: Decodable {
+        let level: Int, row: Int, column: Int, label: Int
+        let score: Float
+        let targets: [String]
+    }
+    struct Scene: Decodable {
+        let image: String
+        let grid: [Int]
+        let predictions: [Prediction]
+    }
+    struct Manifest: Decodable {
+        let model: String
+        let scenes: [Scene]
+    }
+
+    static func shipped(_ name: String) throws -> any Detector {
+        var directory = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { directory.deleteLastPathComponent() }
+        let base = directory.appendingPathComponent("Sources/DefaultModel/Models/\(name)").path
+        return try ModelSpec.resolve(base + ".json").load(weights: base + ".safetensors")
+    }
+
+    /// Per level: (maps with r ≥ 0.999, maps, lowest r).
+    typealias Tally = [Int: (good: Int, total: Int, lowest: Float)]
+
+    static func count(_ tally: inout Tally, level: Int, _ r: Float) {
+        var entry = tally[level] ?? (0, 0, 1)
+        entry.total += 1
+        if r >= 0.999 { entry.good += 1 }
+        entry.lowest = min(entry.lowest, r)
+        tally[level] = entry
+    }
+
+    static func expectEveryLevel(_ tally: Tally, _ what: String) {
+        #expect(tally.count == 5, "\(what): maps on \(tally.count) levels, expected all 5")
+        for (level, entry) in tally.sorted(by: { $0.key < $1.key }) {
+            let share = Double(entry.good) / Double(entry.total)
+            #expect(
+                share >= 0.99, "\(what) P\(level + 3): \(entry.good) of \(entry.total) maps with r ≥ 0.999 (lowest r \(entry.lowest))")
+        }
+    }
+
+    @Test(arguments: ["fcos_synth_baseline", "fcos_synth_odamtrain"])
+    func runnerMapsMatchAutogradAtEveryLevel(model: String) throws {
+        let directory = fixtureDirectory(bundle: .module)
+        let manifest = try JSONDecoder().decode(
+            Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/exact_maps_\(model).json")))
+        let fixtures = try FixtureTensors(path: directory + "/exact_maps_\(model).safetensors")
+        let detector = try Self.shipped(model)
+        let maker = try DetectorMaps(detector: detector, path: .exact)
+        var candidateRaw = Tally(), candidateGrid = Tally(), stored = Tally()
+        for (s, scene) in manifest.scenes.enumerated() {
+            let image = try ImageCodec().decode(contentsOf: directory + "/" + scene.image).tensor()
+            var (trace, result) = withoutGradients { () -> (ForwardTrace, ImageDetections) in
+                var timings = StageTimings()
+                let output = detector.forward(detector.transform.batch([image]), timings: &timings)
+                return (output.trace, output.results[0])
+            }
+            result.candidates = scene.predictions.map {
+                Candidate(box: [0, 0, 1, 1], score: $0.score, label: $0.label, level: $0.level, row: $0.row, column: $0.column, anchor: 0)
+            }
+            let all = Array(result.candidates.indices)
+            // Odam-NMS's maps: the class logit on the level, and resized to the candidate grid and L2-normalized.
+            let (candidates, candidateAgreement) = maker.candidateMaps(trace: trace, result: result, predictions: all)
+            #expect(candidates.gridHeight == scene.grid[0] && candidates.gridWidth == scene.grid[1])
+            #expect(candidateAgreement.allSatisfy { !$0.recomputed && $0.minR >= 0.999 }, "\(candidateAgreement)")
+            let logits = maker.maps(trace: trace, result: result, predictions: all, targets: [.logit]).maps
+            for (i, prediction) in scene.predictions.enumerated() {
+                let raw = fixtures.tensor("\(s).\(i).logit.raw")
+                Self.count(&candidateRaw, level: prediction.level, VerifiedExplainer.pearson(logits[i][.logit]!.raw, raw))
+                let grid = fixtures.tensor("\(s).\(i).logit.candidate")
+                let dense = Tensor(shape: grid.shape, values: candidates.dense(i))
+                Self.count(&candidateGrid, level: prediction.level, VerifiedExplainer.pearson(dense, grid))
+            }
+            // The stored maps: score and edges of the best predictions of each level.
+            let finals = scene.predictions.indices.filter { scene.predictions[$0].targets.count > 1 }
+            let targets: [ExplanationTarget] = [.score, .x1, .y1, .x2, .y2]
+            let (maps, agreement) = maker.maps(trace: trace, result: result, predictions: finals, targets: targets)
+            #expect(agreement.allSatisfy { !$0.recomputed }, "\(agreement)")
+            for (k, i) in finals.enumerated() {
+                for target in targets {
+                    let expected = fixtures.tensor("\(s).\(i).\(target.rawValue).raw")
+                    let actual = maps[k][target]!.raw
+                    Self.count(&stored, level: scene.predictions[i].level, VerifiedExplainer.pearson(actual, expected))
+                    let scale = max(expected.scalars.max() ?? 0, 1e-12)
+                    #expect(
+                        mismatch(actual, expected, rtol: 1e-2, atol: 1e-3 * scale) == nil,
+                        "\(model) scene \(s) prediction \(i) \(target): \(mismatch(actual, expected, rtol: 1e-2, atol: 1e-3 * scale) ?? "")"
+                    )
+                }
+            }
+        }
+        Self.expectEveryLevel(candidateRaw, "\(model) candidate logit maps")
+        Self.expectEveryLevel(candidateGrid, "\(model) candidate maps on Odam-NMS's grid")
+        Self.expectEveryLevel(stored, "\(model) stored maps")
+    }
+}
