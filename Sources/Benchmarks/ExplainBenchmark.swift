@@ -113,6 +113,15 @@ public enum ExplainBenchmark {
         /// The share of maps with r ≥ 0.999 and ≥ 0.99.
         public var atLeast0999: Double
         public var atLeast099: Double
+        /// The reversed head's own error estimates (``FCOSReversedHead/explainEstimatingError``): the share of maps
+        /// at or below the default limit (kept from the reversed head by the runner), the lowest r among them, and
+        /// the lowest estimate among maps with r < 0.999.
+        public var keptShare: Double
+        public var keptMinR: Float
+        public var lowestEstimateBelow0999: Float?
+        /// The median and highest estimate of the maps with r ≥ 0.999.
+        public var medianEstimateAtLeast0999: Float?
+        public var highestEstimateAtLeast0999: Float?
     }
 
     /// The cost of exact-equivalent maps as the runner makes them (``DetectorMaps``: maps, per-level checks against
@@ -135,20 +144,29 @@ public enum ExplainBenchmark {
             var chosen = result
             chosen.candidates = candidates(perLevel * trace.pyramid.count, levels: trace.pyramid, classes: detector.classCount)
             let predictions = Array(chosen.candidates.indices)
-            let approximate = FCOSReversedHead(detector: detector).explain(
+            let (approximate, errors) = FCOSReversedHead(detector: detector).explainEstimatingError(
                 trace: trace, result: chosen, predictions: predictions, targets: [.logit])
             let exact = FCOSExplainer(detector: detector).explain(trace: trace, result: chosen, predictions: predictions, targets: [.logit])
             for level in trace.pyramid.indices {
                 let members = predictions.filter { chosen.candidates[$0].level == level }
-                let r = members.map { VerifiedExplainer.pearson(approximate[$0][.logit]!.raw, exact[$0][.logit]!.raw) }.sorted()
+                let pairs: [(r: Float, e: Float)] = members.map { member in
+                    let r = VerifiedExplainer.pearson(approximate[member][.logit]!.raw, exact[member][.logit]!.raw)
+                    return (r, errors[member][.logit]!)
+                }
+                let r = pairs.map { $0.r }.sorted()
                 guard !r.isEmpty else { continue }
+                let kept = pairs.filter { $0.e <= FCOSReversedHead.defaultErrorLimit }
+                let good = pairs.filter { $0.r >= 0.999 }.map { $0.e }.sorted()
                 rows.append(
                     LevelAgreementRow(
                         height: height, width: width, level: level,
                         levelSize: "\(trace.pyramid[level].shape[2])x\(trace.pyramid[level].shape[3])",
                         predictions: r.count, minR: r[0], medianR: r[r.count / 2],
                         atLeast0999: Double(r.filter { $0 >= 0.999 }.count) / Double(r.count),
-                        atLeast099: Double(r.filter { $0 >= 0.99 }.count) / Double(r.count)))
+                        atLeast099: Double(r.filter { $0 >= 0.99 }.count) / Double(r.count),
+                        keptShare: Double(kept.count) / Double(r.count), keptMinR: kept.map { $0.r }.min() ?? 1,
+                        lowestEstimateBelow0999: pairs.filter { $0.r < 0.999 }.map { $0.e }.min(),
+                        medianEstimateAtLeast0999: good.isEmpty ? nil : good[good.count / 2], highestEstimateAtLeast0999: good.last))
             }
         }
         return rows
@@ -156,11 +174,13 @@ public enum ExplainBenchmark {
 
     /// Milliseconds per prediction of ``DetectorMaps/candidateMaps(trace:result:image:predictions:)`` for `count`
     /// predictions on each path, checks and recomputations included.
-    public static func verified(model: String, weights: String? = nil, sizes: [(Int, Int)], counts: [Int]) throws -> [VerifiedRow] {
+    public static func verified(
+        model: String, weights: String? = nil, sizes: [(Int, Int)], counts: [Int], paths: [MapPath] = MapPath.allCases
+    ) throws -> [VerifiedRow] {
         var rows: [VerifiedRow] = []
         for (height, width) in sizes {
             let (detector, trace, result, forward) = try timedForward(model: model, weights: weights, size: (height, width), runs: 1)
-            for path in MapPath.allCases {
+            for path in paths {
                 let maker = try DetectorMaps(detector: detector, path: path)
                 for count in counts {
                     var chosen = result
@@ -192,7 +212,12 @@ public enum ExplainBenchmark {
                 pad("\(row.height)x\(row.width)", 10) + pad("P\(row.level + 3)", 7) + pad(row.levelSize, 9) + pad("\(row.predictions)", 6)
                     + pad(fixed(Double(row.minR), 4), 9) + pad(fixed(Double(row.medianR), 4), 10)
                     + pad(fixed(100 * row.atLeast0999, 0) + "%", 9)
-                    + fixed(100 * row.atLeast099, 0) + "%")
+                    + pad(fixed(100 * row.atLeast099, 0) + "%", 8) + pad(fixed(100 * row.keptShare, 0) + "%", 18)
+                    + pad(fixed(Double(row.keptMinR), 4), 13)
+                    + pad(
+                        (row.medianEstimateAtLeast0999.map { fixed(Double($0), 4) } ?? "-") + ", "
+                            + (row.highestEstimateAtLeast0999.map { fixed(Double($0), 4) } ?? "-"), 34)
+                    + (row.lowestEstimateBelow0999.map { fixed(Double($0), 4) } ?? "-"))
         }
         return lines.joined(separator: "\n")
     }

@@ -34,6 +34,9 @@ public struct FCOSReversedHead {
         var outputs: [Tensor]  // [C, H, W] per layer
         var scales: [[Float]]  // γ_c / σ_g per layer
         var transposed: [Tensor]  // flipped, transposed 3x3 weights per layer
+        var gammas: [[Float]] = []  // GroupNorm's γ_c and β_c per layer, and its groups
+        var betas: [[Float]] = []
+        var groups: Int = 32
     }
 
     static func flippedTransposed(_ weight: Tensor) -> Tensor {
@@ -48,10 +51,15 @@ public struct FCOSReversedHead {
     /// The state the forward pass kept (``FCOS/keepsTowerLayers``), for image `image`.
     func towerState(_ tower: ConvTower, layers: [TowerLayer], image: Int) -> TowerState {
         var state = TowerState(outputs: [], scales: [], transposed: [])
-        for (conv, layer) in zip(tower.convs, layers) {
+        for (index, (conv, layer)) in zip(tower.convs, layers).enumerated() {
             state.outputs.append(layer.output.selecting(index: image, alongAxis: 0))
             state.scales.append(layer.scale.selecting(index: image, alongAxis: 0).scalars)
             state.transposed.append(Self.transposedWeights(conv.weight.value))
+            if index < tower.norms.count {
+                state.gammas.append(tower.norms[index].weight.value.scalars)
+                state.betas.append(tower.norms[index].bias.value.scalars)
+                state.groups = tower.norms[index].groups
+            }
         }
         return state
     }
@@ -123,9 +131,15 @@ public struct FCOSReversedHead {
 
     /// Backpropagates gradient windows with respect to the tower's output ([N, C, 3, 3], the output convolution's
     /// reach) to the tower's input: each 3x3 convolution widens the window by one cell on each side, to 11x11.
-    func backward(_ gradient: Tensor, through state: TowerState, cells: [(Int, Int)]) -> Tensor {
+    ///
+    /// `dropped[n]` adds up, over the layers, window n's ``droppedRatios(_:state:layer:cells:)``: the size of what
+    /// freezing GroupNorm's statistics leaves out, relative to what it keeps.
+    func backward(_ gradient: Tensor, through state: TowerState, cells: [(Int, Int)], dropped: inout [Float]) -> Tensor {
         var g = gradient
         for layer in stride(from: state.outputs.count - 1, through: 0, by: -1) {
+            if layer < state.gammas.count {
+                for (n, ratio) in Self.droppedRatios(g, state: state, layer: layer, cells: cells).enumerated() { dropped[n] += ratio }
+            }
             Self.maskAndScale(g, output: state.outputs[layer], scale: state.scales[layer], cells: cells)
             g = withoutGradients { Tensor.conv2d(g, weight: state.transposed[layer], padding: (2, 2)) }
         }
@@ -164,13 +178,17 @@ public struct FCOSReversedHead {
         /// The target's gradient on the window, [C, 11, 11]; valid only during the call that hands the window over.
         package var gradient: UnsafePointer<Float>
         package var channels: Int
+        /// What the frozen statistics leave out of this gradient, relative to what they keep, summed over the tower's
+        /// layers (the larger of the two towers for the score target): 0 where the approximation is exact.
+        package var droppedRatio: Float
 
         package init(
             member: Int, target: ExplanationTarget, level: Int, row: Int, column: Int, levelSize: (height: Int, width: Int),
-            stride: (Float, Float), values: Tensor, gradient: UnsafePointer<Float>, channels: Int
+            stride: (Float, Float), values: Tensor, gradient: UnsafePointer<Float>, channels: Int, droppedRatio: Float = 0
         ) {
             (self.member, self.target, self.level, self.row, self.column) = (member, target, level, row, column)
             (self.levelSize, self.stride, self.values, self.gradient, self.channels) = (levelSize, stride, values, gradient, channels)
+            self.droppedRatio = droppedRatio
         }
     }
 
@@ -235,15 +253,16 @@ public struct FCOSReversedHead {
                     ctrWeights.append(ctrWeight)
                 }
                 var gradient = Tensor(zeros: [pairs.count, channels, Self.side, Self.side])
+                var classDropped = [Float](repeating: 0, count: pairs.count), boxDropped = classDropped
                 if classWeights.contains(where: { $0 != 0 }) {
                     let seed = Self.seedWindows(detector.classLogits, channels: classChannels, weights: classWeights, inChannels: channels)
-                    gradient = gradient + backward(seed, through: classState!, cells: cells)
+                    gradient = gradient + backward(seed, through: classState!, cells: cells, dropped: &classDropped)
                 }
                 if boxWeights.contains(where: { $0 != 0 }) || ctrWeights.contains(where: { $0 != 0 }) {
                     let boxSeed = Self.seedWindows(detector.boxRegression, channels: boxChannels, weights: boxWeights, inChannels: channels)
                     let ctrSeed = Self.seedWindows(
                         detector.centerness, channels: [Int](repeating: 0, count: pairs.count), weights: ctrWeights, inChannels: channels)
-                    gradient = gradient + backward(boxSeed + ctrSeed, through: boxState!, cells: cells)
+                    gradient = gradient + backward(boxSeed + ctrSeed, through: boxState!, cells: cells, dropped: &boxDropped)
                 }
                 let activations = Self.windows(feature, cells: cells)
                 let area = Self.side * Self.side
@@ -256,7 +275,8 @@ public struct FCOSReversedHead {
                     body(
                         Window(
                             member: member, target: target, level: level, row: cells[n].0, column: cells[n].1, levelSize: (height, width),
-                            stride: stride, values: values, gradient: gradient.storage.base + n * channels * area, channels: channels))
+                            stride: stride, values: values, gradient: gradient.storage.base + n * channels * area, channels: channels,
+                            droppedRatio: max(classDropped[n], boxDropped[n])))
                 }
             }
         }
@@ -266,7 +286,15 @@ public struct FCOSReversedHead {
     public func explain(
         trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
     ) -> [[ExplanationTarget: HeatMap]] {
+        explainEstimatingError(trace: trace, result: result, image: image, predictions: predictions, targets: targets).maps
+    }
+
+    /// The maps and, per map, the relative size of what the frozen statistics dropped (``Window/droppedRatio``).
+    public func explainEstimatingError(
+        trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
+    ) -> (maps: [[ExplanationTarget: HeatMap]], errors: [[ExplanationTarget: Float]]) {
         var maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
+        var errors = [[ExplanationTarget: Float]](repeating: [:], count: predictions.count)
         forEachWindow(trace: trace, result: result, image: image, predictions: predictions, targets: targets) { window in
             let (height, width) = window.levelSize
             var grid = [Float](repeating: 0, count: height * width)
@@ -282,7 +310,8 @@ public struct FCOSReversedHead {
             maps[window.member][window.target] = HeatMap(
                 grid: Tensor(shape: [height, width], values: grid), stride: window.stride, inputSize: result.inputSize,
                 originalSize: result.originalSize)
+            errors[window.member][window.target] = window.droppedRatio
         }
-        return maps
+        return (maps, errors)
     }
 }

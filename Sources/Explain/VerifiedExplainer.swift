@@ -14,6 +14,9 @@ public struct VerifiedExplainer {
     public var samplesPerLevel: Int
     /// The lowest Pearson r between a sampled map and its reference that a level may show.
     public var threshold: Float
+    /// For FCOS's reversed head: a prediction whose dropped GroupNorm terms (``FCOSReversedHead/explainEstimatingError``)
+    /// exceed this share of the kept gradient, for any target, is computed by the reference instead.
+    public var errorLimit: Float = FCOSReversedHead.defaultErrorLimit
 
     public init(primary: any PredictionExplainer, reference: any PredictionExplainer, samplesPerLevel: Int = 2, threshold: Float = 0.999) {
         self.primary = primary
@@ -32,9 +35,12 @@ public struct VerifiedExplainer {
         public var medianR: Float
         /// Whether the level fell below the threshold and all its maps were recomputed by the reference.
         public var recomputed: Bool
+        /// Predictions computed by the reference from the start because the approximation's own error estimate
+        /// exceeded ``VerifiedExplainer/errorLimit`` (all of the level's when `recomputed`).
+        public var exact: Int
 
         enum CodingKeys: String, CodingKey {
-            case level, predictions, sampled, recomputed
+            case level, predictions, sampled, recomputed, exact
             case minR = "min_r"
             case medianR = "median_r"
         }
@@ -44,9 +50,27 @@ public struct VerifiedExplainer {
     public func explain(
         trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
     ) -> (maps: [[ExplanationTarget: HeatMap]], agreement: [LevelAgreement]) {
-        var maps = primary.explain(trace: trace, result: result, image: image, predictions: predictions, targets: targets)
+        var maps: [[ExplanationTarget: HeatMap]]
+        var computedExactly = Set<Int>()
+        if let head = primary as? FCOSReversedHead {
+            let estimated = head.explainEstimatingError(
+                trace: trace, result: result, image: image, predictions: predictions, targets: targets)
+            maps = estimated.maps
+            let flagged = predictions.indices.filter { i in estimated.errors[i].values.contains { !($0 <= errorLimit) } }
+            if !flagged.isEmpty {
+                let exact = reference.explain(
+                    trace: trace, result: result, image: image, predictions: flagged.map { predictions[$0] }, targets: targets)
+                for (i, map) in zip(flagged, exact) { maps[i] = map }
+                computedExactly = Set(flagged)
+            }
+        } else {
+            maps = primary.explain(trace: trace, result: result, image: image, predictions: predictions, targets: targets)
+        }
         let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
-        let samples = byLevel.sorted { $0.key < $1.key }.map { level, members in (level, Self.spread(members, count: samplesPerLevel)) }
+        // Samples among the primary's maps (those computed by the reference from the start need no check).
+        let samples = byLevel.sorted { $0.key < $1.key }.map { level, members in
+            (level, Self.spread(members.filter { !computedExactly.contains($0) }, count: samplesPerLevel))
+        }
         let sampled = samples.flatMap(\.1)
         let checked = reference.explain(
             trace: trace, result: result, image: image, predictions: sampled.map { predictions[$0] }, targets: targets)
@@ -72,7 +96,8 @@ public struct VerifiedExplainer {
             agreement.append(
                 LevelAgreement(
                     level: level, predictions: count, sampled: members.count, minR: minimum,
-                    medianR: correlations.isEmpty ? 1 : correlations[correlations.count / 2], recomputed: fails))
+                    medianR: correlations.isEmpty ? 1 : correlations[correlations.count / 2], recomputed: fails,
+                    exact: fails ? count : byLevel[level]!.filter { computedExactly.contains($0) }.count))
         }
         return (maps, agreement)
     }

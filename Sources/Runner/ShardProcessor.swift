@@ -121,6 +121,7 @@ public struct ShardProcessor {
                         results.agreementRows.append([
                             image.id, stage, String(level.level), String(level.predictions), String(level.sampled), String(level.minR),
                             String(level.medianR), level.recomputed ? "true" : "false",
+                            String(pipeline.mapMaker.path == .exact ? level.predictions : level.exact),
                         ])
                     }
                 }
@@ -184,7 +185,7 @@ public struct ShardProcessor {
         "decode_ms", "forward_ms", "candidate_maps_ms", "odam_nms_ms", "final_maps_ms", "encode_ms", "upload_ms", "upload_retries",
         "map_path", "min_map_r", "levels_recomputed",
     ]
-    static let agreementColumns = ["image_id", "stage", "level", "predictions", "sampled", "min_r", "median_r", "recomputed"]
+    static let agreementColumns = ["image_id", "stage", "level", "predictions", "sampled", "min_r", "median_r", "recomputed", "exact"]
     static let objectColumns = ["image_id", "key", "kind", "bytes", "sha256"]
     static let detectionColumns = [
         "image_id", "rank", "x1", "y1", "x2", "y2", "score", "label", "maps_key", "energy_in_box", "peak_in_box", "compactness",

@@ -76,6 +76,7 @@ extension Odam.Bench {
         @Option(help: "Prediction counts for the exact path alone (slower).") var exactCounts = "1,10"
         @Option(help: "Prediction counts for the runner's maps (each path with its per-level checks and recomputations).")
         var verifiedCounts = "1000"
+        @Option(help: "Map paths for the runner's maps, comma separated: exact, approximate.") var verifiedPaths = "exact,approximate"
         @Option(help: "Predictions per level whose approximate maps are compared with exact ones (0: no agreement table).")
         var agreementPerLevel = 40
         @Option(help: "Timed runs per measurement (the median is reported).") var runs = 3
@@ -93,8 +94,12 @@ extension Odam.Bench {
             let rows = try ExplainBenchmark.run(
                 model: modelName, weights: weights, sizes: parsedSizes, counts: parsed(counts), exactCounts: parsed(exactCounts), runs: runs
             )
+            let paths = try verifiedPaths.split(separator: ",").map { name in
+                guard let path = MapPath(rawValue: String(name)) else { throw ValidationError("--verified-paths: unknown path '\(name)'") }
+                return path
+            }
             let verified = try ExplainBenchmark.verified(
-                model: modelName, weights: weights, sizes: parsedSizes, counts: parsed(verifiedCounts))
+                model: modelName, weights: weights, sizes: parsedSizes, counts: parsed(verifiedCounts), paths: paths)
             let agreement =
                 agreementPerLevel > 0
                 ? try ExplainBenchmark.agreement(model: modelName, weights: weights, sizes: parsedSizes, perLevel: agreementPerLevel) : []
