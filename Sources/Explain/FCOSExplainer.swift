@@ -99,4 +99,24 @@ public struct FCOSExplainer {
         }
         return maps
     }
+
+    /// The exact gradient of each prediction's class logit with respect to its level (one image, [C, H, W] values),
+    /// handed to `body` with the prediction's position in `predictions`; valid only during the call. Odam-Train's
+    /// exact maps are built from these.
+    public func logitGradients(
+        _ recorded: [Int: RecordedLevel], result: ImageDetections, predictions: [Int],
+        _ body: (_ member: Int, _ gradient: UnsafePointer<Float>) -> Void
+    ) {
+        let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
+        for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
+            let state = recorded[level]!
+            let plane = state.logits.shape[2] * state.logits.shape[3], width = state.logits.shape[3]
+            SeededBackward(seedsPerPass: seedsPerPass, method: method).gradients(
+                leaf: state.leaf, outputs: [state.logits], count: members.count,
+                writeSeed: { p, seeds in
+                    let candidate = result.candidates[predictions[members[p]]]
+                    seeds[0][candidate.label * plane + candidate.row * width + candidate.column] = 1
+                }, { p, gradient in body(members[p], gradient) })
+        }
+    }
 }

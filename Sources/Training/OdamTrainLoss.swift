@@ -11,9 +11,10 @@ import Explain
 /// objects (separation).
 ///
 /// Per image, the positive locations (the FCOS assignment) are sorted by the IoU of their detached predicted box
-/// with their object and the best `predictionsPerImage` kept. Each one's map is the reversed head's class-logit
-/// map of its object's class (gradient detached, constant) on the 11x11 window of its FPN level, times the level's
-/// features (which keep their graph), resized to the input/16 grid and L2-normalized. With `s = ⟨ĥ_ref, ĥ_j⟩`
+/// with their object and the best `predictionsPerImage` kept. Each one's map is its object's class-logit gradient
+/// (detached, constant) times the level's features (which keep their graph), resized to the input/16 grid and
+/// L2-normalized: by default the exact gradient over the whole level (autograd through the head), or with
+/// `maps: official` the official code's reversed head on the 11x11 window of its FPN level. With `s = ⟨ĥ_ref, ĥ_j⟩`
 /// clamped to [1e-4, 1 − 1e-4], the image's loss is `(−Σ_same log s − Σ_other log(1 − s)) / max(1, pairs)`: pairs
 /// of the reference with samples of the same object, and with samples of other objects whose predicted boxes
 /// overlap the reference's. One reference per object (the best IoU), or one per image as released
@@ -65,10 +66,34 @@ package struct OdamTrainLoss {
                     column: s.cell % pyramid[s.level].shape[3], anchor: 0)
             }
             let result = ImageDetections(candidates: candidates, kept: [], inputSize: inputSizes[image], originalSize: inputSizes[image])
-            withoutGradients {
-                head.forEachWindow(trace: trace, result: result, image: image, predictions: Array(candidates.indices), targets: [.logit]) {
-                    window in
-                    maps[window.member] = ResizedMap(window: window, grid: grid, inputSize: inputSizes[image])
+            switch settings.maps {
+            case .official:
+                withoutGradients {
+                    head.forEachWindow(
+                        trace: trace, result: result, image: image, predictions: Array(candidates.indices), targets: [.logit]
+                    ) {
+                        window in
+                        maps[window.member] = ResizedMap(window: window, grid: grid, inputSize: inputSizes[image])
+                    }
+                }
+            case .exact:
+                // Autograd through the head on detached copies of the levels: the gradients stay constants, as in
+                // the official code (no second-order term), and the loss reaches the network through the features.
+                let explainer = FCOSExplainer(detector: detector, seedsPerPass: 16)
+                let recorded = explainer.record(trace: trace, image: image, levels: Set(samples.map(\.level)), targets: [.logit])
+                let padded = (trace.input.shape[2], trace.input.shape[3])
+                withoutGradients {
+                    explainer.logitGradients(recorded, result: result, predictions: Array(candidates.indices)) { member, gradient in
+                        let level = samples[member].level
+                        let features = pyramid[level]
+                        let channels = features.shape[1], height = features.shape[2], width = features.shape[3]
+                        maps[member] = ResizedMap(
+                            levelGradient: gradient, features: features.storage.base + image * channels * height * width,
+                            channels: channels,
+                            levelSize: (height, width), stride: (Float(padded.0) / Float(height), Float(padded.1) / Float(width)),
+                            grid: grid,
+                            inputSize: inputSizes[image])
+                    }
                 }
             }
             let resized = maps.map { $0! }
@@ -142,50 +167,97 @@ package struct OdamTrainLoss {
     }
 }
 
-/// A sample's window map resized onto the input/16 grid and L2-normalized, over the rectangle it reaches, with what
-/// the backward pass needs.
+/// A sample's map resized onto the input/16 grid and L2-normalized, over the rectangle it reaches, with what the
+/// backward pass needs. The map lives on a patch of its level: the reversed head's 11x11 window, or the whole level
+/// for exact maps.
 package struct ResizedMap {
     var rectangle: CandidateMaps.Rectangle
     /// Normalized values over the rectangle, row-major.
     var values: [Float]
     var norm: Float
-    /// Pre-normalization values' taps: for each rectangle cell, up to four (window index, weight).
+    /// Pre-normalization values' taps: for each rectangle cell, up to four (patch index, weight).
     var taps: [[(Int, Float)]]
-    /// The window's raw values (ReLU(Σ g·A)) and detached gradient [C, 11, 11], and where it sits.
-    var window: [Float]
+    /// The patch's raw values (ReLU(Σ g·A)) and detached gradient [C, patchHeight, patchWidth], and where it sits on
+    /// the level (its top-left cell, which may lie outside the level for a window at the border).
+    var patch: [Float]
     var gradient: [Float]
     var channels: Int
-    var row: Int, column: Int
+    var top: Int, left: Int, patchHeight: Int, patchWidth: Int
 
+    /// The reversed head's window map (the official code's Odam-Train maps).
     package init(window: FCOSReversedHead.Window, grid: (height: Int, width: Int), inputSize: (height: Int, width: Int)) {
         let side = FCOSReversedHead.side, radius = FCOSReversedHead.radius
-        let gridTaps = FCOSReversedHead.GridTaps(window: window, inputSize: inputSize, grid: grid)
-        let (rows, columns, height, width) = (gridTaps.rows, gridTaps.columns, gridTaps.height, gridTaps.width)
-        let (raw, rect) = FCOSReversedHead.resize(window, gridTaps)
-        rectangle = rect
-        self.window = window.values.scalars
-        gradient = Array(UnsafeBufferPointer(start: window.gradient, count: window.channels * side * side))
-        channels = window.channels
-        row = window.row
-        column = window.column
-        // The taps of each rectangle cell into the window (cells outside the window or the crop contribute nothing).
-        let top = max(window.row - radius, 0), bottom = min(window.row + radius, height - 1)
-        let left = max(window.column - radius, 0), right = min(window.column + radius, width - 1)
-        let (windowRow, windowColumn) = (window.row, window.column)
-        let index = { (y: Int, x: Int) -> Int? in
-            guard y >= top && y <= bottom && x >= left && x <= right else { return nil }
-            return (y - windowRow + radius) * side + x - windowColumn + radius
+        self.init(
+            patch: window.values.scalars,
+            gradient: Array(UnsafeBufferPointer(start: window.gradient, count: window.channels * side * side)),
+            channels: window.channels, top: window.row - radius, left: window.column - radius, patchSize: (side, side),
+            levelSize: window.levelSize, stride: window.stride, grid: grid, inputSize: inputSize)
+    }
+
+    /// An exact map over its whole level: the gradient [C, H, W] of the sample's class logit with respect to the level
+    /// and the level's features [C, H, W] (one image).
+    package init(
+        levelGradient: UnsafePointer<Float>, features: UnsafePointer<Float>, channels: Int, levelSize: (height: Int, width: Int),
+        stride: (Float, Float), grid: (height: Int, width: Int), inputSize: (height: Int, width: Int)
+    ) {
+        let plane = levelSize.height * levelSize.width
+        var raw = [Float](repeating: 0, count: plane)
+        for c in 0..<channels {
+            let g = levelGradient + c * plane, a = features + c * plane
+            for i in 0..<plane { raw[i] += g[i] * a[i] }
         }
+        self.init(
+            patch: raw.map { max($0, 0) }, gradient: Array(UnsafeBufferPointer(start: levelGradient, count: channels * plane)),
+            channels: channels, top: 0, left: 0, patchSize: levelSize, levelSize: levelSize, stride: stride, grid: grid,
+            inputSize: inputSize)
+    }
+
+    init(
+        patch: [Float], gradient: [Float], channels: Int, top: Int, left: Int, patchSize: (Int, Int), levelSize: (height: Int, width: Int),
+        stride: (Float, Float), grid: (height: Int, width: Int), inputSize: (height: Int, width: Int)
+    ) {
+        (self.patch, self.gradient, self.channels, self.top, self.left) = (patch, gradient, channels, top, left)
+        (patchHeight, patchWidth) = patchSize
+        // The level's cells over the unpadded input (as HeatMap crops) and the bilinear taps (align_corners false).
+        let (height, width) = HeatMap.croppedSize(levelSize: levelSize, stride: stride, inputSize: inputSize)
+        let mode = Tensor.InterpolationMode.bilinear(alignCorners: false)
+        let rows = InterpolationTaps(inSize: height, outSize: grid.height, mode: mode)
+        let columns = InterpolationTaps(inSize: width, outSize: grid.width, mode: mode)
+        // The patch's cells inside the crop; grid cells with a nonzero tap into them form the rectangle.
+        let firstRow = max(top, 0), lastRow = min(top + patchHeight - 1, height - 1)
+        let firstColumn = max(left, 0), lastColumn = min(left + patchWidth - 1, width - 1)
+        let (patchTop, patchLeft, patchColumns) = (top, left, patchWidth)
+        let index = { (y: Int, x: Int) -> Int? in
+            guard y >= firstRow && y <= lastRow && x >= firstColumn && x <= lastColumn else { return nil }
+            return (y - patchTop) * patchColumns + x - patchLeft
+        }
+        func reach(_ taps: InterpolationTaps, _ low: Int, _ high: Int) -> Range<Int> {
+            let touching = taps.low.indices.filter { o in
+                (taps.low[o] >= low && taps.low[o] <= high && taps.lowWeight[o] != 0)
+                    || (taps.high[o] >= low && taps.high[o] <= high && taps.highWeight[o] != 0)
+            }
+            guard let first = touching.first, let last = touching.last, low <= high else { return 0..<0 }
+            return first..<(last + 1)
+        }
+        let outRows = reach(rows, firstRow, lastRow), outColumns = reach(columns, firstColumn, lastColumn)
+        rectangle = CandidateMaps.Rectangle(
+            row: outRows.lowerBound, column: outColumns.lowerBound, rows: outRows.count, columns: outColumns.count)
         var taps: [[(Int, Float)]] = []
-        for oy in rect.row..<(rect.row + rect.rows) {
-            for ox in rect.column..<(rect.column + rect.columns) {
+        var raw: [Float] = []
+        for oy in outRows {
+            for ox in outColumns {
                 var cell: [(Int, Float)] = []
+                var value: Float = 0
                 for (y, wy) in [(rows.low[oy], rows.lowWeight[oy]), (rows.high[oy], rows.highWeight[oy])] {
                     for (x, wx) in [(columns.low[ox], columns.lowWeight[ox]), (columns.high[ox], columns.highWeight[ox])] {
-                        if let i = index(y, x), wy * wx != 0 { cell.append((i, wy * wx)) }
+                        if let i = index(y, x), wy * wx != 0 {
+                            cell.append((i, wy * wx))
+                            value += wy * wx * patch[i]
+                        }
                     }
                 }
                 taps.append(cell)
+                raw.append(value)
             }
         }
         self.taps = taps
@@ -217,28 +289,28 @@ package struct ResizedMap {
     }
 
     /// Adds the gradient of the loss with respect to the level's features: from d loss/d ĥ through the
-    /// normalization, the resize and the ReLU, times the detached gradient window.
+    /// normalization, the resize and the ReLU, times the detached gradient.
     package func backpropagate(_ derivative: [Float], into levelGradient: Tensor, image: Int, scale: Float, levelSize: (Int, Int)) {
         // Through the L2 normalization: (d − ĥ (ĥ·d)) / ‖h‖.
         let projection = zip(values, derivative).reduce(0) { $0 + $1.0 * $1.1 }
-        let side = FCOSReversedHead.side, radius = FCOSReversedHead.radius
-        var windowDerivative = [Float](repeating: 0, count: side * side)
+        var patchDerivative = [Float](repeating: 0, count: patchHeight * patchWidth)
         for (k, cellTaps) in taps.enumerated() {
             let d = (derivative[k] - values[k] * projection) / norm
-            for (i, weight) in cellTaps { windowDerivative[i] += d * weight }
+            for (i, weight) in cellTaps { patchDerivative[i] += d * weight }
         }
         let (height, width) = levelSize
         let target = levelGradient.storage.base
-        for dy in 0..<side {
-            let y = row + dy - radius
+        let patchPlane = patchHeight * patchWidth
+        for dy in 0..<patchHeight {
+            let y = top + dy
             guard y >= 0 && y < height else { continue }
-            for dx in 0..<side {
-                let x = column + dx - radius
-                let i = dy * side + dx
+            for dx in 0..<patchWidth {
+                let x = left + dx
+                let i = dy * patchWidth + dx
                 // ReLU: no gradient where the map was cut to zero.
-                guard x >= 0 && x < width, window[i] > 0, windowDerivative[i] != 0 else { continue }
-                let d = windowDerivative[i] * scale
-                for c in 0..<channels { target[((image * channels + c) * height + y) * width + x] += d * gradient[c * side * side + i] }
+                guard x >= 0 && x < width, patch[i] > 0, patchDerivative[i] != 0 else { continue }
+                let d = patchDerivative[i] * scale
+                for c in 0..<channels { target[((image * channels + c) * height + y) * width + x] += d * gradient[c * patchPlane + i] }
             }
         }
     }

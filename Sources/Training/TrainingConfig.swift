@@ -106,13 +106,20 @@ public struct OdamTrainSettings: Codable, Sendable {
     public var perObjectReference: Bool = true
     /// Positive predictions per image in the loss, best IoU with their object first (the official code: 300).
     public var predictionsPerImage: Int = 64
+    /// The maps the loss compares: `exact` (autograd through the real head, GroupNorm statistics included: ODAM as
+    /// defined) or `official` (the official code's reversed head on 11x11 windows with GroupNorm frozen, far from
+    /// exact on the coarse levels of small models; `odam bench explain` measures it).
+    public var maps: Maps = .exact
 
-    enum CodingKeys: String, CodingKey { case weight, perObjectReference, predictionsPerImage }
+    public enum Maps: String, Codable, Sendable { case exact, official }
 
-    public init(weight: Float = 1, perObjectReference: Bool = true, predictionsPerImage: Int = 64) {
+    enum CodingKeys: String, CodingKey { case weight, perObjectReference, predictionsPerImage, maps }
+
+    public init(weight: Float = 1, perObjectReference: Bool = true, predictionsPerImage: Int = 64, maps: Maps = .exact) {
         self.weight = weight
         self.perObjectReference = perObjectReference
         self.predictionsPerImage = predictionsPerImage
+        self.maps = maps
     }
 
     public init(from decoder: any Decoder) throws {
@@ -120,5 +127,6 @@ public struct OdamTrainSettings: Codable, Sendable {
         weight = try c.decodeIfPresent(Float.self, forKey: .weight) ?? 1
         perObjectReference = try c.decodeIfPresent(Bool.self, forKey: .perObjectReference) ?? true
         predictionsPerImage = try c.decodeIfPresent(Int.self, forKey: .predictionsPerImage) ?? 64
+        maps = try c.decodeIfPresent(Maps.self, forKey: .maps) ?? .exact
     }
 }

@@ -143,4 +143,45 @@ struct ExactMapsGoldenTests {
             }
         }
     }
+
+    /// The class-logit gradients Odam-Train's exact maps are made of (``FCOSExplainer/logitGradients``), as maps.
+    @Test func odamTrainGradientsMatchAutograd() throws {
+        let directory = fixtureDirectory(bundle: .module)
+        let manifest = try JSONDecoder().decode(
+            Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/exact_maps_fcos_synth_odamtrain.json")))
+        let fixtures = try FixtureTensors(path: directory + "/exact_maps_fcos_synth_odamtrain.safetensors")
+        let detector = try Self.shipped("fcos_synth_odamtrain") as! FCOS
+        let scene = manifest.scenes[0]
+        let image = try ImageCodec().decode(contentsOf: directory + "/" + scene.image).tensor()
+        var (trace, result) = withoutGradients { () -> (ForwardTrace, ImageDetections) in
+            var timings = StageTimings()
+            let output = detector.forward(detector.transform.batch([image]), timings: &timings)
+            return (output.trace, output.results[0])
+        }
+        result.candidates = scene.predictions.map {
+            Candidate(box: [0, 0, 1, 1], score: $0.score, label: $0.label, level: $0.level, row: $0.row, column: $0.column, anchor: 0)
+        }
+        let explainer = FCOSExplainer(detector: detector, seedsPerPass: 16)
+        let recorded = explainer.record(trace: trace, levels: Set(scene.predictions.map(\.level)), targets: [.logit])
+        var checked = 0
+        explainer.logitGradients(recorded, result: result, predictions: Array(result.candidates.indices)) { member, gradient in
+            let level = trace.pyramid[scene.predictions[member].level]
+            let channels = level.shape[1], height = level.shape[2], width = level.shape[3]
+            let expected = fixtures.tensor("0.\(member).logit.raw")
+            let (rows, columns) = (expected.shape[0], expected.shape[1])
+            var raw = [Float](repeating: 0, count: rows * columns)
+            for c in 0..<channels {
+                for y in 0..<rows {
+                    for x in 0..<columns {
+                        let i = (c * height + y) * width + x
+                        raw[y * columns + x] += gradient[i] * level.storage.base[i]
+                    }
+                }
+            }
+            let r = VerifiedExplainer.pearson(Tensor(shape: [rows, columns], values: raw.map { max($0, 0) }), expected)
+            #expect(r >= 0.999, "prediction \(member): r \(r)")
+            checked += 1
+        }
+        #expect(checked == scene.predictions.count)
+    }
 }

@@ -6,14 +6,16 @@ import NN
 import Testing
 import Training
 
-/// Odam-Train's gradient with respect to the FPN features, against finite differences with the (detached) gradient
-/// windows held fixed.
+/// Odam-Train's gradient with respect to the FPN features, against finite differences with the (detached) gradients
+/// held fixed: the official code's 11x11 windows and the exact maps over the whole level.
 struct OdamTrainLossTests {
     /// Samples on a 12x14 level of stride 8 (input 96x112), two objects, windows from fixed random gradients.
     struct Setup {
         let channels = 3, height = 12, width = 14
         var features: [Float]
         var gradients: [[Float]]
+        /// Whole-level gradients [C, H, W] for the exact maps.
+        var levelGradients: [[Float]]
         let cells = [(3, 4), (4, 5), (5, 6), (8, 9), (7, 10)]
         let objects = [0, 0, 0, 1, 1]
         let boxes: [[Float]] = [[10, 10, 60, 60], [20, 15, 70, 65], [25, 25, 75, 75], [50, 40, 100, 90], [60, 40, 110, 90]]
@@ -22,6 +24,20 @@ struct OdamTrainLossTests {
             var random = RandomNumbers(seed: 5)
             features = (0..<(3 * 12 * 14)).map { _ in random.unit() }
             gradients = (0..<5).map { _ in (0..<(3 * 121)).map { _ in random.unit() - 0.3 } }
+            levelGradients = (0..<5).map { _ in (0..<(3 * 12 * 14)).map { _ in random.unit() - 0.3 } }
+        }
+
+        /// Exact maps: each sample's gradient over the whole level.
+        func exactMaps(_ features: [Float]) -> [ResizedMap] {
+            cells.indices.map { k in
+                levelGradients[k].withUnsafeBufferPointer { g in
+                    features.withUnsafeBufferPointer { a in
+                        ResizedMap(
+                            levelGradient: g.baseAddress!, features: a.baseAddress!, channels: channels, levelSize: (height, width),
+                            stride: (8, 8), grid: (6, 7), inputSize: (96, 112))
+                    }
+                }
+            }
         }
 
         func maps(_ features: [Float]) -> [ResizedMap] {
@@ -54,12 +70,13 @@ struct OdamTrainLossTests {
         }
     }
 
-    @Test(arguments: [true, false])
-    func gradientMatchesFiniteDifferences(perObject: Bool) {
+    @Test(arguments: [true, false], [false, true])
+    func gradientMatchesFiniteDifferences(perObject: Bool, exact: Bool) {
         let setup = Setup()
         let loss = OdamTrainLoss(settings: OdamTrainSettings(weight: 1, perObjectReference: perObject, predictionsPerImage: 10))
-        func value(_ features: [Float]) -> Float { loss.imageLoss(samples: setup.samples, maps: setup.maps(features)).0 }
-        let maps = setup.maps(setup.features)
+        func maps(_ features: [Float]) -> [ResizedMap] { exact ? setup.exactMaps(features) : setup.maps(features) }
+        func value(_ features: [Float]) -> Float { loss.imageLoss(samples: setup.samples, maps: maps(features)).0 }
+        let maps = maps(setup.features)
         let (base, derivatives, pairs) = loss.imageLoss(samples: setup.samples, maps: maps)
         #expect(pairs > 3 && base > 0)
         let gradient = Tensor(zeros: [1, setup.channels, setup.height, setup.width])
