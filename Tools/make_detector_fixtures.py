@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from torchvision.ops import boxes as box_ops
@@ -72,6 +73,12 @@ def build(kind, depth, base, fpn, classes, representation):
         model = FCOS(backbone(depth, base, [2, 3, 4], fpn, LastLevelP6P7(fpn, fpn)), classes, score_thresh=0.05, **kwargs)
     elif kind == "retinanet":
         model = RetinaNet(backbone(depth, base, [2, 3, 4], fpn, LastLevelP6P7(fpn, fpn)), classes, score_thresh=0.05, **kwargs)
+    elif kind == "retinanet_v2":
+        # retinanet_resnet50_fpn_v2: P6 from C5, GroupNorm heads (Conv2dNormActivation without conv bias).
+        c5 = base * 8 * {18: 1, 50: 4}[depth]
+        assert c5 != fpn, "LastLevelP6P7 reads P5 when C5 has the FPN's width; pick another base width"
+        head = RetinaNetHead(fpn, 9, classes, norm_layer=partial(torch.nn.GroupNorm, 32))
+        model = RetinaNet(backbone(depth, base, [2, 3, 4], fpn, LastLevelP6P7(c5, fpn)), classes, head=head, score_thresh=0.05, **kwargs)
     else:
         bb = backbone(depth, base, [1, 2, 3, 4], fpn, LastLevelMaxPool())
         model = FasterRCNN(bb, None, box_head=TwoMLPHead(fpn * 49, representation), box_predictor=FastRCNNPredictor(representation, classes),
@@ -98,7 +105,7 @@ def randomize(model, images, kind):
     # Wider head weights than torchvision's init, so that scores spread out and do not tie.
     gen = torch.Generator().manual_seed(1)
     for name, p in model.named_parameters():
-        if name.startswith("head.") or name.startswith("rpn.") or name.startswith("roi_heads."):
+        if (name.startswith("head.") or name.startswith("rpn.") or name.startswith("roi_heads.")) and not (".conv." in name and p.dim() == 1 and kind.endswith("_v2")):
             fan_in = p[0].numel() if p.dim() > 1 else 1
             std = 0.6 / fan_in ** 0.5 if p.dim() > 1 else 0.3
             p.copy_(torch.randn(p.shape, generator=gen) * std)
@@ -159,20 +166,27 @@ def main():
     configs = [("small", 18, 8, 64, 5, 64, SMALL_OUT)]
     if "--full" in sys.argv:
         configs.append(("r50", 50, 64, 256, 91, 1024, sys.argv[sys.argv.index("--full") + 1]))
+    kinds = ["fcos", "retinanet", "fasterrcnn", "retinanet_v2"]
+    if "--only" in sys.argv:
+        kinds = sys.argv[sys.argv.index("--only") + 1].split(",")
     for tag, depth, base, fpn, classes, representation, directory in configs:
         os.makedirs(directory, exist_ok=True)
-        for kind in ["fcos", "retinanet", "fasterrcnn"]:
+        for kind in kinds:
             torch.manual_seed(0)
-            model = build(kind, depth, base, fpn, classes, representation)
+            # The v2 RetinaNet needs C5 wider than the FPN (else torchvision's P6 reads P5): base 16 for the small one.
+            width = 16 if kind == "retinanet_v2" and depth == 18 else base
+            model = build(kind, depth, width, fpn, classes, representation)
             randomize(model, images, kind)
             name = f"{kind}_{tag}"
             torch.save(model.state_dict(), os.path.join(directory, name + ".pth"))
             out = {}
             run(kind, model, images, out)
             save_file({k: v.detach().float().contiguous().clone() for k, v in out.items()}, os.path.join(directory, name + ".safetensors"))
-            spec = {"architecture": kind, "backbone": f"resnet{depth}", "baseWidth": base, "fpnChannels": fpn, "classCount": classes,
+            spec = {"architecture": kind.removesuffix("_v2"), "backbone": f"resnet{depth}", "baseWidth": width, "fpnChannels": fpn, "classCount": classes,
                     "representationSize": representation, "minSize": 320, "maxSize": 512,
                     "scoreThreshold": 0.01 if kind == "fasterrcnn" else 0.05, "images": IMAGES}
+            if kind.endswith("_v2"):
+                spec["version"] = 2
             with open(os.path.join(directory, name + ".json"), "w") as f:
                 json.dump(spec, f, indent=1)
 

@@ -101,12 +101,13 @@ def edge_targets(box):
     return {"x1": -box[0], "y1": -box[1], "x2": box[2], "y2": box[3]}
 
 
-def retinanet():
+def retinanet(kind="retinanet"):
+    """RetinaNet's maps; kind "retinanet_v2" for the v2 model (GroupNorm heads, P6 from C5)."""
     from torchvision.ops import boxes as box_ops
     torch.manual_seed(0)
     image = det.load_image(det.IMAGES[0])
-    model = det.build("retinanet", 18, 8, 64, 5, 64)
-    model.load_state_dict(torch.load(os.path.join(det.SMALL_OUT, "retinanet_small.pth")))
+    model = det.build(kind, 18, 16 if kind == "retinanet_v2" else 8, 64, 5, 64)
+    model.load_state_dict(torch.load(os.path.join(det.SMALL_OUT, f"{kind}_small.pth")))
     model.eval()
     with torch.no_grad():
         batch, _ = model.transform([image])
@@ -140,9 +141,9 @@ def retinanet():
                 (g,) = torch.autograd.grad(values[target], leaf, retain_graph=True)
                 maps_entry(out, f"{index}.{target}", g, leaf, rows, cols, tuple(image.shape[-2:]))
         offset += h * w * per_cell
-    save_file(out, os.path.join(OUT, "odam_retinanet_small.safetensors"))
-    with open(os.path.join(OUT, "odam_retinanet_small.json"), "w") as f:
-        json.dump({"image": det.IMAGES[0], "model": "retinanet_small", "targets": TARGETS, "predictions": predictions}, f, indent=1)
+    save_file(out, os.path.join(OUT, f"odam_{kind}_small.safetensors"))
+    with open(os.path.join(OUT, f"odam_{kind}_small.json"), "w") as f:
+        json.dump({"image": det.IMAGES[0], "model": f"{kind}_small", "targets": TARGETS, "predictions": predictions}, f, indent=1)
     print(len(predictions), "RetinaNet predictions")
 
 
@@ -291,6 +292,9 @@ def feature_sources():
 
 
 if __name__ == "__main__":
+    if "--retinanet-v2" in sys.argv:
+        retinanet("retinanet_v2")
+        sys.exit(0)
     if "--only-two" not in sys.argv and "--feature-sources" not in sys.argv:
         main()
     if "--feature-sources" not in sys.argv:

@@ -26,12 +26,14 @@ public struct ModelSpec: Sendable, Codable, Equatable {
     public var detectionsPerImage: Int?
     public var topKCandidates: Int?
     public var normalization: NormalizationKind = .frozen
+    /// torchvision's model version: 1, or 2 for the `_v2` builders (RetinaNet: P6 from C5 and GroupNorm heads).
+    public var version: Int = 1
 
     public init(architecture: Architecture) { self.architecture = architecture }
 
     enum CodingKeys: String, CodingKey {
         case architecture, backbone, baseWidth, fpnChannels, classCount, representationSize, minSize, maxSize
-        case scoreThreshold, nmsThreshold, detectionsPerImage, topKCandidates, normalization
+        case scoreThreshold, nmsThreshold, detectionsPerImage, topKCandidates, normalization, version
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,20 +51,25 @@ public struct ModelSpec: Sendable, Codable, Equatable {
         detectionsPerImage = try c.decodeIfPresent(Int.self, forKey: .detectionsPerImage)
         topKCandidates = try c.decodeIfPresent(Int.self, forKey: .topKCandidates)
         normalization = try c.decodeIfPresent(NormalizationKind.self, forKey: .normalization) ?? .frozen
+        version = try c.decodeIfPresent(Int.self, forKey: .version) ?? 1
     }
 
-    /// A torchvision builder name: `fcos_resnet50_fpn`, `retinanet_resnet50_fpn`, `fasterrcnn_resnet50_fpn`, or the
-    /// same with another ResNet depth (`fcos_resnet18_fpn`).
+    /// A torchvision builder name: `fcos_resnet50_fpn`, `retinanet_resnet50_fpn`, `fasterrcnn_resnet50_fpn`, the same
+    /// with another ResNet depth (`fcos_resnet18_fpn`), or `retinanet_resnet50_fpn_v2`.
     public init(builderName name: String) throws {
-        let parts = name.split(separator: "_").map(String.init)
+        var parts = name.split(separator: "_").map(String.init)
+        let version = parts.count == 4 && parts[3] == "v2" && parts[0] == "retinanet" ? 2 : 1
+        if version == 2 { parts.removeLast() }
         guard parts.count == 3, parts[2] == "fpn", let architecture = Architecture(rawValue: parts[0]),
             ResNet.Depth(rawValue: Int(parts[1].dropFirst("resnet".count)) ?? 0) != nil, parts[1].hasPrefix("resnet")
         else {
             throw ModelError(
-                "unknown model '\(name)'; expected fcos|retinanet|fasterrcnn + _resnet18|34|50|101 + _fpn, or a JSON model spec file")
+                "unknown model '\(name)'; expected fcos|retinanet|fasterrcnn + _resnet18|34|50|101 + _fpn, retinanet_resnet50_fpn_v2, or a JSON model spec file"
+            )
         }
         self.init(architecture: architecture)
         backbone = parts[1]
+        self.version = version
     }
 
     /// A builder name, or the path of a JSON spec file.
@@ -100,7 +107,7 @@ public struct ModelSpec: Sendable, Codable, Equatable {
             apply(to: &thresholds)
             return RetinaNet(
                 depth: depth, baseWidth: baseWidth, fpnChannels: fpnChannels, classCount: classCount, transform: transform,
-                thresholds: thresholds, normalization: normalization)
+                thresholds: thresholds, normalization: normalization, version: version)
         case .fasterrcnn:
             var boxHead = BoxHeadSettings()
             if let scoreThreshold { boxHead.scoreThreshold = scoreThreshold }

@@ -101,9 +101,11 @@ struct OdamGoldenTests {
         }
     }
 
-    @Test func retinaNetExactPathMatchesAutograd() throws {
-        let (manifest, f) = try Self.manifest("odam_retinanet_small")
-        let detector = try Self.detector("retinanet_small") as! RetinaNet
+    /// torchvision's RetinaNet v1 and v2 (GroupNorm heads, P6 from C5).
+    @Test(arguments: ["retinanet_small", "retinanet_v2_small"])
+    func retinaNetExactPathMatchesAutograd(model: String) throws {
+        let (manifest, f) = try Self.manifest("odam_\(model)")
+        let detector = try Self.detector(model) as! RetinaNet
         var (trace, result) = try Self.forward(detector, image: manifest.image)
         trace.proposals = nil
         result.candidates = manifest.predictions.map {
@@ -112,7 +114,7 @@ struct OdamGoldenTests {
         let targets = manifest.targets.map { ExplanationTarget(rawValue: $0)! }
         let maps = RetinaNetExplainer(detector: detector, seedsPerPass: 5).explain(
             trace: trace, result: result, predictions: Array(result.candidates.indices), targets: targets)
-        Self.compare(maps, f, targets: targets, model: "RetinaNet")
+        Self.compare(maps, f, targets: targets, model: model)
     }
 
     @Test func fasterRCNNExactPathMatchesAutograd() throws {

@@ -6,31 +6,43 @@ public import NN
 #endif
 
 /// A stack of 3x3 convolutions, each followed by an optional GroupNorm and a ReLU, as torchvision's detection heads.
-///
-/// FCOS names its layers `conv.{0,3,6,9}` (conv) and `conv.{1,4,7,10}` (GroupNorm); RetinaNet and the RPN use
-/// `conv.{i}.0` (a `Conv2dNormActivation` without norm).
 public final class ConvTower: Module {
+    /// How torchvision builds and names the tower.
+    public enum Style: Sendable {
+        /// FCOS: convolutions with bias and GroupNorm, named `conv.{0,3,6,9}` and `conv.{1,4,7,10}`.
+        case fcos
+        /// RetinaNet (v1) and the RPN: `Conv2dNormActivation` without norm, `conv.{i}.0`, with bias.
+        case plain
+        /// RetinaNet v2: `Conv2dNormActivation` with GroupNorm, `conv.{i}.0` (no bias) and `conv.{i}.1`.
+        case normActivation
+    }
+
     public let convs: [Conv2d]
     public let norms: [GroupNorm]
-    let retinaNaming: Bool
+    let style: Style
 
-    public init(channels: Int, depth: Int, groupNorm: Bool, random: inout RandomNumbers) {
+    public init(channels: Int, depth: Int, style: Style, random: inout RandomNumbers) {
         convs = (0..<depth).map { _ in
-            let conv = Conv2d(channels, channels, kernel: (3, 3), padding: (1, 1), random: &random)
+            let conv = Conv2d(channels, channels, kernel: (3, 3), padding: (1, 1), bias: style != .normActivation, random: &random)
             initializeHeadConv(conv, random: &random)
             return conv
         }
-        norms = groupNorm ? (0..<depth).map { _ in GroupNorm(groups: 32, channels: channels) } : []
-        retinaNaming = !groupNorm
+        norms = style == .plain ? [] : (0..<depth).map { _ in GroupNorm(groups: 32, channels: channels) }
+        self.style = style
+    }
+
+    /// FCOS's tower (`groupNorm`) or RetinaNet v1's.
+    public convenience init(channels: Int, depth: Int, groupNorm: Bool, random: inout RandomNumbers) {
+        self.init(channels: channels, depth: depth, style: groupNorm ? .fcos : .plain, random: &random)
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {
         var all: [(name: String, parameter: Parameter)] = []
         for (i, conv) in convs.enumerated() {
-            if retinaNaming {
-                all += Self.prefixed("conv.\(i).0", conv)
-            } else {
-                all += Self.prefixed("conv.\(3 * i)", conv) + Self.prefixed("conv.\(3 * i + 1)", norms[i])
+            switch style {
+            case .plain: all += Self.prefixed("conv.\(i).0", conv)
+            case .fcos: all += Self.prefixed("conv.\(3 * i)", conv) + Self.prefixed("conv.\(3 * i + 1)", norms[i])
+            case .normActivation: all += Self.prefixed("conv.\(i).0", conv) + Self.prefixed("conv.\(i).1", norms[i])
             }
         }
         return all
@@ -82,7 +94,7 @@ public final class ConvTower: Module {
 /// torchvision's detection-head initialization: weights normal with std 0.01, bias `bias`.
 public func initializeHeadConv(_ conv: Conv2d, bias: Float = 0, random: inout RandomNumbers) {
     conv.weight.value = random.normal(conv.weight.shape, standardDeviation: 0.01)
-    conv.bias?.value = Tensor(repeating: bias, shape: conv.bias!.shape)
+    if let parameter = conv.bias { parameter.value = Tensor(repeating: bias, shape: parameter.shape) }
 }
 
 /// The classifier bias torchvision starts from: the logit of a prior probability of 0.01.

@@ -6,7 +6,9 @@ public import Vision
     import Glibc
 #endif
 
-/// torchvision's RetinaNet (v1): a ResNet-FPN (P3-P7), plain conv towers, nine anchors per cell.
+/// torchvision's RetinaNet: a ResNet-FPN (P3-P7), conv towers, nine anchors per cell. Version 1
+/// (`retinanet_resnet50_fpn`): P6 from P5, plain towers; version 2 (`retinanet_resnet50_fpn_v2`): P6 from C5 and
+/// GroupNorm towers without conv biases.
 public final class RetinaNet: Detector {
     public let backbone: ResNetFPN
     public let classificationTower: ConvTower, regressionTower: ConvTower
@@ -22,19 +24,21 @@ public final class RetinaNet: Detector {
         transform: DetectionTransform = DetectionTransform(),
         thresholds: OneStageThresholds = OneStageThresholds(
             scoreThreshold: 0.05, nmsThreshold: 0.5, detectionsPerImage: 300, topKCandidates: 1000),
-        normalization: NormalizationKind = .frozen, seed: UInt64 = 0
+        normalization: NormalizationKind = .frozen, version: Int = 1, seed: UInt64 = 0
     ) {
         var random = RandomNumbers(seed: seed)
         backbone = ResNetFPN(
-            depth: depth, baseWidth: baseWidth, returnedLayers: [2, 3, 4], fpnChannels: fpnChannels, extra: .p6p7,
+            depth: depth, baseWidth: baseWidth, returnedLayers: [2, 3, 4], fpnChannels: fpnChannels,
+            extra: version == 2 ? .p6p7FromC5 : .p6p7,
             normalization: normalization, random: &random)
         let sizes: [[Float]] = [32, 64, 128, 256, 512].map { x in
             [Float(x), Float(Int(Double(x) * pow2(1.0 / 3))), Float(Int(Double(x) * pow2(2.0 / 3)))]
         }
         anchors = AnchorGenerator(sizes: sizes, aspectRatios: Array(repeating: [0.5, 1, 2], count: 5))
         let perCell = anchors.anchorsPerLocation(level: 0)
-        classificationTower = ConvTower(channels: fpnChannels, depth: 4, groupNorm: false, random: &random)
-        regressionTower = ConvTower(channels: fpnChannels, depth: 4, groupNorm: false, random: &random)
+        let style: ConvTower.Style = version == 2 ? .normActivation : .plain
+        classificationTower = ConvTower(channels: fpnChannels, depth: 4, style: style, random: &random)
+        regressionTower = ConvTower(channels: fpnChannels, depth: 4, style: style, random: &random)
         classLogits = Conv2d(fpnChannels, perCell * classCount, kernel: (3, 3), padding: (1, 1), random: &random)
         boxRegression = Conv2d(fpnChannels, perCell * 4, kernel: (3, 3), padding: (1, 1), random: &random)
         initializeHeadConv(classLogits, bias: classifierPriorBias, random: &random)
