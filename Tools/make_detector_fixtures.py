@@ -30,7 +30,7 @@ from PIL import Image
 from safetensors.torch import save_file
 from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
@@ -58,13 +58,13 @@ class NarrowResNet(ResNet):
         del self.fc
 
 
-def backbone(depth, base, returned, fpn_channels, extra):
+def backbone(depth, base, returned, fpn_channels, extra, norm_layer=None):
     block, layers = {18: (BasicBlock, [2, 2, 2, 2]), 50: (Bottleneck, [3, 4, 6, 3])}[depth]
     body = NarrowResNet(block, layers, base)
     expansion = block.expansion
     in_channels = [base * 2 ** (i - 1) * expansion for i in returned]
     return_layers = {f"layer{k}": str(v) for v, k in enumerate(returned)}
-    return BackboneWithFPN(body, return_layers, in_channels, fpn_channels, extra_blocks=extra)
+    return BackboneWithFPN(body, return_layers, in_channels, fpn_channels, extra_blocks=extra, norm_layer=norm_layer)
 
 
 def build(kind, depth, base, fpn, classes, representation):
@@ -79,6 +79,12 @@ def build(kind, depth, base, fpn, classes, representation):
         assert c5 != fpn, "LastLevelP6P7 reads P5 when C5 has the FPN's width; pick another base width"
         head = RetinaNetHead(fpn, 9, classes, norm_layer=partial(torch.nn.GroupNorm, 32))
         model = RetinaNet(backbone(depth, base, [2, 3, 4], fpn, LastLevelP6P7(c5, fpn)), classes, head=head, score_thresh=0.05, **kwargs)
+    elif kind == "fasterrcnn_v2":
+        # fasterrcnn_resnet50_fpn_v2: batch-norm FPN blocks, two RPN convs, FastRCNNConvFCHead with batch-norm.
+        bb = backbone(depth, base, [1, 2, 3, 4], fpn, LastLevelMaxPool(), norm_layer=torch.nn.BatchNorm2d)
+        model = FasterRCNN(bb, None, rpn_head=RPNHead(fpn, 3, conv_depth=2),
+                           box_head=FastRCNNConvFCHead((fpn, 7, 7), [fpn] * 4, [representation], norm_layer=torch.nn.BatchNorm2d),
+                           box_predictor=FastRCNNPredictor(representation, classes), box_score_thresh=0.01, **kwargs)
     else:
         bb = backbone(depth, base, [1, 2, 3, 4], fpn, LastLevelMaxPool())
         model = FasterRCNN(bb, None, box_head=TwoMLPHead(fpn * 49, representation), box_predictor=FastRCNNPredictor(representation, classes),
@@ -104,12 +110,15 @@ def randomize(model, images, kind):
     model.eval()
     # Wider head weights than torchvision's init, so that scores spread out and do not tie.
     gen = torch.Generator().manual_seed(1)
+    norms = {n for n, m in model.named_modules() if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm))}
     for name, p in model.named_parameters():
-        if (name.startswith("head.") or name.startswith("rpn.") or name.startswith("roi_heads.")) and not (".conv." in name and p.dim() == 1 and kind.endswith("_v2")):
+        if kind.endswith("_v2") and name.rsplit(".", 1)[0] in norms:
+            continue  # a v2 head's norm keeps its identity init
+        if name.startswith("head.") or name.startswith("rpn.") or name.startswith("roi_heads."):
             fan_in = p[0].numel() if p.dim() > 1 else 1
             std = 0.6 / fan_in ** 0.5 if p.dim() > 1 else 0.3
             p.copy_(torch.randn(p.shape, generator=gen) * std)
-        if kind == "fasterrcnn" and name == "roi_heads.box_predictor.cls_score.bias":
+        if kind.startswith("fasterrcnn") and name == "roi_heads.box_predictor.cls_score.bias":
             p.copy_(torch.randn(p.shape, generator=gen))
 
 
@@ -128,7 +137,7 @@ def run(kind, model, images, out):
             captured = {}
             hooks = [model.backbone.register_forward_hook(lambda m, inp, o: captured.__setitem__("fpn", o)),
                      model.transform.register_forward_hook(lambda m, inp, o: captured.__setitem__("input", o[0].tensors))]
-            if kind == "fasterrcnn":
+            if kind.startswith("fasterrcnn"):
                 hooks.append(model.rpn.register_forward_hook(lambda m, inp, o: captured.__setitem__("proposals", o[0][0])))
                 hooks.append(model.roi_heads.box_predictor.register_forward_hook(lambda m, inp, o: captured.__setitem__("head", o)))
             else:
@@ -142,7 +151,7 @@ def run(kind, model, images, out):
                 for level, feature in enumerate(captured["fpn"].values()):
                     out[f"fpn.{i}.{level}"] = feature[0]
                 head = captured["head"]
-                if kind == "fasterrcnn":
+                if kind.startswith("fasterrcnn"):
                     out[f"head.{i}.class_logits"], out[f"head.{i}.box_regression"] = head
                 else:
                     for key, value in head.items():
@@ -150,7 +159,7 @@ def run(kind, model, images, out):
             boxes, scores, labels = calls[-1]
             out[f"candidates.{i}.boxes"], out[f"candidates.{i}.scores"] = boxes, scores
             out[f"candidates.{i}.labels"] = labels.float()
-            if kind == "fasterrcnn":
+            if kind.startswith("fasterrcnn"):
                 out[f"proposals.{i}"] = captured["proposals"]
             out[f"detections.{i}.boxes"] = detections["boxes"]
             out[f"detections.{i}.scores"] = detections["scores"]
@@ -166,7 +175,7 @@ def main():
     configs = [("small", 18, 8, 64, 5, 64, SMALL_OUT)]
     if "--full" in sys.argv:
         configs.append(("r50", 50, 64, 256, 91, 1024, sys.argv[sys.argv.index("--full") + 1]))
-    kinds = ["fcos", "retinanet", "fasterrcnn", "retinanet_v2"]
+    kinds = ["fcos", "retinanet", "fasterrcnn", "retinanet_v2", "fasterrcnn_v2"]
     if "--only" in sys.argv:
         kinds = sys.argv[sys.argv.index("--only") + 1].split(",")
     for tag, depth, base, fpn, classes, representation, directory in configs:
@@ -184,7 +193,7 @@ def main():
             save_file({k: v.detach().float().contiguous().clone() for k, v in out.items()}, os.path.join(directory, name + ".safetensors"))
             spec = {"architecture": kind.removesuffix("_v2"), "backbone": f"resnet{depth}", "baseWidth": width, "fpnChannels": fpn, "classCount": classes,
                     "representationSize": representation, "minSize": 320, "maxSize": 512,
-                    "scoreThreshold": 0.01 if kind == "fasterrcnn" else 0.05, "images": IMAGES}
+                    "scoreThreshold": 0.01 if kind.startswith("fasterrcnn") else 0.05, "images": IMAGES}
             if kind.endswith("_v2"):
                 spec["version"] = 2
             with open(os.path.join(directory, name + ".json"), "w") as f:

@@ -147,10 +147,10 @@ def retinanet(kind="retinanet"):
     print(len(predictions), "RetinaNet predictions")
 
 
-def fasterrcnn_forward(image):
+def fasterrcnn_forward(image, kind="fasterrcnn"):
     """The small random-weight Faster R-CNN on one image: the model, the batch, FPN features and the proposals."""
-    model = det.build("fasterrcnn", 18, 8, 64, 5, 64)
-    model.load_state_dict(torch.load(os.path.join(det.SMALL_OUT, "fasterrcnn_small.pth")))
+    model = det.build(kind, 18, 8, 64, 5, 64)
+    model.load_state_dict(torch.load(os.path.join(det.SMALL_OUT, f"{kind}_small.pth")))
     model.eval()
     with torch.no_grad():
         batch, _ = model.transform([image])
@@ -159,11 +159,12 @@ def fasterrcnn_forward(image):
     return model, batch, features, proposals
 
 
-def fasterrcnn():
+def fasterrcnn(kind="fasterrcnn"):
+    """Faster R-CNN's maps; kind "fasterrcnn_v2" for the v2 model (batch-norm FPN, conv box head)."""
     from torchvision.ops import boxes as box_ops
     torch.manual_seed(0)
     image = det.load_image(det.IMAGES[0])
-    model, batch, features, proposals = fasterrcnn_forward(image)
+    model, batch, features, proposals = fasterrcnn_forward(image, kind)
     input_h, input_w = batch.image_sizes[0]
     padded_h, padded_w = batch.tensors.shape[-2:]
     names = ["0", "1", "2", "3"]
@@ -194,9 +195,9 @@ def fasterrcnn():
         for target in TARGETS:
             (g,) = torch.autograd.grad(values[target], leaf, retain_graph=True)
             maps_entry(out, f"{i}.{target}", g, leaf, rows, cols, tuple(image.shape[-2:]))
-    save_file(out, os.path.join(OUT, "odam_fasterrcnn_small.safetensors"))
-    with open(os.path.join(OUT, "odam_fasterrcnn_small.json"), "w") as f:
-        json.dump({"image": det.IMAGES[0], "model": "fasterrcnn_small", "targets": TARGETS, "predictions": predictions}, f, indent=1)
+    save_file(out, os.path.join(OUT, f"odam_{kind}_small.safetensors"))
+    with open(os.path.join(OUT, f"odam_{kind}_small.json"), "w") as f:
+        json.dump({"image": det.IMAGES[0], "model": f"{kind}_small", "targets": TARGETS, "predictions": predictions}, f, indent=1)
     print(len(predictions), "Faster R-CNN predictions")
 
 
@@ -292,8 +293,9 @@ def feature_sources():
 
 
 if __name__ == "__main__":
-    if "--retinanet-v2" in sys.argv:
+    if "--v2" in sys.argv:
         retinanet("retinanet_v2")
+        fasterrcnn("fasterrcnn_v2")
         sys.exit(0)
     if "--only-two" not in sys.argv and "--feature-sources" not in sys.argv:
         main()

@@ -26,7 +26,8 @@ public struct ModelSpec: Sendable, Codable, Equatable {
     public var detectionsPerImage: Int?
     public var topKCandidates: Int?
     public var normalization: NormalizationKind = .frozen
-    /// torchvision's model version: 1, or 2 for the `_v2` builders (RetinaNet: P6 from C5 and GroupNorm heads).
+    /// torchvision's model version: 1, or 2 for the `_v2` builders (RetinaNet: P6 from C5 and GroupNorm heads; Faster
+    /// R-CNN: batch-norm FPN, two RPN convolutions, a conv box head).
     public var version: Int = 1
 
     public init(architecture: Architecture) { self.architecture = architecture }
@@ -55,16 +56,16 @@ public struct ModelSpec: Sendable, Codable, Equatable {
     }
 
     /// A torchvision builder name: `fcos_resnet50_fpn`, `retinanet_resnet50_fpn`, `fasterrcnn_resnet50_fpn`, the same
-    /// with another ResNet depth (`fcos_resnet18_fpn`), or `retinanet_resnet50_fpn_v2`.
+    /// with another ResNet depth (`fcos_resnet18_fpn`), or `retinanet_resnet50_fpn_v2` / `fasterrcnn_resnet50_fpn_v2`.
     public init(builderName name: String) throws {
         var parts = name.split(separator: "_").map(String.init)
-        let version = parts.count == 4 && parts[3] == "v2" && parts[0] == "retinanet" ? 2 : 1
+        let version = parts.count == 4 && parts[3] == "v2" && ["retinanet", "fasterrcnn"].contains(parts[0]) ? 2 : 1
         if version == 2 { parts.removeLast() }
         guard parts.count == 3, parts[2] == "fpn", let architecture = Architecture(rawValue: parts[0]),
             ResNet.Depth(rawValue: Int(parts[1].dropFirst("resnet".count)) ?? 0) != nil, parts[1].hasPrefix("resnet")
         else {
             throw ModelError(
-                "unknown model '\(name)'; expected fcos|retinanet|fasterrcnn + _resnet18|34|50|101 + _fpn, retinanet_resnet50_fpn_v2, or a JSON model spec file"
+                "unknown model '\(name)'; expected fcos|retinanet|fasterrcnn + _resnet18|34|50|101 + _fpn, retinanet_resnet50_fpn_v2, fasterrcnn_resnet50_fpn_v2, or a JSON model spec file"
             )
         }
         self.init(architecture: architecture)
@@ -115,7 +116,7 @@ public struct ModelSpec: Sendable, Codable, Equatable {
             if let detectionsPerImage { boxHead.detectionsPerImage = detectionsPerImage }
             return FasterRCNN(
                 depth: depth, baseWidth: baseWidth, fpnChannels: fpnChannels, representationSize: representationSize,
-                classCount: classCount, transform: transform, boxHead: boxHead, normalization: normalization)
+                classCount: classCount, transform: transform, boxHead: boxHead, normalization: normalization, version: version)
         }
     }
 

@@ -123,7 +123,7 @@ struct GoldenDetectorTests {
         static let deepTwoStage = Tolerance(box: 5e-2, boxPerExtent: 2e-4, score: 5e-4, proposal: 5e-2)
     }
 
-    @Test(arguments: ["fcos_small", "retinanet_small", "fasterrcnn_small", "retinanet_v2_small"])
+    @Test(arguments: ["fcos_small", "retinanet_small", "fasterrcnn_small", "retinanet_v2_small", "fasterrcnn_v2_small"])
     func smallDetectorMatchesTorchvision(_ name: String) throws {
         try Self.check(directory: fixtureDirectory(bundle: .module), name: name)
     }

@@ -117,9 +117,11 @@ struct OdamGoldenTests {
         Self.compare(maps, f, targets: targets, model: model)
     }
 
-    @Test func fasterRCNNExactPathMatchesAutograd() throws {
-        let (manifest, f) = try Self.manifest("odam_fasterrcnn_small")
-        let detector = try Self.detector("fasterrcnn_small") as! FasterRCNN
+    /// torchvision's Faster R-CNN v1 and v2 (batch-norm FPN, two RPN convolutions, conv box head).
+    @Test(arguments: ["fasterrcnn_small", "fasterrcnn_v2_small"])
+    func fasterRCNNExactPathMatchesAutograd(model: String) throws {
+        let (manifest, f) = try Self.manifest("odam_\(model)")
+        let detector = try Self.detector(model) as! FasterRCNN
         var (trace, result) = try Self.forward(detector, image: manifest.image)
         // The reference's RoIs, in its order.
         trace.proposals = Tensor(shape: [manifest.predictions.count, 5], values: manifest.predictions.flatMap { [0] + $0.proposal! })
@@ -129,6 +131,6 @@ struct OdamGoldenTests {
         let targets = manifest.targets.map { ExplanationTarget(rawValue: $0)! }
         let maps = FasterRCNNExplainer(detector: detector, seedsPerPass: 7).explain(
             trace: trace, result: result, predictions: Array(result.candidates.indices), targets: targets)
-        Self.compare(maps, f, targets: targets, model: "Faster R-CNN")
+        Self.compare(maps, f, targets: targets, model: model)
     }
 }

@@ -13,15 +13,23 @@ public final class FeaturePyramid: Module {
         case none
     }
 
-    let inner: [Conv2d]
-    let layer: [Conv2d]
+    let inner: [any UnaryModule]
+    let layer: [any UnaryModule]
     let extra: ExtraLevels
     let p6: Conv2d?, p7: Conv2d?
     public let outChannels: Int
 
-    public init(inChannels: [Int], outChannels: Int, extra: ExtraLevels, random: inout RandomNumbers) {
-        inner = inChannels.map { Conv2d($0, outChannels, kernel: (1, 1), random: &random) }
-        layer = inChannels.map { _ in Conv2d(outChannels, outChannels, kernel: (3, 3), padding: (1, 1), random: &random) }
+    /// - Parameter batchNorm: each block a bias-free convolution and a batch-norm (`Conv2dNormActivation` with
+    ///   `norm_layer=BatchNorm2d`, Faster R-CNN v2), named `{i}.0` and `{i}.1`.
+    public init(inChannels: [Int], outChannels: Int, extra: ExtraLevels, batchNorm: Bool = false, random: inout RandomNumbers) {
+        func block(_ input: Int, kernel: Int) -> any UnaryModule {
+            batchNorm
+                ? ConvNorm(
+                    input, outChannels, kernel: kernel, padding: kernel / 2, normalization: .batchNorm, names: ("0", "1"), random: &random)
+                : Conv2d(input, outChannels, kernel: (kernel, kernel), padding: (kernel / 2, kernel / 2), random: &random)
+        }
+        inner = inChannels.map { block($0, kernel: 1) }
+        layer = inChannels.map { _ in block(outChannels, kernel: 3) }
         self.extra = extra
         self.outChannels = outChannels
         switch extra {
@@ -38,8 +46,9 @@ public final class FeaturePyramid: Module {
 
     public var namedParameters: [(name: String, parameter: Parameter)] {
         var all: [(name: String, parameter: Parameter)] = []
-        for (i, block) in inner.enumerated() { all += Self.prefixed("inner_blocks.\(i).0", block) }
-        for (i, block) in layer.enumerated() { all += Self.prefixed("layer_blocks.\(i).0", block) }
+        // A plain convolution is the block's `0`; a ConvNorm names its own `0` and `1`.
+        for (i, block) in inner.enumerated() { all += Self.prefixed("inner_blocks.\(i)" + (block is Conv2d ? ".0" : ""), block) }
+        for (i, block) in layer.enumerated() { all += Self.prefixed("layer_blocks.\(i)" + (block is Conv2d ? ".0" : ""), block) }
         if let p6, let p7 { all += Self.prefixed("extra_blocks.p6", p6) + Self.prefixed("extra_blocks.p7", p7) }
         return all
     }
@@ -75,13 +84,15 @@ public final class ResNetFPN: Module {
 
     public init(
         depth: ResNet.Depth, baseWidth: Int = 64, returnedLayers: [Int], fpnChannels: Int = 256,
-        extra: FeaturePyramid.ExtraLevels, normalization: NormalizationKind = .frozen, random: inout RandomNumbers
+        extra: FeaturePyramid.ExtraLevels, normalization: NormalizationKind = .frozen, fpnBatchNorm: Bool = false,
+        random: inout RandomNumbers
     ) {
         let body = ResNet(depth: depth, baseWidth: baseWidth, normalization: normalization, random: &random)
         self.body = body
         self.returnedLayers = returnedLayers
         fpn = FeaturePyramid(
-            inChannels: returnedLayers.map { body.channels(ofLayer: $0) }, outChannels: fpnChannels, extra: extra, random: &random)
+            inChannels: returnedLayers.map { body.channels(ofLayer: $0) }, outChannels: fpnChannels, extra: extra, batchNorm: fpnBatchNorm,
+            random: &random)
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {

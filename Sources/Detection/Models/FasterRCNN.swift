@@ -24,11 +24,19 @@ public struct BoxHeadSettings: Sendable, Codable, Equatable {
     public init() {}
 }
 
-/// torchvision's Faster R-CNN: ResNet-FPN (P2-P6), RPN, MultiScaleRoIAlign, TwoMLPHead, FastRCNNPredictor.
+/// torchvision's Faster R-CNN: ResNet-FPN (P2-P6), RPN, MultiScaleRoIAlign, a box head, FastRCNNPredictor.
+/// Version 1 (`fasterrcnn_resnet50_fpn`): one RPN conv and TwoMLPHead. Version 2 (`fasterrcnn_resnet50_fpn_v2`):
+/// batch-norm FPN blocks, two RPN convs, and FastRCNNConvFCHead (four 3x3 conv + batch-norm + ReLU, one linear).
 public final class FasterRCNN: Detector {
     public let backbone: ResNetFPN
-    public let rpnConv: Conv2d, rpnObjectness: Conv2d, rpnDeltas: Conv2d
-    public let fc6: Linear, fc7: Linear, classScore: Linear, boxDeltas: Linear
+    public let rpnConvs: [Conv2d]
+    public let rpnObjectness: Conv2d, rpnDeltas: Conv2d
+    /// Version 2's box-head convolutions (empty in version 1).
+    public let boxConvs: [ConvNorm]
+    /// Version 1: fc6 and fc7; version 2: the one linear layer after the convolutions.
+    public let boxLinears: [Linear]
+    public let classScore: Linear, boxDeltas: Linear
+    public let version: Int
     public let classCount: Int
     public var transform: DetectionTransform
     public var proposals: ProposalSettings
@@ -42,20 +50,35 @@ public final class FasterRCNN: Detector {
     public init(
         depth: ResNet.Depth = .resnet50, baseWidth: Int = 64, fpnChannels: Int = 256, representationSize: Int = 1024,
         classCount: Int = 91, transform: DetectionTransform = DetectionTransform(), proposals: ProposalSettings = ProposalSettings(),
-        boxHead: BoxHeadSettings = BoxHeadSettings(), normalization: NormalizationKind = .frozen, seed: UInt64 = 0
+        boxHead: BoxHeadSettings = BoxHeadSettings(), normalization: NormalizationKind = .frozen, version: Int = 1, seed: UInt64 = 0
     ) {
         var random = RandomNumbers(seed: seed)
+        self.version = version
         backbone = ResNetFPN(
             depth: depth, baseWidth: baseWidth, returnedLayers: [1, 2, 3, 4], fpnChannels: fpnChannels, extra: .maxPool,
-            normalization: normalization, random: &random)
+            normalization: normalization, fpnBatchNorm: version == 2, random: &random)
         anchors = AnchorGenerator(sizes: [[32], [64], [128], [256], [512]], aspectRatios: Array(repeating: [0.5, 1, 2], count: 5))
         let perCell = anchors.anchorsPerLocation(level: 0)
-        rpnConv = Conv2d(fpnChannels, fpnChannels, kernel: (3, 3), padding: (1, 1), random: &random)
+        rpnConvs = (0..<(version == 2 ? 2 : 1)).map { _ in
+            Conv2d(fpnChannels, fpnChannels, kernel: (3, 3), padding: (1, 1), random: &random)
+        }
         rpnObjectness = Conv2d(fpnChannels, perCell, kernel: (1, 1), random: &random)
         rpnDeltas = Conv2d(fpnChannels, perCell * 4, kernel: (1, 1), random: &random)
-        for conv in [rpnConv, rpnObjectness, rpnDeltas] { initializeHeadConv(conv, random: &random) }
-        fc6 = Linear(fpnChannels * 49, representationSize, random: &random)
-        fc7 = Linear(representationSize, representationSize, random: &random)
+        for conv in rpnConvs + [rpnObjectness, rpnDeltas] { initializeHeadConv(conv, random: &random) }
+        if version == 2 {
+            boxConvs = (0..<4).map { i in
+                ConvNorm(
+                    fpnChannels, fpnChannels, kernel: 3, padding: 1, normalization: .batchNorm, names: ("\(i).0", "\(i).1"),
+                    random: &random)
+            }
+            boxLinears = [Linear(fpnChannels * 49, representationSize, random: &random)]
+        } else {
+            boxConvs = []
+            boxLinears = [
+                Linear(fpnChannels * 49, representationSize, random: &random),
+                Linear(representationSize, representationSize, random: &random),
+            ]
+        }
         classScore = Linear(representationSize, classCount, random: &random)
         boxDeltas = Linear(representationSize, classCount * 4, random: &random)
         self.classCount = classCount
@@ -65,10 +88,16 @@ public final class FasterRCNN: Detector {
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {
-        Self.prefixed("backbone", backbone) + Self.prefixed("rpn.head.conv.0.0", rpnConv)
-            + Self.prefixed("rpn.head.cls_logits", rpnObjectness)
-            + Self.prefixed("rpn.head.bbox_pred", rpnDeltas) + Self.prefixed("roi_heads.box_head.fc6", fc6)
-            + Self.prefixed("roi_heads.box_head.fc7", fc7) + Self.prefixed("roi_heads.box_predictor.cls_score", classScore)
+        var all = Self.prefixed("backbone", backbone)
+        for (i, conv) in rpnConvs.enumerated() { all += Self.prefixed("rpn.head.conv.\(i).0", conv) }
+        all += Self.prefixed("rpn.head.cls_logits", rpnObjectness) + Self.prefixed("rpn.head.bbox_pred", rpnDeltas)
+        for conv in boxConvs { all += Self.prefixed("roi_heads.box_head", conv) }
+        if version == 2 {
+            all += Self.prefixed("roi_heads.box_head.5", boxLinears[0])
+        } else {
+            all += Self.prefixed("roi_heads.box_head.fc6", boxLinears[0]) + Self.prefixed("roi_heads.box_head.fc7", boxLinears[1])
+        }
+        return all + Self.prefixed("roi_heads.box_predictor.cls_score", classScore)
             + Self.prefixed("roi_heads.box_predictor.bbox_pred", boxDeltas)
     }
 
@@ -82,8 +111,10 @@ public final class FasterRCNN: Detector {
 
     /// The box head on RoI features [K, C, 7, 7]: class logits [K, classes] and deltas [K, classes·4].
     public func boxHeadOutputs(_ pooled: Tensor) -> (logits: Tensor, deltas: Tensor) {
-        let flat = pooled.reshaped([pooled.shape[0], -1])
-        let representation = fc7(fc6(flat).relu()).relu()
+        var features = pooled
+        for conv in boxConvs { features = conv(features, adding: nil, relu: true) }
+        var representation = features.reshaped([features.shape[0], -1])
+        for linear in boxLinears { representation = linear(representation).relu() }
         return (classScore(representation), boxDeltas(representation))
     }
 
@@ -94,7 +125,8 @@ public final class FasterRCNN: Detector {
         let paddedSize = (batch.tensor.shape[2], batch.tensor.shape[3])
         let (rois, roiOwners) = timings.measure(.head) { () -> (Tensor, [Int]) in
             let rpnOutputs = pyramid.map { level -> (Tensor, Tensor) in
-                let hidden = rpnConv(level).relu()
+                var hidden = level
+                for conv in rpnConvs { hidden = conv(hidden).relu() }
                 return (rpnObjectness(hidden), rpnDeltas(hidden))
             }
             var rows: [Float] = [], owners: [Int] = []
