@@ -28,4 +28,4 @@ COMMENT ON COLUMN map_agreement.sampled IS 'Of them, recomputed by plain autogra
 COMMENT ON COLUMN map_agreement.min_r IS 'The lowest Pearson r of a sampled map against its recomputation.';
 COMMENT ON COLUMN map_agreement.median_r IS 'The median Pearson r.';
 COMMENT ON COLUMN map_agreement.recomputed IS 'Whether the level fell below r 0.999 and all its maps were recomputed exactly (what is stored).';
-COMMENT ON COLUMN map_agreement.exact IS 'Predictions computed exactly: on the exact path all; on the approximate path those whose dropped GroupNorm terms exceeded 5% of the kept gradient (all when recomputed).';
+COMMENT ON COLUMN map_agreement.exact IS 'Predictions computed exactly: on the exact path all; on the approximate path those whose dropped GroupNorm terms exceeded 2.5% of the kept gradient (all when recomputed).';
