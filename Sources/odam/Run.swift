@@ -107,7 +107,8 @@ extension Odam {
                 SELECT count(*) FILTER (WHERE r.status = 'ok'), count(*) FILTER (WHERE r.status = 'failed'), coalesce(sum(r.kept), 0),
                     coalesce(sum(r.kept_by_nms), 0), coalesce(sum(r.candidates), 0),
                     round(avg(r.forward_ms)::numeric, 1), round(avg(r.candidate_maps_ms)::numeric, 1), round(avg(r.odam_nms_ms)::numeric, 2),
-                    round(avg(r.final_maps_ms)::numeric, 1), round(avg(r.upload_ms)::numeric, 1), round(avg(r.database_ms)::numeric, 2)
+                    round(avg(r.final_maps_ms)::numeric, 1), round(avg(r.upload_ms)::numeric, 1), round(avg(r.database_ms)::numeric, 2),
+                    string_agg(DISTINCT r.map_path, ', '), round(min(r.min_map_r)::numeric, 5), coalesce(sum(r.levels_recomputed), 0)
                 FROM image_results r JOIN images i ON i.id = r.image_id WHERE i.job_id = $1
                 """, [String(job)]
             ).rows[0].map { $0 ?? "-" }
@@ -115,6 +116,9 @@ extension Odam {
             say("  detections kept: \(totals[2]) (plain NMS would keep \(totals[3])) of \(totals[4]) candidates")
             say(
                 "  mean ms per image: forward \(totals[5]), candidate maps \(totals[6]), Odam-NMS \(totals[7]), final maps \(totals[8]), upload \(totals[9]), database \(totals[10])"
+            )
+            say(
+                "  maps: \(totals[11]); lowest r of a checked map against plain autograd \(totals[12]); levels recomputed \(totals[13]) (map_agreement)"
             )
             for failure in try db.query("SELECT path, error FROM failures WHERE job_id = $1 LIMIT 5", [String(job)]).rows {
                 say("  failed: \(failure[0] ?? "") — \(failure[1] ?? "")")

@@ -34,6 +34,10 @@ struct RunCommandTests {
         #expect(run.status == 0, "\(run.output)")
         #expect(run.output.contains("odam's embedded PostgreSQL") && run.output.contains("3 images ok, 1 failed"), "\(run.output)")
         #expect(run.output.contains("failed: broken.png") && run.output.contains("SELECT path, rank"), "\(run.output)")
+        #expect(
+            run.output.contains("maps: exact; lowest r of a checked map against plain autograd")
+                && run.output.contains("levels recomputed 0"),
+            "\(run.output)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/.odam/postgres/postmaster.pid"), "odam run stops the server it started")
         let objects = try FileManager.default.subpathsOfDirectory(atPath: folder + "/.odam/objects").filter {
             $0.hasSuffix("maps.safetensors")
