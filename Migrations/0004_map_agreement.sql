@@ -21,6 +21,7 @@ CREATE TABLE map_agreement (
     PRIMARY KEY (image_id, stage, level)
 );
 COMMENT ON TABLE map_agreement IS 'Per image, map stage and FPN level: how the maps agreed with plain autograd on sampled predictions.';
+COMMENT ON COLUMN map_agreement.image_id IS 'The image.';
 COMMENT ON COLUMN map_agreement.stage IS 'candidates (Odam-NMS''s class-logit maps) or final (the kept detections'' stored maps).';
 COMMENT ON COLUMN map_agreement.level IS 'The FPN level (0 = finest).';
 COMMENT ON COLUMN map_agreement.predictions IS 'Predictions of this level that got maps.';
