@@ -174,12 +174,15 @@ extension Odam.Bench {
         @Option(help: "Image side in pixels.") var size = 320
         @Option(help: "Timed iterations (the median is reported).") var iterations = 10
         @Option(help: "Which runs: fcos, odam or both.") var variants = "both"
+        @Option(help: "Odam-Train's maps: exact (the default) or official (the reversed head's 11x11 windows).") var odamMaps = "exact"
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             compute.apply()
             let chosen: [Bool] = variants == "fcos" ? [false] : variants == "odam" ? [true] : [false, true]
-            let rows = try TrainBenchmark.run(batchSize: batchSize, size: size, iterations: iterations, odamTrain: chosen)
+            guard ["exact", "official"].contains(odamMaps) else { throw ValidationError("--odam-maps: expected exact or official") }
+            let rows = try TrainBenchmark.run(
+                batchSize: batchSize, size: size, iterations: iterations, odamTrain: chosen, odamMaps: odamMaps)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
