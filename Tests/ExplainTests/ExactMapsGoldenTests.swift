@@ -32,6 +32,20 @@ struct ExactMapsGoldenTests {
         return try ModelSpec.resolve(base + ".json").load(weights: base + ".safetensors")
     }
 
+    /// The detector's forward pass on a scene, with the scene's predictions as the candidates.
+    static func forward(_ detector: any Detector, scene: Scene, directory: String) throws -> (ForwardTrace, ImageDetections) {
+        let image = try ImageCodec().decode(contentsOf: directory + "/" + scene.image).tensor()
+        var (trace, result) = withoutGradients { () -> (ForwardTrace, ImageDetections) in
+            var timings = StageTimings()
+            let output = detector.forward(detector.transform.batch([image]), timings: &timings)
+            return (output.trace, output.results[0])
+        }
+        result.candidates = scene.predictions.map {
+            Candidate(box: [0, 0, 1, 1], score: $0.score, label: $0.label, level: $0.level, row: $0.row, column: $0.column, anchor: 0)
+        }
+        return (trace, result)
+    }
+
     /// Per level: (maps with r ≥ 0.999, maps, lowest r).
     typealias Tally = [Int: (good: Int, total: Int, lowest: Float)]
 
@@ -64,15 +78,7 @@ struct ExactMapsGoldenTests {
         let maker = try DetectorMaps(detector: detector, path: path)
         var candidateRaw = Tally(), candidateGrid = Tally(), stored = Tally()
         for (s, scene) in manifest.scenes.enumerated() {
-            let image = try ImageCodec().decode(contentsOf: directory + "/" + scene.image).tensor()
-            var (trace, result) = withoutGradients { () -> (ForwardTrace, ImageDetections) in
-                var timings = StageTimings()
-                let output = detector.forward(detector.transform.batch([image]), timings: &timings)
-                return (output.trace, output.results[0])
-            }
-            result.candidates = scene.predictions.map {
-                Candidate(box: [0, 0, 1, 1], score: $0.score, label: $0.label, level: $0.level, row: $0.row, column: $0.column, anchor: 0)
-            }
+            let (trace, result) = try Self.forward(detector, scene: scene, directory: directory)
             let all = Array(result.candidates.indices)
             // Odam-NMS's maps: the class logit on the level, and resized to the candidate grid and L2-normalized.
             let (candidates, candidateAgreement) = maker.candidateMaps(trace: trace, result: result, predictions: all)
@@ -119,15 +125,7 @@ struct ExactMapsGoldenTests {
         detector.keepsTowerLayers = true
         defer { detector.keepsTowerLayers = false }
         let scene = manifest.scenes[1]
-        let image = try ImageCodec().decode(contentsOf: directory + "/" + scene.image).tensor()
-        var (trace, result) = withoutGradients { () -> (ForwardTrace, ImageDetections) in
-            var timings = StageTimings()
-            let output = detector.forward(detector.transform.batch([image]), timings: &timings)
-            return (output.trace, output.results[0])
-        }
-        result.candidates = scene.predictions.map {
-            Candidate(box: [0, 0, 1, 1], score: $0.score, label: $0.label, level: $0.level, row: $0.row, column: $0.column, anchor: 0)
-        }
+        let (trace, result) = try Self.forward(detector, scene: scene, directory: directory)
         var verified = VerifiedExplainer(primary: FCOSReversedHead(detector: detector), reference: FCOSExplainer(detector: detector))
         verified.errorLimit = .infinity
         let all = Array(result.candidates.indices)
@@ -152,15 +150,7 @@ struct ExactMapsGoldenTests {
         let fixtures = try FixtureTensors(path: directory + "/exact_maps_fcos_synth_odamtrain.safetensors")
         let detector = try Self.shipped("fcos_synth_odamtrain") as! FCOS
         let scene = manifest.scenes[0]
-        let image = try ImageCodec().decode(contentsOf: directory + "/" + scene.image).tensor()
-        var (trace, result) = withoutGradients { () -> (ForwardTrace, ImageDetections) in
-            var timings = StageTimings()
-            let output = detector.forward(detector.transform.batch([image]), timings: &timings)
-            return (output.trace, output.results[0])
-        }
-        result.candidates = scene.predictions.map {
-            Candidate(box: [0, 0, 1, 1], score: $0.score, label: $0.label, level: $0.level, row: $0.row, column: $0.column, anchor: 0)
-        }
+        let (trace, result) = try Self.forward(detector, scene: scene, directory: directory)
         let explainer = FCOSExplainer(detector: detector, seedsPerPass: 16)
         let recorded = explainer.record(trace: trace, levels: Set(scene.predictions.map(\.level)), targets: [.logit])
         var checked = 0
