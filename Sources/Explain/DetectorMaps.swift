@@ -16,7 +16,7 @@ public struct DetectorMaps {
     public let detector: any Detector
     public let path: MapPath
     /// Predictions per level recomputed one seed at a time and compared (see ``VerifiedExplainer``).
-    public var samplesPerLevel: Int
+    public let samplesPerLevel: Int
     let candidateExplainer: VerifiedExplainer
     let finalExplainer: VerifiedExplainer
 

@@ -132,13 +132,13 @@ public struct FCOSReversedHead {
     /// Backpropagates gradient windows with respect to the tower's output ([N, C, 3, 3], the output convolution's
     /// reach) to the tower's input: each 3x3 convolution widens the window by one cell on each side, to 11x11.
     ///
-    /// `dropped[n]` adds up, over the layers, window n's ``droppedRatios(_:state:layer:cells:)``: the size of what
-    /// freezing GroupNorm's statistics leaves out, relative to what it keeps.
-    func backward(_ gradient: Tensor, through state: TowerState, cells: [(Int, Int)], dropped: inout [Float]) -> Tensor {
+    /// With `dropped`, its entry n adds up, over the layers, window n's ``droppedRatios(_:state:layer:cells:)``: the
+    /// size of what freezing GroupNorm's statistics leaves out, relative to what it keeps.
+    func backward(_ gradient: Tensor, through state: TowerState, cells: [(Int, Int)], dropped: inout [Float]?) -> Tensor {
         var g = gradient
         for layer in stride(from: state.outputs.count - 1, through: 0, by: -1) {
-            if layer < state.gammas.count {
-                for (n, ratio) in Self.droppedRatios(g, state: state, layer: layer, cells: cells).enumerated() { dropped[n] += ratio }
+            if dropped != nil && layer < state.gammas.count {
+                for (n, ratio) in Self.droppedRatios(g, state: state, layer: layer, cells: cells).enumerated() { dropped![n] += ratio }
             }
             Self.maskAndScale(g, output: state.outputs[layer], scale: state.scales[layer], cells: cells)
             g = withoutGradients { Tensor.conv2d(g, weight: state.transposed[layer], padding: (2, 2)) }
@@ -195,10 +195,11 @@ public struct FCOSReversedHead {
     /// Pairs of a level handled at once: bounds the gradient windows held (256 · 256 channels · 121 floats).
     static let chunkSize = 256
 
-    /// Computes the window map of every prediction and target, level by level, and hands each to `body`.
+    /// Computes the window map of every prediction and target, level by level, and hands each to `body`; with
+    /// `estimatingError`, each window also carries its ``Window/droppedRatio`` (else 0).
     package func forEachWindow(
         trace: ForwardTrace, result: ImageDetections, image: Int, predictions: [Int], targets: [ExplanationTarget],
-        _ body: (Window) -> Void
+        estimatingError: Bool = false, _ body: (Window) -> Void
     ) {
         let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
         let padded = (trace.input.shape[2], trace.input.shape[3])
@@ -253,7 +254,7 @@ public struct FCOSReversedHead {
                     ctrWeights.append(ctrWeight)
                 }
                 var gradient = Tensor(zeros: [pairs.count, channels, Self.side, Self.side])
-                var classDropped = [Float](repeating: 0, count: pairs.count), boxDropped = classDropped
+                var classDropped = estimatingError ? [Float](repeating: 0, count: pairs.count) : nil, boxDropped = classDropped
                 if classWeights.contains(where: { $0 != 0 }) {
                     let seed = Self.seedWindows(detector.classLogits, channels: classChannels, weights: classWeights, inChannels: channels)
                     gradient = gradient + backward(seed, through: classState!, cells: cells, dropped: &classDropped)
@@ -276,7 +277,7 @@ public struct FCOSReversedHead {
                         Window(
                             member: member, target: target, level: level, row: cells[n].0, column: cells[n].1, levelSize: (height, width),
                             stride: stride, values: values, gradient: gradient.storage.base + n * channels * area, channels: channels,
-                            droppedRatio: max(classDropped[n], boxDropped[n])))
+                            droppedRatio: max(classDropped?[n] ?? 0, boxDropped?[n] ?? 0)))
                 }
             }
         }
@@ -286,16 +287,25 @@ public struct FCOSReversedHead {
     public func explain(
         trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
     ) -> [[ExplanationTarget: HeatMap]] {
-        explainEstimatingError(trace: trace, result: result, image: image, predictions: predictions, targets: targets).maps
+        windowMaps(trace: trace, result: result, image: image, predictions: predictions, targets: targets, estimatingError: false).maps
     }
 
     /// The maps and, per map, the relative size of what the frozen statistics dropped (``Window/droppedRatio``).
     public func explainEstimatingError(
         trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
     ) -> (maps: [[ExplanationTarget: HeatMap]], errors: [[ExplanationTarget: Float]]) {
+        windowMaps(trace: trace, result: result, image: image, predictions: predictions, targets: targets, estimatingError: true)
+    }
+
+    func windowMaps(
+        trace: ForwardTrace, result: ImageDetections, image: Int, predictions: [Int], targets: [ExplanationTarget], estimatingError: Bool
+    ) -> (maps: [[ExplanationTarget: HeatMap]], errors: [[ExplanationTarget: Float]]) {
         var maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
         var errors = [[ExplanationTarget: Float]](repeating: [:], count: predictions.count)
-        forEachWindow(trace: trace, result: result, image: image, predictions: predictions, targets: targets) { window in
+        forEachWindow(
+            trace: trace, result: result, image: image, predictions: predictions, targets: targets, estimatingError: estimatingError
+        ) {
+            window in
             let (height, width) = window.levelSize
             var grid = [Float](repeating: 0, count: height * width)
             for dy in 0..<Self.side {

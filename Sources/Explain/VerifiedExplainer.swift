@@ -35,8 +35,8 @@ public struct VerifiedExplainer {
         public var medianR: Float
         /// Whether the level fell below the threshold and all its maps were recomputed by the reference.
         public var recomputed: Bool
-        /// Predictions computed by the reference from the start because the approximation's own error estimate
-        /// exceeded ``VerifiedExplainer/errorLimit`` (all of the level's when `recomputed`).
+        /// Predictions whose maps are exact: all of them behind a batched exact primary; behind FCOS's reversed head
+        /// those whose error estimate exceeded ``VerifiedExplainer/errorLimit`` (all when `recomputed`).
         public var exact: Int
 
         enum CodingKeys: String, CodingKey {
@@ -51,7 +51,9 @@ public struct VerifiedExplainer {
         trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
     ) -> (maps: [[ExplanationTarget: HeatMap]], agreement: [LevelAgreement]) {
         var maps: [[ExplanationTarget: HeatMap]]
+        // Positions whose maps are exact already; the reversed head is the only approximate primary.
         var computedExactly = Set<Int>()
+        let primaryIsExact = !(primary is FCOSReversedHead)
         if let head = primary as? FCOSReversedHead {
             let estimated = head.explainEstimatingError(
                 trace: trace, result: result, image: image, predictions: predictions, targets: targets)
@@ -88,16 +90,17 @@ public struct VerifiedExplainer {
             let count = byLevel[level]!.count
             let fails = minimum < threshold
             if fails {
-                let all = byLevel[level]!
+                // Only the maps not already computed by the reference.
+                let rest = byLevel[level]!.filter { !computedExactly.contains($0) }
                 let exact = reference.explain(
-                    trace: trace, result: result, image: image, predictions: all.map { predictions[$0] }, targets: targets)
-                for (member, map) in zip(all, exact) { maps[member] = map }
+                    trace: trace, result: result, image: image, predictions: rest.map { predictions[$0] }, targets: targets)
+                for (member, map) in zip(rest, exact) { maps[member] = map }
             }
             agreement.append(
                 LevelAgreement(
                     level: level, predictions: count, sampled: members.count, minR: minimum,
                     medianR: correlations.isEmpty ? 1 : correlations[correlations.count / 2], recomputed: fails,
-                    exact: fails ? count : byLevel[level]!.filter { computedExactly.contains($0) }.count))
+                    exact: fails || primaryIsExact ? count : byLevel[level]!.filter { computedExactly.contains($0) }.count))
         }
         return (maps, agreement)
     }

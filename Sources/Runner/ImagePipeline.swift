@@ -24,7 +24,7 @@ public struct ImagePipeline {
 
     /// The pipeline a job spec asks for; throws when its map path does not serve the detector.
     public init(detector: any Detector, spec: JobSpec) throws {
-        let defaults = detector is FasterRCNN ? OdamNMS.fasterRCNN : OdamNMS.fcos
+        let defaults = OdamNMS.defaults(for: detector)
         try self.init(
             detector: detector, path: spec.odam.path,
             odamNMS: OdamNMS(
@@ -43,7 +43,7 @@ public struct ImagePipeline {
     ) throws {
         self.detector = detector
         self.mapMaker = try DetectorMaps(detector: detector, path: path)
-        self.odamNMS = odamNMS ?? (detector is FasterRCNN ? .fasterRCNN : .fcos)
+        self.odamNMS = odamNMS ?? .defaults(for: detector)
         self.targets = targets
         self.detectionsPerImage = detectionsPerImage
         self.scoreThreshold = scoreThreshold
@@ -58,8 +58,9 @@ public struct ImagePipeline {
         public var energyInBox: Double
         public var peakInBox: Bool
         public var compactness: Double
-        /// The highest correlation of its class-logit map with another kept detection's (0 when alone).
-        public var maxCorrelation: Float
+        /// The highest correlation of its class-logit map with another kept detection's (0 when alone; nil when
+        /// the job uses plain NMS and no candidate maps were made).
+        public var maxCorrelation: Float?
     }
 
     public struct Output: Sendable {
@@ -138,11 +139,11 @@ public struct ImagePipeline {
                         try ImageCodec.encodePNG(
                             pixels: ExplanationWriter.overlay(image, map), width: image.width, height: image.height, channels: 3))
                 }
-                let correlation =
+                let correlation: Float? =
                     usesOdamNMS
                     ? keptMapIndices.indices.filter { $0 != rank }.map { maps.correlation(keptMapIndices[rank], keptMapIndices[$0]) }.max()
                         ?? 0
-                    : 0
+                    : nil
                 records.append(
                     Record(
                         box: detection.box, score: detection.score, label: detection.label,
@@ -170,7 +171,7 @@ public struct ImagePipeline {
             [
                 "rank": rank, "box": record.box.map(Double.init), "score": Double(record.score), "label": record.label,
                 "energy_in_box": record.energyInBox, "peak_in_box": record.peakInBox, "compactness": record.compactness,
-                "max_correlation": Double(record.maxCorrelation), "maps": "d\(rank).*",
+                "max_correlation": record.maxCorrelation.map { Double($0) as Any } ?? NSNull(), "maps": "d\(rank).*",
             ]
         }
         let document: [String: Any] = ["width": image.width, "height": image.height, "detections": detections]

@@ -121,7 +121,7 @@ public struct ShardProcessor {
                         results.agreementRows.append([
                             image.id, stage, String(level.level), String(level.predictions), String(level.sampled), String(level.minR),
                             String(level.medianR), level.recomputed ? "true" : "false",
-                            String(pipeline.mapMaker.path == .exact ? level.predictions : level.exact),
+                            String(level.exact),
                         ])
                     }
                 }
@@ -132,7 +132,7 @@ public struct ShardProcessor {
                     results.detectionRows.append([
                         image.id, String(rank), String(record.box[0]), String(record.box[1]), String(record.box[2]), String(record.box[3]),
                         String(record.score), String(record.label), upload.maps ? mapsKey : nil, String(record.energyInBox),
-                        record.peakInBox ? "true" : "false", String(record.compactness), String(record.maxCorrelation),
+                        record.peakInBox ? "true" : "false", String(record.compactness), record.maxCorrelation.map { String($0) },
                     ])
                 }
             } catch let error as ObjectStoreError {

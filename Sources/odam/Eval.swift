@@ -96,7 +96,7 @@ extension Odam.Eval {
             if let minSize { spec.minSize = minSize }
             if let maxSize { spec.maxSize = maxSize }
             let detector = try spec.load(weights: weightsPath)
-            var odam = spec.architecture == .fasterrcnn ? OdamNMS.fasterRCNN : OdamNMS.fcos
+            var odam = OdamNMS.defaults(for: detector)
             if let iou { odam.iouThreshold = iou }
             if let low { odam.lowCorrelation = low }
             if let high { odam.highCorrelation = high }

@@ -59,6 +59,8 @@ struct DetectorRunTests {
         }
         #expect(
             try db.query("SELECT count(*) FROM image_results WHERE min_map_r < 0.999 OR levels_recomputed <> 0").rows == [["0"]])
+        // On the exact path every map is exact.
+        #expect(try db.query("SELECT count(*) FROM map_agreement WHERE exact <> predictions").rows == [["0"]])
         // Odam-NMS decided among candidates: what it kept and what plain NMS would have kept are both recorded.
         let decisions = try db.query("SELECT sum(kept), sum(kept_by_nms), sum(candidates) FROM image_results").rows[0]
         let timing = try db.query(

@@ -15,8 +15,11 @@ public struct OdamNMS: Sendable, Equatable, Codable {
 
     /// The paper's FCOS settings (T_iou 0.5, T_l 0.2, T_h 0.8).
     public static let fcos = OdamNMS(iouThreshold: 0.5, lowCorrelation: 0.2, highCorrelation: 0.8, maximumDetections: 500)
-    /// The paper's Faster R-CNN settings (T_iou 0.6, T_l 0.3, T_h 0.7).
+    /// The official code's Faster R-CNN settings (T_iou 0.6, T_l 0.3, T_h 0.7).
     public static let fasterRCNN = OdamNMS(iouThreshold: 0.6, lowCorrelation: 0.3, highCorrelation: 0.7, maximumDetections: 300)
+
+    /// The settings for a detector: ``fasterRCNN`` for Faster R-CNN, ``fcos`` for the one-stage detectors.
+    public static func defaults(for detector: any Detector) -> OdamNMS { detector is FasterRCNN ? .fasterRCNN : .fcos }
 
     public init(iouThreshold: Float, lowCorrelation: Float, highCorrelation: Float, maximumDetections: Int) {
         self.iouThreshold = iouThreshold
