@@ -53,8 +53,9 @@ let package = Package(
         // MARK: - Engine
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "NN", dependencies: ["Engine"], swiftSettings: kernelSettings),
-        .target(name: "WeightsIO", dependencies: ["Engine"], swiftSettings: swiftSettings),
-        .target(name: "Vision", dependencies: ["Engine", "CImageCodecs"], swiftSettings: kernelSettings),
+        .target(name: "Files", swiftSettings: swiftSettings),
+        .target(name: "WeightsIO", dependencies: ["Engine", "Files"], swiftSettings: swiftSettings),
+        .target(name: "Vision", dependencies: ["Engine", "CImageCodecs", "Files"], swiftSettings: kernelSettings),
         .target(name: "Detection", dependencies: ["Engine", "NN", "Vision", "WeightsIO"], swiftSettings: kernelSettings),
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
         .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
@@ -64,7 +65,9 @@ let package = Package(
         .target(name: "ObjectStore", dependencies: ["CCurl", "Digest"], swiftSettings: swiftSettings),
         .target(
             name: "Runner",
-            dependencies: ["Engine", "Vision", "WeightsIO", "Detection", "Explain", "Postgres", "ObjectStore", "DefaultModel", "Digest"],
+            dependencies: [
+                "Engine", "Vision", "WeightsIO", "Detection", "Explain", "Postgres", "ObjectStore", "DefaultModel", "Digest", "Files",
+            ],
             swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
@@ -109,7 +112,7 @@ let package = Package(
         .testTarget(
             name: "TrainingTests", dependencies: ["Engine", "NN", "Detection", "Explain", "Synthesis", "Training", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Runner", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Runner", "Files", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RunnerTests",

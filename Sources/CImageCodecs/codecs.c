@@ -36,6 +36,12 @@ static void jpeg_note(j_common_ptr info, int level) {
     if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) failure->truncated = 1;
 }
 
+/// a * b / 255 rounded, exactly as PIL computes it (its MULDIV255).
+static int muldiv255(int a, int b) {
+    int t = a * b + 128;
+    return ((t >> 8) + t) >> 8;
+}
+
 /// Reads the orientation tag (0x0112) of an EXIF APP1 segment; 1 when absent or malformed.
 static int exif_orientation(const unsigned char *data, unsigned int length) {
     if (length < 14 || memcmp(data, "Exif\0\0", 6) != 0) return 1;
@@ -46,7 +52,8 @@ static int exif_orientation(const unsigned char *data, unsigned int length) {
 #define U32(p) (little ? (unsigned)((p)[0] | (p)[1] << 8 | (p)[2] << 16 | (unsigned)(p)[3] << 24) \
                        : (unsigned)((unsigned)(p)[0] << 24 | (p)[1] << 16 | (p)[2] << 8 | (p)[3]))
     unsigned int ifd = U32(tiff + 4);
-    if (ifd + 2 > size) return 1;
+    // Compared by subtraction: the offset comes from the file and `ifd + 2` wraps for 0xFFFFFFFE.
+    if (ifd > size || size - ifd < 2) return 1;
     unsigned int entries = U16(tiff + ifd);
     for (unsigned int i = 0; i < entries; i++) {
         unsigned int entry = ifd + 2 + 12 * i;
@@ -92,23 +99,39 @@ int odam_decode_jpeg(const unsigned char *data, size_t size, long long max_pixel
         jpeg_destroy_decompress(&info);
         return 2;
     }
-    if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
-        set_error(out->error, "CMYK JPEGs are not supported");
-        jpeg_destroy_decompress(&info);
-        return 1;
-    }
-    info.out_color_space = JCS_RGB;
+    // CMYK and YCCK (print and stock photography) are decoded to CMYK by libjpeg and converted below, as PIL does.
+    int cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;
+    // Adobe's encoders (and PIL's) store CMYK inverted and say so with an APP14 marker.
+    int inverted = cmyk && info.saw_Adobe_marker;
+    info.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     jpeg_start_decompress(&info);
     size_t stride = (size_t)info.output_width * 3;
-    pixels = malloc(stride * info.output_height);
+    pixels = malloc(stride * info.output_height + (cmyk ? (size_t)info.output_width : 0));
     if (!pixels) {
         set_error(out->error, "out of memory");
         jpeg_destroy_decompress(&info);
         return 1;
     }
     while (info.output_scanline < info.output_height) {
-        JSAMPROW row = pixels + stride * info.output_scanline;
-        jpeg_read_scanlines(&info, &row, 1);
+        unsigned char *target = pixels + stride * info.output_scanline;
+        if (!cmyk) {
+            JSAMPROW row = target;
+            jpeg_read_scanlines(&info, &row, 1);
+        } else {
+            // A CMYK row (4 bytes a pixel) is one pixel-width longer than its RGB row: read it in place, with the
+            // extra width allocated above, and convert front to back (each RGB pixel ends before its CMYK source).
+            JSAMPROW row = target;
+            jpeg_read_scanlines(&info, &row, 1);
+            for (size_t x = 0; x < info.output_width; x++) {
+                int c = target[4 * x], m = target[4 * x + 1], y = target[4 * x + 2], k = target[4 * x + 3];
+                if (inverted) c = 255 - c, m = 255 - m, y = 255 - y, k = 255 - k;
+                // PIL's cmyk2rgb, rounding included: channel = (255 - k) - ink * (255 - k) / 255.
+                int white = 255 - k;
+                target[3 * x] = (unsigned char)(white - muldiv255(c, white));
+                target[3 * x + 1] = (unsigned char)(white - muldiv255(m, white));
+                target[3 * x + 2] = (unsigned char)(white - muldiv255(y, white));
+            }
+        }
         if (failure.truncated) break;
     }
     if (failure.truncated) {

@@ -148,3 +148,25 @@ func topK(_ indices: [Int], scores: [Float], k: Int) -> [Int] {
     selected.sort { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
     return Array(selected.prefix(k))
 }
+
+/// A detector's output that is not a number: degenerate weights (NaN or infinite parameters) or geometry.
+public struct NonFiniteDetectionError: Error, CustomStringConvertible, Sendable {
+    public var box: [Float]
+    public var score: Float
+
+    public var description: String {
+        "the detector produced a non-finite detection (box \(box), score \(score)); its weights hold NaN or infinity, or the image is degenerate"
+    }
+}
+
+extension ImageDetections {
+    /// Throws when a candidate's box or score is NaN or infinite, so that no such number reaches JSON, SQL or Odam-NMS.
+    public func checkFinite() throws(NonFiniteDetectionError) {
+        for candidate in candidates where !candidate.score.isFinite || !candidate.box.allSatisfy(\.isFinite) {
+            throw NonFiniteDetectionError(box: candidate.box, score: candidate.score)
+        }
+        for detection in detections where !detection.score.isFinite || !detection.box.allSatisfy(\.isFinite) {
+            throw NonFiniteDetectionError(box: detection.box, score: detection.score)
+        }
+    }
+}

@@ -95,6 +95,15 @@ public struct ModelSpec: Sendable, Codable, Equatable {
         guard ResNet.Depth(rawValue: Int(backbone.dropFirst("resnet".count)) ?? 0) != nil, backbone.hasPrefix("resnet") else {
             throw ModelError("unknown backbone '\(backbone)'; expected resnet18, resnet34, resnet50 or resnet101")
         }
+        guard minSize >= 1, maxSize >= 1 else {
+            throw ModelError("minSize \(minSize) and maxSize \(maxSize) must both be at least 1 pixel")
+        }
+        if let scoreThreshold, !(0...1).contains(scoreThreshold) {
+            throw ModelError("scoreThreshold \(scoreThreshold) is not a probability in [0, 1]")
+        }
+        if let nmsThreshold, !(0...1).contains(nmsThreshold) {
+            throw ModelError("nmsThreshold \(nmsThreshold) is not an IoU in [0, 1]")
+        }
         let transform = DetectionTransform(minSize: minSize, maxSize: maxSize)
         switch architecture {
         case .fcos:

@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import ObjectStore
 import Postgres
@@ -16,17 +17,20 @@ public enum Enqueuer {
         public var problems: [String]
     }
 
-    /// Walks `root` recursively, following symbolic links but never into a folder it has already entered (loops).
+    /// Walks `root` recursively, following symbolic links that stay inside it but never into a folder it has already
+    /// entered (loops). Names are read as bytes (``RawPath``), so a name that is not UTF-8 is walked too. Everything
+    /// that is not taken is reported: FIFOs, sockets and devices named like images, links that lead outside the
+    /// root, entries that cannot be read.
     public static func walk(_ root: String) throws -> Walk {
         var walk = Walk(images: [], problems: [])
         var visited = Set<String>()
         var info = stat()
-        guard stat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+        guard stat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, let realRoot = RawPath.realPath(root) else {
             throw RunnerError("\(root): not a folder (\(String(cString: strerror(errno))))")
         }
         func visit(_ folder: String, relative: String) {
             var info = stat()
-            guard stat(folder, &info) == 0 else {
+            guard RawPath.withCString(folder, { stat($0, &info) }) == 0 else {
                 walk.problems.append("\(folder): \(String(cString: strerror(errno)))")
                 return
             }
@@ -35,26 +39,53 @@ public enum Enqueuer {
                 walk.problems.append("\(folder): a symbolic-link loop (this folder was entered before); skipped")
                 return
             }
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
-                walk.problems.append("\(folder): cannot list (permission denied?)")
+            guard let names = directoryEntries(folder) else {
+                walk.problems.append("\(folder): cannot list (\(String(cString: strerror(errno))))")
                 return
             }
-            for name in names.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
+            for raw in names.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                let name = RawPath.string(raw)
                 let path = folder + "/" + name, child = relative.isEmpty ? name : relative + "/" + name
+                if String(validating: raw, as: UTF8.self) != nil, RawPath.isAmbiguous(name) {
+                    walk.problems.append("\(path): the name holds a private-use character odam uses for raw bytes; skipped")
+                    continue
+                }
                 var entry = stat()
-                guard stat(path, &entry) == 0 else {
+                guard RawPath.withCString(path, { stat($0, &entry) }) == 0 else {
                     walk.problems.append("\(path): \(String(cString: strerror(errno)))")
                     continue
                 }
-                if entry.st_mode & S_IFMT == S_IFDIR {
+                let isDirectory = entry.st_mode & S_IFMT == S_IFDIR
+                let isImage = imageExtensions.contains((name as NSString).pathExtension.lowercased())
+                guard isDirectory || isImage else { continue }
+                guard let real = RawPath.realPath(path), real == realRoot || real.hasPrefix(realRoot + "/") else {
+                    walk.problems.append("\(path): a symbolic link that leads outside \(root); skipped")
+                    continue
+                }
+                if isDirectory {
                     visit(path, relative: child)
-                } else if entry.st_mode & S_IFMT == S_IFREG, imageExtensions.contains((name as NSString).pathExtension.lowercased()) {
+                } else if entry.st_mode & S_IFMT == S_IFREG {
                     walk.images.append(child)
+                } else {
+                    walk.problems.append("\(path): \(RawPath.typeName(entry.st_mode)), not a regular file; skipped")
                 }
             }
         }
         visit(root, relative: "")
         return walk
+    }
+
+    /// The names in `folder` as bytes, without `.` and `..`; nil when it cannot be listed (errno says why).
+    static func directoryEntries(_ folder: String) -> [[UInt8]]? {
+        guard let directory = RawPath.withCString(folder, { opendir($0) }) else { return nil }
+        defer { closedir(directory) }
+        var names: [[UInt8]] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
+            if name == [0x2E] || name == [0x2E, 0x2E] { continue }
+            names.append(name)
+        }
+        return names
     }
 
     /// Uploads the images under `root` into `store` at `prefix` (for workers on other machines), in order; the job's
@@ -70,11 +101,9 @@ public enum Enqueuer {
             keys[key] = path
         }
         for (index, path) in images.enumerated() {
-            guard let data = FileManager.default.contents(atPath: root + "/" + path) else {
-                throw RunnerError("\(root)/\(path): cannot read")
-            }
+            let data = try RegularFile.read(root + "/" + path, inside: root)
             try store.put(
-                JobResources.ImageSource.stagedKey(prefix: prefix, path: path), bytes: [UInt8](data),
+                JobResources.ImageSource.stagedKey(prefix: prefix, path: path), bytes: data,
                 contentType: "application/octet-stream")
             progress(index + 1)
         }

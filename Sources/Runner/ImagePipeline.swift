@@ -102,6 +102,7 @@ public struct ImagePipeline {
             }
         }
         Failpoint.hit("inference")
+        try result.checkFinite()
         // Only candidates above the score threshold get maps: Odam-NMS decides each candidate by the higher-scored
         // ones it kept, so candidates at or below the threshold never change which ones above it are kept.
         let eligible = result.candidates.indices.filter { result.candidates[$0].score > scoreThreshold }

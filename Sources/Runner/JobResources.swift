@@ -1,6 +1,7 @@
 import DefaultModel
 import Detection
 import Digest
+import Files
 import Foundation
 import ObjectStore
 
@@ -48,11 +49,8 @@ public enum JobResources {
             }
             switch self {
             case .folder(let root):
-                let full = root + "/" + path
-                guard let data = FileManager.default.contents(atPath: full) else {
-                    throw RunnerError("\(full): cannot read the file (missing, unreadable, or the shared folder is not mounted here)")
-                }
-                return [UInt8](data)
+                // Resolved and checked again here: the file may have become a link, or a FIFO, since the walk.
+                return try RegularFile.read(root + "/" + path, inside: root)
             case .http(let prefix, let client):
                 let encoded = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path
                 let url = prefix + "/" + encoded

@@ -139,7 +139,10 @@ public struct ShardProcessor {
                 // The store failing is not the image's fault: the shard is retried as a whole.
                 throw error
             } catch {
-                var row: [String?] = [image.id, String(claim.shardID), String(claim.token), "failed", "\(error)"]
+                // Every failed row names its image, whatever the error's own text says.
+                let cause = "\(error)"
+                let message = cause.hasPrefix(image.path) ? cause : "\(image.path): \(cause)"
+                var row: [String?] = [image.id, String(claim.shardID), String(claim.token), "failed", message]
                 row += [String?](repeating: nil, count: Self.imageColumns.count - row.count)
                 row[Self.imageColumns.firstIndex(of: "fetch_ms")!] = String(fetchMilliseconds)
                 row[Self.imageColumns.firstIndex(of: "upload_retries")!] = "0"

@@ -29,10 +29,12 @@ public struct DetectionTransform: Sendable, Equatable, Codable {
         public var originalSizes: [(height: Int, width: Int)]
     }
 
-    /// The size an image of `height`×`width` is resized to, as torchvision computes it.
+    /// The size an image of `height`×`width` is resized to, as torchvision computes it, but never below one pixel a
+    /// side: a 4000x3 image at a 512 maximum would otherwise become 0 pixels high (torchvision fails there; odam
+    /// keeps one row, so its boxes stay finite).
     public func resizedSize(height: Int, width: Int) -> (height: Int, width: Int) {
         let scale = min(Double(minSize) / Double(min(height, width)), Double(maxSize) / Double(max(height, width)))
-        return (Int((Double(height) * scale).rounded(.down)), Int((Double(width) * scale).rounded(.down)))
+        return (max(1, Int((Double(height) * scale).rounded(.down))), max(1, Int((Double(width) * scale).rounded(.down))))
     }
 
     /// Normalizes and resizes one [3, H, W] image tensor with values in [0, 1].

@@ -1,5 +1,10 @@
 import CImageCodecs
 public import Engine
+import Files
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// An 8-bit RGB image, row-major, three bytes a pixel.
 public struct RGBImage: Sendable, Equatable {
@@ -52,7 +57,15 @@ public struct ImageCodec: Sendable {
     /// Rotate and flip JPEGs as their EXIF orientation says (off by default, as torchvision's `read_image`).
     public var appliesExifOrientation: Bool
 
-    public init(maximumPixels: Int = 100_000_000, appliesExifOrientation: Bool = false) {
+    /// The default pixel limit: 64 megapixels (a 2.3 GB peak for the detector's input tensors), lower on machines
+    /// with less than 9 GB of memory, so that a 12 KB PNG of 100 million 1-bit pixels cannot take a worker's memory.
+    public static let defaultMaximumPixels: Int = {
+        let bytesPerPixel = 36  // peak RSS per pixel of `odam detect` on a 100-megapixel PNG: 3.6 GB
+        let memory = Int(clamping: sysconf(Int32(_SC_PHYS_PAGES))) &* Int(clamping: sysconf(Int32(_SC_PAGESIZE)))
+        return max(1_000_000, min(64_000_000, memory / 4 / bytesPerPixel))
+    }()
+
+    public init(maximumPixels: Int = ImageCodec.defaultMaximumPixels, appliesExifOrientation: Bool = false) {
         self.maximumPixels = maximumPixels
         self.appliesExifOrientation = appliesExifOrientation
     }
@@ -61,9 +74,9 @@ public struct ImageCodec: Sendable {
     public func decode(contentsOf path: String) throws(ImageError) -> RGBImage {
         let bytes: [UInt8]
         do {
-            bytes = try ImageFile.read(path)
+            bytes = try RegularFile.read(path)
         } catch {
-            throw error
+            throw ImageError(file: path, kind: .unreadable, error.reason)
         }
         return try decode(bytes, file: path)
     }

@@ -1,17 +1,13 @@
+import Files
 import Foundation
 
 /// Whole-file reads and atomic writes, with errors that name the file and the cause.
 public enum FileBytes {
     public static func read(_ path: String) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be opened (permissions?)" : "no such file"
-            throw WeightsError(file: path, reason)
-        }
-        defer { try? handle.close() }
         do {
-            return Array(try handle.readToEnd() ?? Data())
+            return try RegularFile.read(path)
         } catch {
-            throw WeightsError(file: path, "read failed: \(error.localizedDescription)")
+            throw WeightsError(file: path, error.reason)
         }
     }
 

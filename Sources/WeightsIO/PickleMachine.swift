@@ -6,7 +6,7 @@ indirect enum PickleValue {
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple([PickleValue])
+    case tuple(PickleTuple)
     case list(PickleList)
     case dict(PickleDict)
     case global(module: String, name: String)
@@ -33,7 +33,24 @@ indirect enum PickleValue {
     }
 }
 
-/// Lists and dicts are mutable and shared through the memo, so they are reference types.
+/// A tuple and how deeply tuples nest inside it. Tuples are values, so their depth is known when they are built and
+/// bounded there: a file of millions of nested tuples must not overflow the stack when it is torn down.
+struct PickleTuple {
+    static let maximumDepth = 256
+
+    var items: [PickleValue]
+    var depth: Int
+
+    /// Lists and dicts count as depth 1: their items are released by `PickleMachine.releaseContainers`, not recursively.
+    init?(_ items: [PickleValue]) {
+        let inner = items.lazy.map { value -> Int in if case .tuple(let tuple) = value { tuple.depth } else { 0 } }.max() ?? 0
+        guard inner < Self.maximumDepth else { return nil }
+        self.items = items
+        self.depth = inner + 1
+    }
+}
+
+/// Lists and dicts are mutable and shared through the memo, so they are reference types (and may form cycles).
 final class PickleList { var items: [PickleValue] = [] }
 final class PickleDict { var items: [(key: PickleValue, value: PickleValue)] = [] }
 
@@ -53,6 +70,8 @@ struct PickleMachine {
     private var marks: [Int] = []
     private var memo: [Int: PickleValue] = [:]
     private var storages: [String: [UInt8]] = [:]
+    /// Every list and dict made, so that `releaseContainers` can empty them one by one.
+    private var containers: [AnyObject] = []
 
     init(bytes: ArraySlice<UInt8>, file: String, loadStorage: @escaping (String) throws -> [UInt8]) {
         self.bytes = bytes
@@ -66,7 +85,7 @@ struct PickleMachine {
     }
 
     private mutating func take(_ count: Int) throws -> ArraySlice<UInt8> {
-        guard count >= 0, position + count <= bytes.endIndex else { throw error("data ends inside an opcode (truncated?)") }
+        guard count >= 0, count <= bytes.endIndex - position else { throw error("data ends inside an opcode (truncated?)") }
         defer { position += count }
         return bytes[position..<(position + count)]
     }
@@ -101,9 +120,9 @@ struct PickleMachine {
             case 0x80: _ = try take(1)  // PROTO
             case 0x95: _ = try take(8)  // FRAME
             case 0x2E: return try pop()  // STOP
-            case 0x7D: stack.append(.dict(PickleDict()))  // EMPTY_DICT
-            case 0x5D: stack.append(.list(PickleList()))  // EMPTY_LIST
-            case 0x29: stack.append(.tuple([]))  // EMPTY_TUPLE
+            case 0x7D: stack.append(.dict(newDict()))  // EMPTY_DICT
+            case 0x5D: stack.append(.list(newList()))  // EMPTY_LIST
+            case 0x29: stack.append(try tuple([]))  // EMPTY_TUPLE
             case 0x28: marks.append(stack.count)  // MARK
             case 0x4E: stack.append(.none)
             case 0x88: stack.append(.bool(true))
@@ -135,14 +154,14 @@ struct PickleMachine {
                 let key = try unsignedInteger(opcode == 0x68 ? 1 : 4)
                 guard let value = memo[key] else { throw error("memo key \(key) was never stored") }
                 stack.append(value)
-            case 0x74: stack.append(.tuple(try popToMark()))  // TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))
+            case 0x74: stack.append(try tuple(try popToMark()))  // TUPLE
+            case 0x85: stack.append(try tuple([try pop()]))
             case 0x86:
                 let b = try pop(), a = try pop()
-                stack.append(.tuple([a, b]))
+                stack.append(try tuple([a, b]))
             case 0x87:
                 let c = try pop(), b = try pop(), a = try pop()
-                stack.append(.tuple([a, b, c]))
+                stack.append(try tuple([a, b, c]))
             case 0x61:  // APPEND
                 let value = try pop()
                 guard case .list(let list) = stack.last else { throw error("APPEND to a non-list") }
@@ -172,7 +191,7 @@ struct PickleMachine {
             case 0x52:  // REDUCE
                 let arguments = try pop(), callable = try pop()
                 guard case .tuple(let args) = arguments else { throw error("REDUCE arguments are not a tuple") }
-                stack.append(try call(callable, args))
+                stack.append(try call(callable, args.items))
             case 0x62:  // BUILD: state for an object; dict attributes (_metadata) and tensor state carry no weights.
                 _ = try pop()
                 guard let target = stack.last else { throw error("BUILD with an empty stack") }
@@ -186,6 +205,36 @@ struct PickleMachine {
                 )
             }
         }
+    }
+
+    private func tuple(_ items: [PickleValue]) throws -> PickleValue {
+        guard let tuple = PickleTuple(items) else { throw error("tuples nested deeper than \(PickleTuple.maximumDepth)") }
+        return .tuple(tuple)
+    }
+
+    private mutating func newList() -> PickleList {
+        let list = PickleList()
+        containers.append(list)
+        return list
+    }
+
+    private mutating func newDict() -> PickleDict {
+        let dict = PickleDict()
+        containers.append(dict)
+        return dict
+    }
+
+    /// Empties every list and dict this machine made, iteratively. A hostile file can nest containers millions deep
+    /// or make a dict contain itself through the memo; releasing such a graph the usual way would recurse once per
+    /// level (a stack overflow) or never free it (a cycle). Call it when the values are no longer needed.
+    mutating func releaseContainers() {
+        stack.removeAll()
+        memo.removeAll()
+        for container in containers {
+            if let list = container as? PickleList { list.items.removeAll() }
+            if let dict = container as? PickleDict { dict.items.removeAll() }
+        }
+        containers.removeAll()
     }
 
     private mutating func text(_ length: Int) throws -> String {
@@ -211,7 +260,7 @@ struct PickleMachine {
     }
 
     private mutating func persistentLoad(_ id: PickleValue) throws -> PickleValue {
-        guard case .tuple(let parts) = id, parts.count >= 3, case .string("storage") = parts[0],
+        guard case .tuple(let tuple) = id, case let parts = tuple.items, parts.count >= 3, case .string("storage") = parts[0],
             case .global(_, let typeName) = parts[1], case .string(let key) = parts[2]
         else { throw error("persistent id is not a torch storage reference") }
         guard let dtype = Self.storageTypes[typeName] else { throw error("unknown storage type \(typeName)") }
@@ -224,26 +273,34 @@ struct PickleMachine {
         switch name {
         case "OrderedDict", "dict":
             guard args.isEmpty else { throw error("\(module).\(name) with arguments is not supported") }
-            return .dict(PickleDict())
+            return .dict(newDict())
         case "_rebuild_tensor_v2":
             guard args.count >= 4, case .storage(let dtype, let key) = args[0], case .int(let offset) = args[1],
-                case .tuple(let sizeValues) = args[2], case .tuple(let strideValues) = args[3]
+                case .tuple(let sizeTuple) = args[2], case .tuple(let strideTuple) = args[3]
             else { throw error("malformed _rebuild_tensor_v2 arguments") }
-            let shape = try sizeValues.map { value -> Int in
+            let shape = try sizeTuple.items.map { value -> Int in
                 guard case .int(let v) = value, v >= 0 else { throw error("tensor size is not a non-negative int") }
                 return v
             }
-            let strides = try strideValues.map { value -> Int in
+            let strides = try strideTuple.items.map { value -> Int in
                 guard case .int(let v) = value, v >= 0 else { throw error("tensor stride is not a non-negative int") }
                 return v
             }
             guard shape.count == strides.count else { throw error("tensor size and stride ranks differ") }
             let storage = storages[key]!
-            let extent = shape.contains(0) ? 0 : 1 + zip(shape, strides).map { ($0 - 1) * $1 }.reduce(0, +)
-            let start = offset * dtype.byteSize, end = (offset + extent) * dtype.byteSize
-            guard offset >= 0, end <= storage.count else {
-                throw error("tensor of shape \(shape) at offset \(offset) exceeds its storage '\(key)' of \(storage.count) bytes")
+            let outOfStorage = error("tensor of shape \(shape) at offset \(offset) exceeds its storage '\(key)' of \(storage.count) bytes")
+            // Every number here comes from the file: checked arithmetic, so a huge size, stride or offset is an error.
+            var extent = shape.contains(0) ? 0 : 1
+            if extent == 1 {
+                for (size, stride) in zip(shape, strides) {
+                    guard let grown = CheckedSize.multiplyAdd(size - 1, stride, extent) else { throw outOfStorage }
+                    extent = grown
+                }
             }
+            guard offset >= 0, let start = CheckedSize.multiplyAdd(offset, dtype.byteSize),
+                let last = CheckedSize.add(offset, extent), let end = CheckedSize.multiplyAdd(last, dtype.byteSize),
+                end <= storage.count
+            else { throw outOfStorage }
             return .tensor(StoredTensor(dtype: dtype, shape: shape, strides: strides, bytes: Array(storage[start..<max(start, end)])))
         case "_rebuild_parameter", "_rebuild_parameter_with_state":
             guard case .tensor = args.first else { throw error("_rebuild_parameter without a tensor") }

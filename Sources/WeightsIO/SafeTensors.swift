@@ -16,12 +16,14 @@ public enum SafeTensors {
         guard bytes.count >= 8 else {
             throw WeightsError(file: file, offset: 0, "too short for a safetensors header (\(bytes.count) bytes)")
         }
-        let headerLength = bytes.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian) }
-        guard headerLength > 0, headerLength <= maximumHeaderBytes, 8 + headerLength <= bytes.count else {
+        // Compared as UInt64 before any conversion: a hostile length (2^63, 2^64-1) must not trap.
+        let storedLength = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian }
+        guard storedLength > 0, storedLength <= UInt64(maximumHeaderBytes), storedLength <= UInt64(bytes.count - 8) else {
             throw WeightsError(
                 file: file, offset: 0,
-                "header length \(headerLength) does not fit a file of \(bytes.count) bytes (not safetensors, or truncated)")
+                "header length \(storedLength) does not fit a file of \(bytes.count) bytes (not safetensors, or truncated)")
         }
+        let headerLength = Int(storedLength)
         let header: [String: Any]
         do {
             let object = try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + headerLength)]))
@@ -58,14 +60,16 @@ public enum SafeTensors {
             let (start, end) = (offsets[0], offsets[1])
             guard start >= 0, start <= end, end <= dataLength else {
                 throw WeightsError(
-                    file: file, offset: dataStart + max(start, 0),
+                    file: file, offset: CheckedSize.add(dataStart, max(start, 0)) ?? dataStart,
                     "tensor '\(name)' spans bytes \(start)..<\(end) of a \(dataLength)-byte data section (truncated?)")
             }
-            guard end - start == shape.elementCount * dtype.byteSize else {
+            guard let needed = CheckedSize.byteCount(shape: shape, elementSize: dtype.byteSize) else {
+                throw WeightsError(file: file, offset: 8, "tensor '\(name)' has shape \(shape), whose size overflows")
+            }
+            guard end - start == needed else {
                 throw WeightsError(
                     file: file, offset: dataStart + start,
-                    "tensor '\(name)' holds \(end - start) bytes, shape \(shape) of \(dtypeName) needs \(shape.elementCount * dtype.byteSize)"
-                )
+                    "tensor '\(name)' holds \(end - start) bytes, shape \(shape) of \(dtypeName) needs \(needed)")
             }
             tensors[name] = StoredTensor(dtype: dtype, shape: shape, bytes: Array(bytes[(dataStart + start)..<(dataStart + end)]))
         }

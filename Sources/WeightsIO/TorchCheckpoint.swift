@@ -32,22 +32,35 @@ public enum TorchCheckpoint {
             }
             return Array(try archive.data(prefix + "data/" + key))
         }
+        defer { machine.releaseContainers() }
         let root = try machine.run()
         guard case .dict(let dictionary) = root else {
             throw WeightsError(file: file, "checkpoint holds a \(root.typeName), not a dict of tensors")
         }
         var flat: [String: StoredTensor] = [:]
-        flatten(dictionary, prefix: "", into: &flat)
+        try flatten(dictionary, prefix: "", path: [], into: &flat, file: file)
         if flat.isEmpty { throw WeightsError(file: file, "checkpoint holds no tensors") }
         return unwrapped(flat, dictionary)
     }
 
-    private static func flatten(_ dictionary: PickleDict, prefix: String, into out: inout [String: StoredTensor]) {
+    /// Nested dicts deeper than this are refused: real checkpoints nest a few levels, hostile ones millions.
+    static let maximumNesting = 64
+
+    private static func flatten(
+        _ dictionary: PickleDict, prefix: String, path: [ObjectIdentifier], into out: inout [String: StoredTensor], file: String
+    ) throws {
+        guard path.count < maximumNesting else {
+            throw WeightsError(file: file, "dicts nested deeper than \(maximumNesting) levels at '\(prefix.prefix(80))…'")
+        }
+        guard !path.contains(ObjectIdentifier(dictionary)) else {
+            throw WeightsError(file: file, "the dict at '\(prefix)' contains itself")
+        }
         for (key, value) in dictionary.items {
             guard case .string(let name) = key else { continue }
             switch value {
             case .tensor(let tensor): out[prefix + name] = tensor
-            case .dict(let nested): flatten(nested, prefix: prefix + name + ".", into: &out)
+            case .dict(let nested):
+                try flatten(nested, prefix: prefix + name + ".", path: path + [ObjectIdentifier(dictionary)], into: &out, file: file)
             default: continue
             }
         }

@@ -23,21 +23,21 @@ struct ZipArchive {
 
     func data(_ name: String) throws -> ArraySlice<UInt8> {
         guard let entry = entries[name] else { throw WeightsError(file: file, "archive has no entry '\(name)'") }
-        return bytes[entry.dataOffset..<(entry.dataOffset + entry.size)]
+        return bytes[entry.dataOffset..<(entry.dataOffset + entry.size)]  // in range: checked when the entry was read
     }
 
     private func u16(_ offset: Int) throws -> Int {
-        guard offset >= 0, offset + 2 <= bytes.count else { throw truncated(offset) }
+        guard offset >= 0, offset <= bytes.count - 2 else { throw truncated(offset) }
         return Int(bytes[offset]) | Int(bytes[offset + 1]) << 8
     }
 
     private func u32(_ offset: Int) throws -> Int {
-        guard offset >= 0, offset + 4 <= bytes.count else { throw truncated(offset) }
+        guard offset >= 0, offset <= bytes.count - 4 else { throw truncated(offset) }
         return (0..<4).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) }
     }
 
     private func u64(_ offset: Int) throws -> Int {
-        guard offset >= 0, offset + 8 <= bytes.count else { throw truncated(offset) }
+        guard offset >= 0, offset <= bytes.count - 8 else { throw truncated(offset) }
         let value = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }
         guard value <= UInt64(Int.max) else { throw WeightsError(file: file, offset: offset, "zip field out of range") }
         return Int(value)
@@ -83,7 +83,7 @@ struct ZipArchive {
             let uncompressed = try u32(cursor + 24)
             let nameLength = try u16(cursor + 28), extraLength = try u16(cursor + 30), commentLength = try u16(cursor + 32)
             var localOffset = try u32(cursor + 42)
-            guard cursor + 46 + nameLength <= bytes.count else { throw truncated(cursor) }
+            guard nameLength <= bytes.count - 46 - cursor else { throw truncated(cursor) }
             let name = String(decoding: bytes[(cursor + 46)..<(cursor + 46 + nameLength)], as: UTF8.self)
             // Zip64 extra field (id 1): the 0xFFFFFFFF fields in order: uncompressed, compressed, offset.
             var extra = cursor + 46 + nameLength
@@ -105,8 +105,10 @@ struct ZipArchive {
             guard try u32(localOffset) == 0x0403_4B50 else {
                 throw WeightsError(file: file, offset: localOffset, "bad zip local header for '\(name)'")
             }
+            // localOffset holds a valid header (checked above), so the sum below stays far from overflow; `size` is
+            // compared by subtraction because a zip64 size may be anything up to Int.max.
             let dataOffset = localOffset + 30 + (try u16(localOffset + 26)) + (try u16(localOffset + 28))
-            guard dataOffset + size <= bytes.count else {
+            guard dataOffset <= bytes.count, size <= bytes.count - dataOffset else {
                 throw WeightsError(
                     file: file, offset: dataOffset, "entry '\(name)' (\(size) bytes) runs past the end of the file (truncated?)")
             }

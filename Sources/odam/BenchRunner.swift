@@ -74,7 +74,7 @@ extension Odam.Bench {
             let claimed = Int(
                 try db.query("SELECT count(*) FROM shards WHERE job_id = $1 AND state = 'completed'", [String(claimJob)]).rows[0][0]!)!
             guard claimed == claimShards else {
-                throw ValidationError("only \(claimed) of \(claimShards) shards were claimed; see the claimers")
+                throw CommandFailure("only \(claimed) of \(claimShards) shards were claimed; see the claimers")
             }
             say(
                 String(
@@ -106,7 +106,7 @@ extension Odam.Bench {
                 """, [String(job)]
             ).rows[0]
             let count = Int(row[0]!)!
-            guard count == images else { throw ValidationError("only \(count) of \(images) images were processed; see the worker logs") }
+            guard count == images else { throw CommandFailure("only \(count) of \(images) images were processed; see the worker logs") }
             let database = Double(row[1]!)!, processing = Double(row[2]!)!
             say(
                 String(
@@ -127,7 +127,7 @@ extension Odam.Bench {
 
         func run() throws {
             guard let database = ProcessInfo.processInfo.environment["ODAM_DATABASE_URL"] else {
-                throw ValidationError("ODAM_DATABASE_URL is not set")
+                throw CommandFailure("ODAM_DATABASE_URL is not set")
             }
             let db = try PostgresConnection(database)
             let leases = ShardLeases()

@@ -20,7 +20,8 @@ extension Odam {
         @Option(help: "Short side the image is resized to (default: the model's, 800).") var minSize: Int?
         @Option(help: "Longest side after resizing (default: the model's, 1333).") var maxSize: Int?
         @Option(help: "Also write the detections as a COCO results JSON file.") var cocoResults: String?
-        @Option(help: "Refuse images with more pixels than this (decompression-bomb guard).") var maxPixels = 100_000_000
+        @Option(help: "Refuse images with more pixels than this (decompression-bomb guard).") var maxPixels = ImageCodec
+            .defaultMaximumPixels
         @Flag(help: "Rotate JPEGs as their EXIF orientation says.") var exifOrientation = false
         @Argument(help: "JPEG or PNG images.") var images: [String]
 
@@ -38,7 +39,9 @@ extension Odam {
                 do {
                     let image = try codec.decode(contentsOf: path)
                     var timings = StageTimings()
-                    let detections = detector.detect([image.tensor()], timings: &timings)[0].detections
+                    let result = detector.detect([image.tensor()], timings: &timings)[0]
+                    do { try result.checkFinite() } catch { throw CommandFailure("\(path): \(error)") }
+                    let detections = result.detections
                     for line in DetectionReport.jsonLines(image: path, detections) { print(line) }
                     coco += DetectionReport.cocoResults(imageID: DetectionReport.cocoImageID(path: path, fallback: index + 1), detections)
                 } catch {
@@ -50,7 +53,7 @@ extension Odam {
             if let cocoResults {
                 let data = try JSONSerialization.data(withJSONObject: coco, options: [.sortedKeys])
                 guard FileManager.default.createFile(atPath: cocoResults, contents: data) else {
-                    throw ValidationError("\(cocoResults): cannot write the COCO results file")
+                    throw CommandFailure("\(cocoResults): cannot write the COCO results file")
                 }
             }
             if failures > 0 { throw ExitCode(1) }

@@ -22,13 +22,13 @@ struct JobOptions: ParsableArguments {
         var document: [String: Any] = [:]
         if let job {
             do { (spec, document) = try JobSpec.read(contentsOf: job) } catch let error as RunnerError {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             }
         }
         let root = URL(fileURLWithPath: directory).standardizedFileURL.path
         let walk = try Enqueuer.walk(root)
         for problem in walk.problems { FileHandle.standardError.write(Data("odam enqueue: \(problem)\n".utf8)) }
-        guard !walk.images.isEmpty else { throw ValidationError("\(root): no .jpg, .jpeg or .png images") }
+        guard !walk.images.isEmpty else { throw CommandFailure("\(root): no .jpg, .jpeg or .png images") }
         let shards = shardSize ?? (document["shard_size"] as? Int) ?? defaultShardSize(walk.images.count)
         guard shards > 0 else { throw ValidationError("the shard size must be positive") }
         let jobName = name ?? (document["name"] as? String) ?? (root as NSString).lastPathComponent

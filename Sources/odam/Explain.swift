@@ -36,7 +36,7 @@ extension Odam {
         @Option(help: "Explain detections scoring above this (default: the model's threshold).") var scoreThresh: Float?
         @Option(help: "Explain at most this many detections per image, best first.") var limit: Int?
         @Flag(help: "Also write the float32 maps as .npy (image resolution and feature grid).") var raw = false
-        @Option(help: "Refuse images with more pixels than this.") var maxPixels = 100_000_000
+        @Option(help: "Refuse images with more pixels than this.") var maxPixels = ImageCodec.defaultMaximumPixels
         @Argument(help: "JPEG or PNG images.") var images: [String]
 
         func run() throws {

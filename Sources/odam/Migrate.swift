@@ -58,7 +58,7 @@ extension Odam {
         /// (`.build/release/odam` → `Migrations`), or `/usr/share/odam/Migrations` (the Docker image).
         static func migrationsDirectory(_ option: String?) throws -> String {
             if let option {
-                guard FileManager.default.fileExists(atPath: option) else { throw ValidationError("\(option): no such migrations folder") }
+                guard FileManager.default.fileExists(atPath: option) else { throw CommandFailure("\(option): no such migrations folder") }
                 return option
             }
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -67,7 +67,7 @@ extension Odam {
                 binary.appendingPathComponent("../../../Migrations").standardized.path, "/usr/share/odam/Migrations",
             ].compactMap { $0 }
             guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0 + "/0001_runner_schema.sql") }) else {
-                throw ValidationError("no Migrations folder found (looked in \(candidates.joined(separator: ", "))); pass --migrations")
+                throw CommandFailure("no Migrations folder found (looked in \(candidates.joined(separator: ", "))); pass --migrations")
             }
             return found
         }

@@ -53,3 +53,10 @@ struct ModelOptions: ParsableArguments {
 }
 
 extension MapPath: ExpressibleByArgument {}
+
+/// A command that failed at run time (not a misused option): ArgumentParser prints "Error: " and the cause and exits
+/// with status 1, without the usage text that a ``ValidationError`` adds.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

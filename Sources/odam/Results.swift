@@ -29,7 +29,7 @@ extension Odam {
 
         func export(_ db: PostgresConnection) throws {
             guard !(try db.query("SELECT 1 FROM jobs WHERE id = $1", [String(job)]).rows.isEmpty) else {
-                throw ValidationError("no job \(job) (odam status lists the jobs)")
+                throw CommandFailure("no job \(job) (odam status lists the jobs)")
             }
             let rows = try db.query(
                 "SELECT \(Self.columns.joined(separator: ", ")) FROM detection_maps WHERE job_id = $1 ORDER BY image_id, rank",
@@ -76,7 +76,7 @@ extension Odam {
             }
             if let out {
                 guard FileManager.default.createFile(atPath: out, contents: Data(text.utf8)) else {
-                    throw ValidationError("\(out): cannot write")
+                    throw CommandFailure("\(out): cannot write")
                 }
             } else {
                 FileHandle.standardOutput.write(Data(text.utf8))

@@ -93,9 +93,9 @@ extension Odam {
                     FileHandle.standardError.write(Data((line + "\n").utf8))
                 }
                 if finished { return }
-                if interrupted.isSet { throw ValidationError("interrupted; the job stays queued (odam worker resumes it)") }
+                if interrupted.isSet { throw CommandFailure("interrupted; the job stays queued (odam worker resumes it)") }
                 if workers.allSatisfy({ $0.exitCode != nil }) {
-                    throw ValidationError("every worker exited; see .odam/logs/worker-*.log")
+                    throw CommandFailure("every worker exited; see .odam/logs/worker-*.log")
                 }
                 Thread.sleep(forTimeInterval: 0.5)
             }

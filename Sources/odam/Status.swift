@@ -63,7 +63,7 @@ extension Odam {
                     : ((ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/psql" }
                         .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/psql")
                 guard FileManager.default.isExecutableFile(atPath: psql) else {
-                    throw ValidationError("\(psql): no psql here (install PostgreSQL's client)")
+                    throw CommandFailure("\(psql): no psql here (install PostgreSQL's client)")
                 }
                 // A child rather than exec: the embedded server is stopped when psql ends. psql reads the terminal.
                 return try ChildProcess([psql, connection] + psqlArguments, inheritingInput: true).wait()

@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import Postgres
 import Runner
@@ -24,6 +25,39 @@ struct EnqueueTests {
         #expect(walk.images == ["a/10.png", "a/2.jpeg", "b/deep/z.PNG", "b/x.jpg", "c/it's; DROP TABLE x;--.jpg", "top.png"])
         #expect(walk.problems.count == 1 && walk.problems[0].contains("loop"))
         #expect(throws: RunnerError.self) { try Enqueuer.walk(root + "/top.png") }
+    }
+
+    /// FIFOs named like images, links that leave the dataset and names that are not UTF-8: the walk reports the first
+    /// two without opening them, walks the third as bytes, and the worker's fetch refuses what leaves the root.
+    @Test func walkReportsWhatItCannotTakeAndKeepsRawNames() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("odam-walk-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: base)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let root = base + "/data"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: root + "/ok.png"))
+        try Data("secret".utf8).write(to: URL(fileURLWithPath: base + "/credentials"))
+        #expect(mkfifo(root + "/fifo.png", 0o600) == 0)
+        try FileManager.default.createSymbolicLink(atPath: root + "/innocent.png", withDestinationPath: base + "/credentials")
+        try FileManager.default.createSymbolicLink(atPath: root + "/alias.png", withDestinationPath: root + "/ok.png")
+        let rawName: [UInt8] = Array((root + "/f").utf8) + [0xFF] + Array(".png".utf8)
+        let descriptor = RawPath.withCString(RawPath.string(rawName)) { open($0, O_WRONLY | O_CREAT, 0o600) }
+        #expect(descriptor >= 0)
+        _ = [UInt8](repeating: 7, count: 4).withUnsafeBytes { write(descriptor, $0.baseAddress, 4) }
+        close(descriptor)
+
+        let walk = try Enqueuer.walk(root)
+        let escaped = RawPath.string(Array("f".utf8) + [0xFF] + Array(".png".utf8))
+        #expect(walk.images == ["alias.png", escaped, "ok.png"])
+        #expect(walk.problems.count == 2)
+        #expect(walk.problems.contains { $0.contains("fifo.png") && $0.contains("FIFO") })
+        #expect(walk.problems.contains { $0.contains("innocent.png") && $0.contains("outside") })
+
+        let source = JobResources.ImageSource.folder(root)
+        #expect(try source.fetch(escaped) == [7, 7, 7, 7])
+        #expect(try source.fetch("alias.png") == [1, 2, 3])
+        #expect(throws: FileReadError.self) { try source.fetch("innocent.png") }
+        #expect(throws: FileReadError.self) { try source.fetch("fifo.png") }
     }
 
     @Test func enqueueRecordsJobShardsAndImagesAndNotifies() throws {

@@ -17,7 +17,7 @@ typedef struct {
     char error[256];
 } odam_image;
 
-/// Decodes a baseline or progressive JPEG (gray or YCbCr) to RGB. Returns 0 on success.
+/// Decodes a baseline or progressive JPEG (gray, YCbCr, CMYK or YCCK) to RGB; CMYK is converted as PIL converts it. Returns 0 on success.
 /// Images of more than `max_pixels` pixels are refused before their pixels are decoded.
 /// libjpeg's longjmp stays inside this C function.
 int odam_decode_jpeg(const unsigned char *data, size_t size, long long max_pixels, odam_image *out);
