@@ -160,19 +160,22 @@ write("weights", "zip_directory_offset.pth",
 
 # ---- job specs ----
 specs = {
-    "name_list.yaml": ("name: [a, b]\nsource: /data\n", "name"),
-    "shard_size_text.yaml": ("source: /data\nshard_size: sixteen\n", "shard_size"),
-    "shard_size_float.yaml": ("source: /data\nshard_size: 1e3\n", "shard_size"),
-    "score_negative.yaml": ("source: /data\ndetection:\n  score_threshold: -5\n", "score_threshold"),
-    "store_empty_path.yaml": ("source: /data\nstore: \"file://\"\n", "store"),
-    "integer_20_digits.yaml": ("source: /data\nshard_size: 12345678901234567890\n", "shard_size"),
-    "unknown_key.yaml": ("source: /data\nshardsize: 4\n", "shardsize"),
+    "name_list.yaml": ("name: [a, b]\n", "name"),
+    "shard_size_text.yaml": ("shard_size: sixteen\n", "shard_size"),
+    "shard_size_float.yaml": ("shard_size: 1e3\n", "shard_size"),
+    "score_negative.yaml": ("nms:\n  score_threshold: -5\n", "nms.score_threshold"),
+    "store_empty_path.yaml": ("output:\n  store: \"file://\"\n", "output.store"),
+    "integer_20_digits.yaml": ("shard_size: 12345678901234567890\n", "shard_size"),
+    "shard_size_zero.yaml": ("shard_size: 0\n", "shard_size"),
+    "source_not_mapping.yaml": ("source: /data\n", "source"),
+    "low_above_high.yaml": ("nms:\n  low: 0.9\n  high: 0.2\n", "nms.low"),
+    "unknown_key.yaml": ("shardsize: 4\n", "shardsize"),
     "not_a_mapping.yaml": ("- a\n- b\n", "mapping"),
     "nested_deep.json": ("[" * 100_000 + "]" * 100_000, "nested"),
 }
 for name, (text, error) in specs.items():
     write("spec", name, text.encode(), "error", error)
-write("spec", "ok.yaml", b"name: fine\nsource: /data\nshard_size: 4\n", "ok")
+write("spec", "ok.yaml", b"name: fine\nshard_size: 4\nmax_pixels: 1000000\nsource:\n  url: https://example.org/x\n", "ok")
 
 with open(os.path.join(ROOT, "cases.json"), "w") as f:
     json.dump(cases, f, indent=1)

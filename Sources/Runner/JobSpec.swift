@@ -1,4 +1,5 @@
 public import Explain
+import Files
 import Foundation
 
 /// What a job runs: the model and its weights, the ODAM maps, the NMS, where the results go and what is uploaded.
@@ -71,6 +72,22 @@ public struct JobSpec: Codable, Sendable, Equatable {
         public var upload = Upload()
     }
 
+    /// Where the workers read the images: an http(s) URL prefix, or the job's store (staged by the enqueuer).
+    public struct Source: Codable, Sendable, Equatable {
+        public init() {}
+
+        public var url: String?
+        public var stage: Bool?
+    }
+
+    /// The job's name (default: the folder's name).
+    public var name: String?
+    /// Images per shard (default: 16, fewer for small folders).
+    public var shardSize: Int?
+    /// Images with more pixels fail (a decompression-bomb guard that bounds each worker's memory; default
+    /// ``ImageCodec/defaultMaximumPixels``: 64 megapixels, less on machines with little memory).
+    public var maxPixels: Int?
+    public var source: Source?
     public var model = Model()
     public var odam = Odam()
     public var nms = NMS()
@@ -78,9 +95,18 @@ public struct JobSpec: Codable, Sendable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case name, source, model, odam, nms, output
+        case shardSize = "shard_size"
+        case maxPixels = "max_pixels"
+    }
+
+    /// Keys whose values must be whole numbers: a YAML `1e3` or a 20-digit number is an error, not a silent default.
+    static let integerKeys: Set<String> = ["shard_size", "max_pixels", "nms.max_detections"]
+
     /// Keys each section accepts, so that a misspelt key is an error rather than a silent default.
     static let knownKeys: [String: Set<String>] = [
-        "": ["name", "model", "odam", "nms", "output", "source", "shard_size"],
+        "": ["name", "model", "odam", "nms", "output", "source", "shard_size", "max_pixels"],
         "model": ["spec", "weights", "sha256"],
         "odam": ["targets", "path"],
         "nms": ["method", "iou", "low", "high", "score_threshold", "max_detections"],
@@ -90,19 +116,24 @@ public struct JobSpec: Codable, Sendable, Equatable {
     ]
 
     /// Reads a job spec file (`.yaml`/`.yml` or `.json`); errors name the file and what is wrong.
-    public static func read(contentsOf path: String) throws -> (spec: JobSpec, document: [String: Any]) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw RunnerError("\(path): cannot read the job spec") }
+    public static func read(contentsOf path: String) throws -> JobSpec {
+        let data: Data
+        do {
+            data = Data(try RegularFile.read(path, maximumBytes: 1 << 20))
+        } catch {
+            throw RunnerError("\(path): cannot read the job spec (\(error.reason))")
+        }
         let text = String(decoding: data, as: UTF8.self)
         let value: Any
         if path.hasSuffix(".json") {
             do { value = try JSONSerialization.jsonObject(with: data) } catch {
-                throw RunnerError("\(path): not valid JSON (\(error.localizedDescription))")
+                throw RunnerError("\(path): not valid JSON, or nested too deeply (\(error.localizedDescription))")
             }
         } else {
             value = try YAMLReader.parse(text, file: path)
         }
         guard let document = value as? [String: Any] else { throw RunnerError("\(path): a job spec must be a mapping of keys") }
-        return (try decode(document, file: path), document)
+        return try decode(document, file: path)
     }
 
     /// Checks the document's keys and values and decodes it.
@@ -115,15 +146,20 @@ public struct JobSpec: Codable, Sendable, Equatable {
                 guard known.contains(key) else {
                     throw RunnerError("\(file): unknown key '\(path)' (known: \(known.sorted().joined(separator: ", ")))")
                 }
-                if knownKeys[path] != nil { try check(child, section: path) }
+                if integerKeys.contains(path), !(child is Int) || child is Bool {
+                    throw RunnerError("\(file): '\(path)' must be a whole number, not \(child)")
+                }
+                if knownKeys[path] != nil {
+                    guard child is [String: Any] else { throw RunnerError("\(file): '\(path)' must be a mapping of keys") }
+                    try check(child, section: path)
+                }
             }
         }
         try check(document, section: "")
         var spec: JobSpec
         do {
             // The document over the defaults, so that every key it leaves out keeps its default.
-            let given = document.filter { !["name", "source", "shard_size"].contains($0.key) }
-            let json = try JSONSerialization.data(withJSONObject: merged(defaultDocument, given))
+            let json = try JSONSerialization.data(withJSONObject: merged(defaultDocument, document))
             spec = try JSONDecoder().decode(JobSpec.self, from: json)
         } catch let error as DecodingError {
             throw RunnerError("\(file): \(describe(error))")
@@ -163,6 +199,20 @@ public struct JobSpec: Codable, Sendable, Equatable {
     }
 
     func validate(file: String) throws {
+        if let name, name.trimmingCharacters(in: .whitespaces).isEmpty { throw RunnerError("\(file): 'name' must not be empty") }
+        if let shardSize, !(1...100_000).contains(shardSize) {
+            throw RunnerError("\(file): 'shard_size' must lie in 1...100000, not \(shardSize)")
+        }
+        if let maxPixels, maxPixels < 1 { throw RunnerError("\(file): 'max_pixels' must be positive, not \(maxPixels)") }
+        if let url = source?.url, !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw RunnerError("\(file): 'source.url' must be an http(s) URL, not '\(url)'")
+        }
+        guard (0...1).contains(nms.scoreThreshold) else {
+            throw RunnerError("\(file): 'nms.score_threshold' must lie in [0, 1], not \(nms.scoreThreshold)")
+        }
+        if let low = nms.low, let high = nms.high, low > high {
+            throw RunnerError("\(file): 'nms.low' (\(low)) must not exceed 'nms.high' (\(high))")
+        }
         let targetNames: Set<String> = ["score", "logit", "x1", "y1", "x2", "y2"]
         for target in odam.targets where !targetNames.contains(target) {
             throw RunnerError("\(file): odam.targets: unknown target '\(target)' (score, logit, x1, y1, x2, y2)")
@@ -171,8 +221,11 @@ public struct JobSpec: Codable, Sendable, Equatable {
         guard [nms.iou, nms.low, nms.high].allSatisfy({ $0.map { (0...1).contains($0) } ?? true }), nms.maxDetections > 0 else {
             throw RunnerError("\(file): nms thresholds must lie in [0, 1] and max_detections be positive")
         }
-        guard output.store.hasPrefix("file://") || output.store.hasPrefix("s3://") else {
-            throw RunnerError("\(file): output.store must be file://PATH or s3://BUCKET[/PREFIX], not '\(output.store)'")
+        let location = output.store.drop { $0 != ":" }.dropFirst("://".count)
+        guard output.store.hasPrefix("file://") || output.store.hasPrefix("s3://"), !location.isEmpty,
+            !location.hasPrefix("/") || output.store.hasPrefix("file://")
+        else {
+            throw RunnerError("\(file): 'output.store' must be file://PATH or s3://BUCKET[/PREFIX], not '\(output.store)'")
         }
         guard ["path", "virtual"].contains(output.addressing) else {
             throw RunnerError("\(file): output.addressing must be path or virtual")

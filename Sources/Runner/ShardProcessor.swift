@@ -23,11 +23,14 @@ public struct ShardProcessor {
     public var source: JobResources.ImageSource
     public var upload: JobSpec.Upload
     public var leases: ShardLeases
+    /// The decoder, with the job's pixel limit.
+    public var codec: ImageCodec
 
     public init(
         pipeline: ImagePipeline, store: any ObjectStore, source: JobResources.ImageSource, upload: JobSpec.Upload = JobSpec.Upload(),
-        leases: ShardLeases = ShardLeases()
+        leases: ShardLeases = ShardLeases(), codec: ImageCodec = ImageCodec()
     ) {
+        self.codec = codec
         self.pipeline = pipeline
         self.store = store
         self.source = source
@@ -69,7 +72,6 @@ public struct ShardProcessor {
         ).rows.map { (id: $0[0]!, path: $0[1]!) }
         results.images = images.count
         results.databaseMillisecondsBefore = Double(DispatchTime.now().uptimeNanoseconds - listingStart) / 1e6
-        let codec = ImageCodec()
         for image in images {
             try checkpoint()
             let fetchStart = DispatchTime.now().uptimeNanoseconds

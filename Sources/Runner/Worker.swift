@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import ObjectStore
 import Postgres
+import Vision
 
 /// `odam worker`: registers, heartbeats on a connection of its own, and runs `concurrency` slots that each claim a
 /// shard (one statement, `FOR UPDATE SKIP LOCKED`, a fencing token), process it and commit it under the token. Slots
@@ -247,6 +248,7 @@ public final class Worker: @unchecked Sendable {
         return ShardProcessor(
             pipeline: try ImagePipeline(detector: detector, spec: spec), store: store,
             source: JobResources.ImageSource(row[1]!, store: store),
-            upload: spec.output.upload, leases: options.leases)
+            upload: spec.output.upload, leases: options.leases,
+            codec: ImageCodec(maximumPixels: spec.maxPixels ?? ImageCodec.defaultMaximumPixels))
     }
 }

@@ -19,9 +19,8 @@ struct JobOptions: ParsableArguments {
         job: Int, images: Int, shards: Int
     ) {
         var spec = JobSpec()
-        var document: [String: Any] = [:]
         if let job {
-            do { (spec, document) = try JobSpec.read(contentsOf: job) } catch let error as RunnerError {
+            do { spec = try JobSpec.read(contentsOf: job) } catch let error as RunnerError {
                 throw CommandFailure(error.description)
             }
         }
@@ -29,21 +28,20 @@ struct JobOptions: ParsableArguments {
         let walk = try Enqueuer.walk(root)
         for problem in walk.problems { FileHandle.standardError.write(Data("odam enqueue: \(problem)\n".utf8)) }
         guard !walk.images.isEmpty else { throw CommandFailure("\(root): no .jpg, .jpeg or .png images") }
-        let shards = shardSize ?? (document["shard_size"] as? Int) ?? defaultShardSize(walk.images.count)
+        let shards = shardSize ?? spec.shardSize ?? defaultShardSize(walk.images.count)
         guard shards > 0 else { throw ValidationError("the shard size must be positive") }
-        let jobName = name ?? (document["name"] as? String) ?? (root as NSString).lastPathComponent
+        let jobName = name ?? spec.name ?? (root as NSString).lastPathComponent
         // The store is opened once here when it can be (S3 needs credentials the enqueuer may lack); its bucket is
         // created when the enqueuer may (best effort: it may exist, or creation may be forbidden).
         let store = try? JobResources.store(for: spec.output)
         if let s3 = store as? S3Store { try? s3.createBucket() }
-        let sourceSettings = document["source"] as? [String: Any] ?? [:]
         var source = root
-        if let url = sourceURL ?? sourceSettings["url"] as? String {
+        if let url = sourceURL ?? spec.source?.url {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                 throw ValidationError("\(url): the source URL must be http(s)")
             }
             source = url
-        } else if stage || (sourceSettings["stage"] as? Bool ?? false) {
+        } else if stage || (spec.source?.stage ?? false) {
             let store = try store ?? JobResources.store(for: spec.output)  // again for its error
             let prefix = "originals/\(jobName)-\(Int(Date().timeIntervalSince1970))"
             source = try Enqueuer.stage(walk.images, root: root, store: store, prefix: prefix) { done in

@@ -1,6 +1,8 @@
+import Explain
 import Foundation
 import ObjectStore
 import Runner
+import TestSupport
 import Testing
 
 /// Job specs: the shipped examples read as they say, and malformed specs are refused naming the file, line or key.
@@ -13,16 +15,17 @@ struct JobSpecTests {
 
     @Test func theShippedExamplesRead() throws {
         let shared = try JobSpec.read(contentsOf: Self.jobs + "/shared-folder.yaml")
-        #expect(shared.spec == JobSpec(), "the shared-folder example spells out the defaults")
-        #expect(shared.document["shard_size"] as? Int == 16 && shared.document["name"] as? String == "shared-folder")
+        var defaults = JobSpec()
+        (defaults.name, defaults.shardSize) = ("shared-folder", 16)
+        #expect(shared == defaults, "the shared-folder example spells out the defaults")
         let http = try JobSpec.read(contentsOf: Self.jobs + "/http-source.yaml")
-        #expect(http.spec.output.store == "s3://odam-results/street-2026" && http.spec.output.addressing == "virtual")
-        #expect(http.spec.output.region == "eu-central-1" && http.spec.output.upload.overlays && http.spec.output.upload.maps)
-        #expect((http.document["source"] as? [String: Any])?["url"] as? String == "https://images.example.org/datasets/street-2026")
+        #expect(http.output.store == "s3://odam-results/street-2026" && http.output.addressing == "virtual")
+        #expect(http.output.region == "eu-central-1" && http.output.upload.overlays && http.output.upload.maps)
+        #expect(http.source?.url == "https://images.example.org/datasets/street-2026")
         let staged = try JobSpec.read(contentsOf: Self.jobs + "/s3-staged.yaml")
-        #expect(staged.spec.nms.method == "nms" && staged.spec.model.weights == "s3://odam-models/fcos_synth_baseline.safetensors")
-        #expect(staged.spec.model.sha256?.count == 64)
-        #expect((staged.document["source"] as? [String: Any])?["stage"] as? Bool == true)
+        #expect(staged.nms.method == "nms" && staged.model.weights == "s3://odam-models/fcos_synth_baseline.safetensors")
+        #expect(staged.model.sha256?.count == 64)
+        #expect(staged.source?.stage == true)
     }
 
     @Test func yamlReadsNestingSequencesQuotesAndComments() throws {
@@ -54,7 +57,7 @@ struct JobSpecTests {
         ("model:\n  spce: shipped\n", "unknown key 'model.spce'"),
         ("nms:\n  iou: high\n", "'nms.iou' must be"),
         ("odam:\n  targets: [score, nose]\n", "unknown target 'nose'"),
-        ("output:\n  store: ftp://x\n", "output.store must be"),
+        ("output:\n  store: ftp://x\n", "'output.store' must be"),
         ("nms:\n\tiou: 0.5\n", "line 2: tabs"),
         ("nms:\n  iou: 0.5\n    low: 0.2\n", "line 3: unexpected indentation"),
         ("name: a\nname: b\n", "line 2: the key 'name' appears twice"),
@@ -70,6 +73,64 @@ struct JobSpecTests {
         } throws: { error in
             "\(error)".contains(path) && "\(error)".contains(cause)
         }
+    }
+
+    /// The regression cases of `Tests/HostileInputs/specs`: top-level keys of the wrong type, values out of range.
+    @Test(arguments: HostileInput.cases(.spec))
+    func hostileSpecsAreRefusedNamingTheKey(_ input: HostileInput) {
+        do {
+            _ = try JobSpec.read(contentsOf: input.path)
+            #expect(input.expect == .ok, "\(input.file) was accepted")
+        } catch {
+            #expect(input.expect == .error, "\(error)")
+            #expect("\(error)".contains(input.error) && "\(error)".contains(input.path), "\(error)")
+        }
+    }
+
+    /// Every key set: YAML and JSON decode to equal values, and the spec survives its JSON (as `jobs.spec` holds it).
+    @Test func aSpecWithEveryKeyDecodesAlikeFromYAMLAndJSON() throws {
+        let yaml = """
+            name: every-key
+            shard_size: 8
+            max_pixels: 4000000
+            source:
+              url: https://example.org/images
+            model:
+              spec: fcos_resnet50_fpn
+              weights: /models/fcos.pth
+              sha256: \(String(repeating: "ab", count: 32))
+            odam:
+              targets: [score, x1, y2]
+              path: approximate
+            nms:
+              method: odam
+              iou: 0.6
+              low: 0.3
+              high: 0.7
+              score_threshold: 0.4
+              max_detections: 50
+            output:
+              store: s3://bucket/prefix
+              endpoint: http://127.0.0.1:9000
+              region: eu-west-1
+              addressing: virtual
+              upload:
+                maps: false
+                overlays: true
+                detections: true
+            """
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("odam-every-key-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try yaml.write(toFile: folder + "/spec.yaml", atomically: true, encoding: .utf8)
+        let fromYAML = try JobSpec.read(contentsOf: folder + "/spec.yaml")
+        try fromYAML.json().write(toFile: folder + "/spec.json", atomically: true, encoding: .utf8)
+        let fromJSON = try JobSpec.read(contentsOf: folder + "/spec.json")
+        #expect(fromYAML == fromJSON)
+        #expect(fromYAML.name == "every-key" && fromYAML.shardSize == 8 && fromYAML.maxPixels == 4_000_000)
+        #expect(fromYAML.source?.url == "https://example.org/images" && fromYAML.odam.path == .approximate)
+        #expect(fromYAML.nms.iou == 0.6 && fromYAML.nms.maxDetections == 50 && fromYAML.output.upload.overlays)
+        #expect(fromYAML != JobSpec())
     }
 
     @Test(arguments: ["../etc/passwd", "/etc/passwd", "a/../../b.png"])
