@@ -50,6 +50,7 @@ let package = Package(
             name: "CJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg62-turbo-dev"])]),
 
+        .target(name: "CSystem"),
         .target(
             name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"],
             cSettings: [.unsafeFlags(["-O2"])]),
@@ -64,7 +65,7 @@ let package = Package(
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
         .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
         .target(name: "Digest", swiftSettings: swiftSettings),
-        .target(name: "Processes", swiftSettings: swiftSettings),
+        .target(name: "Processes", dependencies: ["CSystem"], swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "Digest", "Processes"], swiftSettings: swiftSettings),
         .target(name: "ObjectStore", dependencies: ["CCurl", "Digest"], swiftSettings: swiftSettings),
         .target(

@@ -49,7 +49,8 @@ public final class HTTPClient: @unchecked Sendable {
         }
 
         public func error(_ doing: String) -> ObjectStoreError {
-            ObjectStoreError("\(doing): HTTP \(status)\(errorCode.map { ", S3 error \($0)" } ?? "")")
+            ObjectStoreError(
+                "\(doing): HTTP \(status)\(errorCode.map { ", S3 error \($0)" } ?? "")", isUnreachable: (502...504).contains(status))
         }
     }
 
@@ -76,7 +77,9 @@ public final class HTTPClient: @unchecked Sendable {
                     || response.errorCode == "RequestTimeout"
                 if !retryable || attempt >= maxAttempts { return response }
             case .failure(let error):
-                if attempt >= maxAttempts { throw ObjectStoreError("\(what) at \(url): \(error) after \(attempt) attempts") }
+                if attempt >= maxAttempts {
+                    throw ObjectStoreError("\(what) at \(url): \(error) after \(attempt) attempts", isUnreachable: error.isUnreachable)
+                }
             }
             lock.withLock { retryCount += 1 }
             // Full jitter: uniform in [0, min(cap, base · 2^attempt)].
@@ -87,6 +90,17 @@ public final class HTTPClient: @unchecked Sendable {
 
     enum CurlFailure: Error, CustomStringConvertible {
         case code(CURLcode, String)
+
+        /// Transport failures that mean "no server answered": resolving, connecting, timing out, a dropped connection.
+        var isUnreachable: Bool {
+            switch self {
+            case .code(let code, _):
+                [
+                    CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT,
+                    CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR,
+                ].contains(code)
+            }
+        }
         var description: String {
             switch self {
             case .code(let code, let message): "curl error \(code.rawValue) (\(message))"

@@ -13,7 +13,14 @@ public protocol ObjectStore: Sendable {
 /// A failure of the object store, naming the key and the cause (HTTP status and S3 error code for S3).
 public struct ObjectStoreError: Error, CustomStringConvertible, Sendable {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// The store could not be reached at all (connection refused, name not resolved, timeout, a gateway's 502-504):
+    /// an outage to wait out, not a fault of the shard being worked on.
+    public var isUnreachable: Bool
+
+    public init(_ description: String, isUnreachable: Bool = false) {
+        self.description = description
+        self.isUnreachable = isUnreachable
+    }
 }
 
 /// Object keys made safe: `[A-Za-z0-9/._-]` only, no empty, `.` or `..` segments, no leading slash; anything else

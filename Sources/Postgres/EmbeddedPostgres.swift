@@ -71,9 +71,22 @@ public final class EmbeddedPostgres: @unchecked Sendable {
 
     public var isInitialized: Bool { FileManager.default.fileExists(atPath: dataDirectory + "/PG_VERSION") }
 
-    public var isRunning: Bool { FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") }
+    /// The server's process id from `postmaster.pid`, when that process is alive and is a PostgreSQL server. A pid
+    /// file left by a killed server (or a power loss) names a dead process, or after a reboot someone else's.
+    public var serverProcess: pid_t? {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
+            let first = text.split(separator: "\n").first, let pid = pid_t(first.trimmingCharacters(in: .whitespaces)), pid > 0
+        else { return nil }
+        guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
+        let name = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return name.map { $0.hasPrefix("postgres") } ?? true ? pid : nil
+    }
 
-    /// Creates the cluster if needed and starts the server; waits until it accepts connections.
+    public var isRunning: Bool { serverProcess != nil }
+
+    /// Creates the cluster if needed and starts the server; waits until it accepts connections. A stale pid file is
+    /// removed first. Settings go into `odam.conf` (included by postgresql.conf), not through `pg_ctl -o`, whose
+    /// argument a shell reads: a folder named `x$(id)` or `a b` is a path here, never a command.
     public func start() throws {
         let manager = FileManager.default
         if !isInitialized {
@@ -84,12 +97,29 @@ public final class EmbeddedPostgres: @unchecked Sendable {
             try run("initdb", ["-D", dataDirectory, "-U", user, "-A", "trust", "-E", "UTF8", "--no-sync", "--locale", "C"])
         }
         guard !isRunning else { return }
-        try run(
-            "pg_ctl",
-            [
-                "-D", dataDirectory, "-l", dataDirectory + "/server.log", "-w", "-t", "60", "-o",
-                "-c listen_addresses='' -k \(socketDirectory) -c max_connections=200" + (durable ? "" : " -c fsync=off"), "start",
-            ])
+        for stale in ["/postmaster.pid", "/.s.PGSQL.5432.lock", "/.s.PGSQL.5432"] where manager.fileExists(atPath: dataDirectory + stale) {
+            try? manager.removeItem(atPath: dataDirectory + stale)
+        }
+        try writeSettings()
+        try run("pg_ctl", ["-D", dataDirectory, "-l", dataDirectory + "/server.log", "-w", "-t", "60", "start"])
+    }
+
+    /// Writes odam's settings to `odam.conf` and makes sure postgresql.conf includes it.
+    func writeSettings() throws {
+        func quoted(_ value: String) -> String {
+            "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "''") + "'"
+        }
+        let settings = [
+            "listen_addresses = ''", "unix_socket_directories = \(quoted(socketDirectory))", "max_connections = 200",
+            "fsync = \(durable ? "on" : "off")",
+        ]
+        try (settings.joined(separator: "\n") + "\n").write(toFile: dataDirectory + "/odam.conf", atomically: true, encoding: .utf8)
+        let main = dataDirectory + "/postgresql.conf"
+        let text = (try? String(contentsOfFile: main, encoding: .utf8)) ?? ""
+        if !text.contains("include_if_exists = 'odam.conf'") {
+            try (text + "\ninclude_if_exists = 'odam.conf'\n").write(toFile: main, atomically: true, encoding: .utf8)
+        }
+        try chownForServer()
     }
 
     /// Stops the server (fast shutdown: sessions are ended, the data is kept).
@@ -107,5 +137,56 @@ public final class EmbeddedPostgres: @unchecked Sendable {
             throw PostgresError(
                 sqlState: nil, message: "cannot give \(dataDirectory) to the \(runAs) user", detail: nil, context: "embedded PostgreSQL")
         }
+    }
+}
+
+/// One command's use of the embedded server, so that commands in one folder share it and never stop it under each
+/// other. Each holder keeps a shared `flock` on `<data>.users` while it uses the server; start and stop decisions are
+/// taken under an exclusive `flock` on `<data>.lock`. The last holder to leave stops the server. The kernel drops
+/// a killed process's locks, so a SIGKILLed command never leaves a count behind.
+public final class EmbeddedPostgresLease {
+    public let server: EmbeddedPostgres
+    private let usersDescriptor: Int32
+    private var released = false
+
+    /// Starts the server if needed (creating it on first use) and registers this process as one of its users.
+    public init(_ server: EmbeddedPostgres) throws {
+        self.server = server
+        try FileManager.default.createDirectory(
+            atPath: (server.dataDirectory as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let gate = try Self.openLockFile(server.dataDirectory + ".lock")
+        defer { close(gate) }
+        flock(gate, LOCK_EX)
+        try server.start()
+        usersDescriptor = try Self.openLockFile(server.dataDirectory + ".users")
+        flock(usersDescriptor, LOCK_SH)
+    }
+
+    /// Leaves the server; stops it when no other process uses it.
+    public func release() {
+        guard !released else { return }
+        released = true
+        guard let gate = try? Self.openLockFile(server.dataDirectory + ".lock") else {
+            close(usersDescriptor)
+            return
+        }
+        defer { close(gate) }
+        flock(gate, LOCK_EX)
+        close(usersDescriptor)
+        guard let probe = try? Self.openLockFile(server.dataDirectory + ".users") else { return }
+        defer { close(probe) }
+        if flock(probe, LOCK_EX | LOCK_NB) == 0 { try? server.stop() }
+    }
+
+    deinit { release() }
+
+    static func openLockFile(_ path: String) throws -> Int32 {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw PostgresError(
+                sqlState: nil, message: "cannot open \(path): \(String(cString: strerror(errno)))", detail: nil,
+                context: "sharing the embedded PostgreSQL")
+        }
+        return descriptor
     }
 }

@@ -68,11 +68,10 @@ public final class PostgresConnection: @unchecked Sendable {
 
     deinit { PQfinish(handle) }
 
-    /// The connection string with any password replaced.
+    /// The connection string with any password replaced, as libpq parses it; a string libpq cannot parse is not
+    /// shown at all (it might hold a password in a form no pattern foresees).
     static func redacted(_ text: String) -> String {
-        var result = text.replacingOccurrences(of: #"password\s*=\s*\S+"#, with: "password=***", options: .regularExpression)
-        result = result.replacingOccurrences(of: #"://([^:/@]+):[^@]*@"#, with: "://$1:***@", options: .regularExpression)
-        return result
+        ConnectionInfo(text)?.redacted ?? "(a connection string libpq cannot parse)"
     }
 
     /// Runs one statement with bound text parameters; returns its rows.

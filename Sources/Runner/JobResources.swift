@@ -65,6 +65,31 @@ public enum JobResources {
         }
     }
 
+    /// Checks, before a job is recorded, what every worker will need: the model's weights read and load, and the
+    /// store takes a write and gives it back (a small object at `_odam/preflight`, overwritten each time). Errors name
+    /// the part that cannot work, so that a job that cannot run fails at enqueue instead of after its retries.
+    public static func preflight(_ spec: JobSpec, cache: String) throws {
+        do {
+            _ = try detector(for: spec.model, cache: cache) { bucket in
+                var output = spec.output
+                output.store = "s3://" + bucket
+                return try store(for: output)
+            }
+        } catch {
+            throw RunnerError("the job's model cannot be loaded: \(error)")
+        }
+        let probe = Array("odam preflight \(Date().timeIntervalSince1970)".utf8)
+        do {
+            let store = try store(for: spec.output)
+            try store.put("_odam/preflight", bytes: probe, contentType: "text/plain")
+            guard try store.get("_odam/preflight") == probe else {
+                throw ObjectStoreError("\(store.url(for: "_odam/preflight")): a written object did not read back")
+            }
+        } catch {
+            throw RunnerError("the job's store \(spec.output.store) cannot be written: \(error)")
+        }
+    }
+
     /// The job's detector: the shipped model, or a model spec with weights from a local path or an `s3://` URL
     /// (downloaded once per worker machine into `cache`, named by its SHA-256, and checked against the spec's).
     public static func detector(for model: JobSpec.Model, cache: String, store: (String) throws -> any ObjectStore) throws

@@ -95,19 +95,23 @@ public struct ShardLeases: Sendable {
         }
     }
 
-    /// Gives a claim back untouched when its worker shuts down: claimable again at once, charged to no budget.
+    /// Gives a claim back untouched when its worker shuts down (or cannot reach the store): claimable again after
+    /// `delay` seconds, charged to no budget.
     @discardableResult
-    public func release(_ db: PostgresConnection, _ claim: Claim, worker: Int, startedAt: Date) throws -> Bool {
+    public func release(
+        _ db: PostgresConnection, _ claim: Claim, worker: Int, startedAt: Date, reason: String = "the worker shut down", delay: Double = 0
+    ) throws -> Bool {
         try db.transaction {
             let updated = try db.query(
                 """
-                UPDATE shards SET state = 'available', worker_id = NULL, lease_token = NULL, run_after = now()
+                UPDATE shards SET state = 'available', worker_id = NULL, lease_token = NULL,
+                    run_after = now() + make_interval(secs => $3::double precision)
                 WHERE id = $1 AND lease_token = $2 AND state = 'running'
-                """, [String(claim.shardID), String(claim.token)])
+                """, [String(claim.shardID), String(claim.token), String(delay)])
             guard updated.affected == 1 else { return false }
             try db.query(
-                "INSERT INTO shard_attempts (shard_id, worker_id, lease_token, started_at, outcome, error) VALUES ($1, $2, $3, to_timestamp($4), 'released', 'the worker shut down')",
-                [String(claim.shardID), String(worker), String(claim.token), String(startedAt.timeIntervalSince1970)])
+                "INSERT INTO shard_attempts (shard_id, worker_id, lease_token, started_at, outcome, error) VALUES ($1, $2, $3, to_timestamp($4), 'released', $5)",
+                [String(claim.shardID), String(worker), String(claim.token), String(startedAt.timeIntervalSince1970), reason])
             try db.query("SELECT pg_notify($1, $2)", [Enqueuer.channel, String(claim.jobID)])
             return true
         }

@@ -23,6 +23,9 @@ public final class Worker: @unchecked Sendable {
         public var exitWhenIdle = false
         /// Where weights from s3:// URLs are cached, by checksum.
         public var cacheDirectory = ".odam/cache"
+        /// How long an unreachable object store is waited out (its shards released, charged to no budget) before
+        /// its errors count against the shards' error budget.
+        public var storeOutageSeconds = 600.0
         public var version = "0.1.0"
 
         public init(connectionString: String) { self.connectionString = connectionString }
@@ -41,6 +44,8 @@ public final class Worker: @unchecked Sendable {
     private var lostTokens: Set<Int> = []
     private var stopping = false
     private var summary = Summary()
+    /// When the object store was first found unreachable in the current outage (nil while it answers).
+    private var storeOutageStart: Date?
     /// The worker's row in `workers`, once registered.
     public private(set) var id = 0
 
@@ -163,6 +168,15 @@ public final class Worker: @unchecked Sendable {
 
     func isLost(_ claim: ShardLeases.Claim) -> Bool { lock.withLock { lostTokens.contains(claim.token) } }
 
+    /// Starts or continues the current store outage; false once it has lasted longer than the options allow.
+    func withinStoreOutage() -> Bool {
+        lock.withLock {
+            let start = storeOutageStart ?? Date()
+            storeOutageStart = start
+            return Date().timeIntervalSince(start) < options.storeOutageSeconds
+        }
+    }
+
     /// Processes and commits one claim; errors of the job (its spec, model or store) give the shard back for a retry.
     func work(
         on claim: ShardLeases.Claim, claimMilliseconds: Double, db: inout PostgresConnection?, processors: inout [Int: ShardProcessor]
@@ -190,12 +204,25 @@ public final class Worker: @unchecked Sendable {
             return
         } catch let error as PostgresError where error.isConnectionFailure {
             throw error
+        } catch let error as ObjectStoreError where error.isUnreachable && withinStoreOutage() {
+            // As for a database outage: the shard is not at fault. Give it back uncharged and wait before the next claim.
+            let waited = lock.withLock { Date().timeIntervalSince(storeOutageStart ?? Date()) }
+            let delay = min(30, 1 + waited / 4)
+            Self.log(
+                "shard \(claim.shardID): the object store is unreachable (\(error)); released uncharged, waiting \(Int(delay)) s "
+                    + "(outage \(Int(waited)) s of \(Int(options.storeOutageSeconds)) s)")
+            processors[claim.jobID] = nil
+            try options.leases.release(
+                db!, claim, worker: id, startedAt: started, reason: "object store unreachable: \(error)", delay: delay)
+            Thread.sleep(forTimeInterval: delay)
+            return
         } catch {
             Self.log("shard \(claim.shardID): \(error); giving it back for a retry")
             processors[claim.jobID] = nil
             _ = try options.leases.fail(db!, claim, worker: id, startedAt: started, error: "\(error)")
             return
         }
+        lock.withLock { storeOutageStart = nil }
         results.databaseMillisecondsBefore += claimMilliseconds
         if try commit(results, claim: claim, processor: processor, db: &db) {
             lock.withLock {

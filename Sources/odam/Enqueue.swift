@@ -13,6 +13,21 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Workers fetch the images from this http(s) URL prefix (the folder's layout under it) instead of the folder.")
     var sourceURL: String?
     @Flag(help: "Upload the images to the job's output store so that workers on other machines can fetch them.") var stage = false
+    @Flag(help: "Record the job without first loading its model and writing to its store (when only the workers can).")
+    var skipChecks = false
+
+    /// The newest unfinished job over the same folder with the same spec (what `odam run` resumes), if any.
+    func unfinishedJob(for directory: String, connection: PostgresConnection) throws -> (job: Int, images: Int, done: Int)? {
+        let spec = try job.map { try JobSpec.read(contentsOf: $0) } ?? JobSpec()
+        let root = URL(fileURLWithPath: directory).standardizedFileURL.path
+        let row = try connection.query(
+            """
+            SELECT p.job_id, p.image_count, p.images_done FROM job_progress p JOIN jobs j ON j.id = p.job_id
+            WHERE j.source = $1 AND j.spec = $2::jsonb AND j.finished_at IS NULL ORDER BY j.id DESC LIMIT 1
+            """, [root, try spec.json()]
+        ).rows.first
+        return row.map { (Int($0[0]!)!, Int($0[1]!)!, Int($0[2]!)!) }
+    }
 
     /// Walks the folder, reads the spec, stages the images when asked, and records the job; its id and image count.
     func enqueue(_ directory: String, connection: PostgresConnection, defaultShardSize: (Int) -> Int = { _ in 16 }) throws -> (
@@ -35,6 +50,11 @@ struct JobOptions: ParsableArguments {
         // created when the enqueuer may (best effort: it may exist, or creation may be forbidden).
         let store = try? JobResources.store(for: spec.output)
         if let s3 = store as? S3Store { try? s3.createBucket() }
+        if !skipChecks {
+            do { try JobResources.preflight(spec, cache: ".odam/cache") } catch {
+                throw CommandFailure("\(error) (--skip-checks records it anyway)")
+            }
+        }
         var source = root
         if let url = sourceURL ?? spec.source?.url {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {

@@ -31,11 +31,9 @@ struct DatabaseOptions: ParsableArguments {
     /// commands such as status, results and sql leave no server behind that they did not find).
     func session<R>(_ body: (String) throws -> R) throws -> R {
         if let configured { return try body(configured) }
-        let embedded = try Self.embedded()
-        let wasRunning = embedded.isRunning
-        try embedded.start()
-        defer { if !wasRunning { try? embedded.stop() } }
-        return try body(embedded.connectionString())
+        let lease = try EmbeddedPostgresLease(try Self.embedded())
+        defer { lease.release() }
+        return try body(lease.server.connectionString())
     }
 }
 

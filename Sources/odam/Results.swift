@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Postgres
+import Runner
 
 extension Odam {
     struct Results: ParsableCommand {
@@ -67,12 +68,8 @@ extension Odam {
                             as: UTF8.self) + "\n"
                 }
             case .csv:
-                func quoted(_ value: String) -> String {
-                    value.contains(where: { ",\"\n\r".contains($0) })
-                        ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
-                }
-                text = Self.columns.joined(separator: ",") + "\n"
-                for row in rows { text += row.map { quoted($0 ?? "") }.joined(separator: ",") + "\n" }
+                text = CSV.line(Self.columns) + "\n"
+                for row in rows { text += CSV.line(row) + "\n" }
             }
             if let out {
                 guard FileManager.default.createFile(atPath: out, contents: Data(text.utf8)) else {

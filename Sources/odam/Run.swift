@@ -28,33 +28,42 @@ extension Odam {
             let cores = ProcessInfo.processInfo.activeProcessorCount
             let workerCount = max(1, workers ?? cores)
             let threadCount = max(1, threads ?? cores / workerCount)
-            var embedded: EmbeddedPostgres?
+            var lease: EmbeddedPostgresLease?
             let connectionString: String
             if let configured = databaseOptions.configured {
                 connectionString = configured
             } else {
-                let server = try DatabaseOptions.embedded()
-                let wasRunning = server.isRunning
-                try server.start()
-                if !wasRunning { embedded = server }
-                connectionString = server.connectionString()
-                say("database: odam's embedded PostgreSQL in \(server.dataDirectory)")
+                // Shared with any other odam command in this folder; stopped by the last one to leave.
+                lease = try EmbeddedPostgresLease(try DatabaseOptions.embedded())
+                connectionString = lease!.server.connectionString()
+                say("database: odam's embedded PostgreSQL in \(lease!.server.dataDirectory)")
             }
-            defer { try? embedded?.stop() }
+            defer { lease?.release() }
             let db = try PostgresConnection(connectionString)
             let applied = try Migrator(directory: try Migrate.migrationsDirectory(migrations)).migrate(db)
             if !applied.isEmpty { say("schema: applied \(applied.joined(separator: ", "))") }
-            // Without a shard size, a small folder is cut so that every worker gets work (16 images per shard at most).
-            let (job, imageCount, shardCount) = try jobOptions.enqueue(directory, connection: db) { images in
-                max(1, min(16, images / (2 * workerCount)))
+            let job: Int
+            if let unfinished = try jobOptions.unfinishedJob(for: directory, connection: db) {
+                // The same folder and spec, not finished (an earlier run was stopped or killed): resume it.
+                job = unfinished.job
+                say(
+                    "job \(job): resuming (\(unfinished.done) of \(unfinished.images) images done); \(workerCount) workers × \(threadCount) threads"
+                )
+            } else {
+                // Without a shard size, a small folder is cut so that every worker gets work (16 images per shard at most).
+                let (created, imageCount, shardCount) = try jobOptions.enqueue(directory, connection: db) { images in
+                    max(1, min(16, images / (2 * workerCount)))
+                }
+                job = created
+                say("job \(job): \(imageCount) images in \(shardCount) shards; \(workerCount) workers × \(threadCount) threads")
             }
-            say("job \(job): \(imageCount) images in \(shardCount) shards; \(workerCount) workers × \(threadCount) threads")
 
             let logs = FileManager.default.currentDirectoryPath + "/.odam/logs"
             try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
             // The connection string reaches the children in their environment, not their arguments (ps shows those).
-            let database = ["ODAM_DATABASE_URL": connectionString]
+            // They also die with this process (PR_SET_PDEATHSIG), releasing their shards, if it is killed.
+            let database = ["ODAM_DATABASE_URL": connectionString].merging(ParentWatch.environment) { $1 }
             var children = [try ChildProcess([executable, "coordinator"], environment: database, output: logs + "/coordinator.log")]
             for index in 0..<workerCount {
                 children.append(
@@ -70,7 +79,10 @@ extension Odam {
             }
             try watch(job: job, db: db, started: started, workers: Array(children.dropFirst()), interrupted: interrupted)
             say("")
-            try summarize(job: job, db: db, seconds: Date().timeIntervalSince(started))
+            let lost = try summarize(job: job, db: db, seconds: Date().timeIntervalSince(started))
+            if lost > 0 {
+                throw CommandFailure("job \(job) lost \(lost) images with failed shards (SELECT * FROM failures WHERE job_id = \(job))")
+            }
         }
 
         /// Draws the progress bar until the job finishes (or every worker died, or Ctrl-C).
@@ -101,7 +113,8 @@ extension Odam {
             }
         }
 
-        func summarize(job: Int, db: PostgresConnection, seconds: Double) throws {
+        /// Prints the summary; returns how many images the job lost with shards that failed for good.
+        func summarize(job: Int, db: PostgresConnection, seconds: Double) throws -> Int {
             let totals = try db.query(
                 """
                 SELECT count(*) FILTER (WHERE r.status = 'ok'), count(*) FILTER (WHERE r.status = 'failed'), coalesce(sum(r.kept), 0),
@@ -112,7 +125,15 @@ extension Odam {
                 FROM image_results r JOIN images i ON i.id = r.image_id WHERE i.job_id = $1
                 """, [String(job)]
             ).rows[0].map { $0 ?? "-" }
-            say("job \(job) finished in \(String(format: "%.1f", seconds)) s: \(totals[0]) images ok, \(totals[1]) failed")
+            let lost = try db.query(
+                "SELECT images_lost, shards_failed, last_shard_error FROM job_progress WHERE job_id = $1", [String(job)]
+            )
+            .rows[0]
+            let lostCount = Int(lost[0] ?? "0") ?? 0
+            say(
+                "job \(job) finished in \(String(format: "%.1f", seconds)) s: \(totals[0]) images ok, \(totals[1]) failed"
+                    + (lostCount > 0 ? ", \(lostCount) lost with \(lost[1] ?? "?") failed shards" : ""))
+            if lostCount > 0 { say("  the last failed shard's error: \(lost[2] ?? "-")") }
             say("  detections kept: \(totals[2]) (plain NMS would keep \(totals[3])) of \(totals[4]) candidates")
             say(
                 "  mean ms per image: forward \(totals[5]), candidate maps \(totals[6]), Odam-NMS \(totals[7]), final maps \(totals[8]), upload \(totals[9]), database \(totals[10])"
@@ -132,6 +153,7 @@ extension Odam {
                   SELECT * FROM failures WHERE job_id = \(job);
                 Export: odam results \(job) --format coco|jsonl|csv
                 """)
+            return lostCount
         }
     }
 }

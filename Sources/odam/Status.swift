@@ -20,7 +20,8 @@ extension Odam {
                 let jobs = try db.query(
                     """
                     SELECT job_id, name, image_count, images_done, shards_completed, shard_count, shards_running, shards_failed,
-                        finished_at IS NOT NULL, extract(epoch FROM coalesce(finished_at, now()) - created_at)
+                        finished_at IS NOT NULL, extract(epoch FROM coalesce(finished_at, now()) - created_at), images_lost,
+                        last_shard_error
                     FROM job_progress ORDER BY job_id
                     """
                 ).rows
@@ -31,6 +32,9 @@ extension Odam {
                         "job \(job[0]!) \(job[1]!): "
                             + ProgressLine.render(done: done, total: total, elapsed: Double(job[9]!)!, workers: nil)
                             + "· shards \(job[4]!)/\(job[5]!) done, \(job[7]!) failed · \(state)")
+                    if let lost = Int(job[10] ?? "0"), lost > 0 {
+                        lines.append("  \(lost) images lost with failed shards; the last shard error: \(job[11] ?? "-")")
+                    }
                 }
                 if jobs.isEmpty { lines.append("no jobs") }
                 let workers = try db.query("SELECT id, host, pid, threads, shards_held, heartbeats FROM live_workers ORDER BY id").rows
@@ -65,8 +69,15 @@ extension Odam {
                 guard FileManager.default.isExecutableFile(atPath: psql) else {
                     throw CommandFailure("\(psql): no psql here (install PostgreSQL's client)")
                 }
-                // A child rather than exec: the embedded server is stopped when psql ends. psql reads the terminal.
-                return try ChildProcess([psql, connection] + psqlArguments, inheritingInput: true).wait()
+                // A child rather than exec: the embedded server is stopped when psql ends. psql reads the terminal. The
+                // password goes through the environment (PGPASSWORD), never argv, which every user sees in `ps`.
+                guard let info = ConnectionInfo(connection) else {
+                    throw CommandFailure("the database URL is not a libpq connection string")
+                }
+                return try ChildProcess(
+                    [psql, info.withoutPassword] + psqlArguments, environment: info.password.map { ["PGPASSWORD": $0] } ?? [:],
+                    inheritingInput: true
+                ).wait()
             }
             if status != 0 { throw ExitCode(status) }
         }

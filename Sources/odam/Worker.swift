@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Processes
 import Runner
 
 /// Runs `body` on SIGTERM and SIGINT (the default actions are replaced, so the process exits when its work says).
@@ -61,6 +62,7 @@ extension Odam {
             options.version = Odam.configuration.version
             let worker = Worker(options: options)
             onTermination { worker.requestStop() }
+            ParentWatch.followParent(environment: ProcessInfo.processInfo.environment)
             let summary = try worker.run()
             print(
                 "worker \(worker.id): \(summary.shardsCompleted) shards (\(summary.imagesProcessed) images) completed, \(summary.shardsAbandoned) abandoned"
@@ -86,6 +88,7 @@ extension Odam {
             options.exitWhenDone = exitWhenDone
             let coordinator = Coordinator(options: options)
             onTermination { coordinator.requestStop() }
+            ParentWatch.followParent(environment: ProcessInfo.processInfo.environment)
             coordinator.run()
         }
     }
