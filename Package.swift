@@ -123,7 +123,7 @@ let package = Package(
             name: "RunnerTests",
             dependencies: [
                 "Engine", "Detection", "Explain", "WeightsIO", "Synthesis", "DefaultModel", "Runner", "Vision", "Postgres", "ObjectStore",
-                "TestSupport", "Digest", "Processes",
+                "TestSupport", "Digest", "Processes", "Files",
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Digest", "TestSupport"], swiftSettings: swiftSettings),

@@ -15,7 +15,7 @@ public final class EmbeddedPostgres: @unchecked Sendable {
 
     /// The connection string of the server's `postgres` database (or `database`).
     public func connectionString(database: String = "postgres") -> String {
-        "host=\(socketDirectory) dbname=\(database) user=\(user)"
+        ConnectionInfo.render([("host", socketDirectory), ("dbname", database), ("user", user)])
     }
 
     /// Prepares (but does not start) a server in `dataDirectory`; `binaries` defaults to the newest
@@ -45,12 +45,13 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         return nil
     }
 
-    /// Runs a PostgreSQL program (as `postgres` when root); throws with its output when it fails.
-    func run(_ program: String, _ arguments: [String]) throws {
+    /// Runs a PostgreSQL program (as `postgres` when root) with the data directory in `PGDATA`; throws with its
+    /// output when it fails. `output` keeps the output (and that of any server it starts) in a file of the caller's.
+    func run(_ program: String, _ arguments: [String], output: String? = nil) throws {
         let command = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", "\(binaries)/\(program)"] } ?? ["\(binaries)/\(program)"]
-        let log = NSTemporaryDirectory() + "odam-\(program)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let status = try Self.spawnAndWait(command + arguments, output: log)
+        let log = output ?? NSTemporaryDirectory() + "odam-\(program)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        defer { if output == nil { try? FileManager.default.removeItem(atPath: log) } }
+        let status = try Self.spawnAndWait(command + arguments, environment: ["PGDATA": dataDirectory], output: log)
         guard status == 0 else {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             throw PostgresError(
@@ -60,8 +61,8 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         }
     }
 
-    static func spawnAndWait(_ command: [String], output: String) throws -> Int32 {
-        do { return try ChildProcess.run(command, output: output) } catch {
+    static func spawnAndWait(_ command: [String], environment: [String: String] = [:], output: String) throws -> Int32 {
+        do { return try ChildProcess.run(command, environment: environment, output: output) } catch {
             throw PostgresError(sqlState: nil, message: "\(error)", detail: nil, context: "embedded PostgreSQL")
         }
     }
@@ -85,8 +86,10 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     public var isRunning: Bool { serverProcess != nil }
 
     /// Creates the cluster if needed and starts the server; waits until it accepts connections. A stale pid file is
-    /// removed first. Settings go into `odam.conf` (included by postgresql.conf), not through `pg_ctl -o`, whose
-    /// argument a shell reads: a folder named `x$(id)` or `a b` is a path here, never a command.
+    /// removed first. `pg_ctl start` runs the server through `/bin/sh` with `-D`, `-l` and `-o` inside double quotes,
+    /// so none of them is used: the data directory goes in `PGDATA`, the settings into `odam.conf` (included by
+    /// postgresql.conf), the log through an inherited descriptor. A folder named `x$(id)` or `a b` is a path here,
+    /// never a command.
     public func start() throws {
         let manager = FileManager.default
         if !isInitialized {
@@ -94,14 +97,14 @@ public final class EmbeddedPostgres: @unchecked Sendable {
             try manager.createDirectory(atPath: (dataDirectory as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try manager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
             try chownForServer()
-            try run("initdb", ["-D", dataDirectory, "-U", user, "-A", "trust", "-E", "UTF8", "--no-sync", "--locale", "C"])
+            try run("initdb", ["-U", user, "-A", "trust", "-E", "UTF8", "--no-sync", "--locale", "C"])
         }
         guard !isRunning else { return }
         for stale in ["/postmaster.pid", "/.s.PGSQL.5432.lock", "/.s.PGSQL.5432"] where manager.fileExists(atPath: dataDirectory + stale) {
             try? manager.removeItem(atPath: dataDirectory + stale)
         }
         try writeSettings()
-        try run("pg_ctl", ["-D", dataDirectory, "-l", dataDirectory + "/server.log", "-w", "-t", "60", "start"])
+        try run("pg_ctl", ["-w", "-t", "60", "start"], output: dataDirectory + "/server.log")
     }
 
     /// Writes odam's settings to `odam.conf` and makes sure postgresql.conf includes it.
@@ -125,7 +128,7 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     /// Stops the server (fast shutdown: sessions are ended, the data is kept).
     public func stop() throws {
         guard isRunning else { return }
-        try run("pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"])
+        try run("pg_ctl", ["-m", "fast", "-w", "stop"])
     }
 
     /// The server's files belong to the user that runs it.

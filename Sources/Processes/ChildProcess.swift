@@ -68,8 +68,8 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Runs `command` to its end with output appended to `output`; its exit status.
-    public static func run(_ command: [String], output: String) throws -> Int32 {
-        try ChildProcess(command, output: output).wait()
+    public static func run(_ command: [String], environment: [String: String] = [:], output: String) throws -> Int32 {
+        try ChildProcess(command, environment: environment, output: output).wait()
     }
 }
 

@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import Postgres
 import Processes
@@ -64,5 +65,96 @@ struct RunCommandTests {
         #expect(
             !FileManager.default.fileExists(atPath: folder + "/.odam/postgres/postmaster.pid"),
             "status, results and sql stop the server they started")
+    }
+
+    /// Every hostile image, a FIFO, a link out of the folder and a name that is not UTF-8, among good photos: the job
+    /// completes, every good image ok, every bad one failed with its cause, the FIFO and the link reported unread.
+    @Test func aFolderOfHostileFilesRunsToTheEnd() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("odam-hostile-run-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder + "/data", withIntermediateDirectories: true)
+        defer {
+            try? EmbeddedPostgres(dataDirectory: folder + "/.odam/postgres").stop()
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        let cases = HostileInput.cases(.image)
+        #expect(cases.count >= 10)
+        for input in cases {
+            try FileManager.default.copyItem(atPath: input.path, toPath: folder + "/data/" + (input.file as NSString).lastPathComponent)
+        }
+        for name in ["astronaut.png", "rocket.jpg"] {
+            try FileManager.default.copyItem(atPath: sampleImagePath(name), toPath: folder + "/data/" + name)
+        }
+        #expect(mkfifo(folder + "/data/fifo.png", 0o600) == 0)
+        try Data("secret".utf8).write(to: URL(fileURLWithPath: folder + "/credentials"))
+        try FileManager.default.createSymbolicLink(atPath: folder + "/data/innocent.png", withDestinationPath: folder + "/credentials")
+        let photo = try Data(contentsOf: URL(fileURLWithPath: sampleImagePath("coffee.png")))
+        let rawName = RawPath.string(Array((folder + "/data/caf").utf8) + [0xE9] + Array(".png".utf8))
+        let descriptor = RawPath.withCString(rawName) { open($0, O_WRONLY | O_CREAT, 0o644) }
+        #expect(descriptor >= 0)
+        _ = photo.withUnsafeBytes { write(descriptor, $0.baseAddress, photo.count) }
+        close(descriptor)
+
+        let run = try Self.odam(["run", "data", "--workers", "2", "--migrations", RunnerCluster.migrations], in: folder)
+        let good = cases.filter { $0.expect == .ok }.count + 3
+        let bad = cases.filter { $0.expect == .error }.count
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("\(good) images ok, \(bad) failed"), "\(run.output)")
+        #expect(run.output.contains("fifo.png: a FIFO") && run.output.contains("innocent.png: a symbolic link that leads outside"))
+        let failures = try Self.odam(["sql", "-At", "-F", "|", "-c", "SELECT path, error FROM failures ORDER BY path"], in: folder)
+        let rows = failures.output.split(separator: "\n").map { $0.split(separator: "|", maxSplits: 1).map(String.init) }
+        for input in cases where input.expect == .error {
+            let name = (input.file as NSString).lastPathComponent
+            let row = rows.first { $0.first == name }
+            #expect(row != nil && row![1].contains(name) && row![1].contains(input.error), "\(name): \(String(describing: row))")
+        }
+        let names = try Self.odam(["sql", "-At", "-c", "SELECT count(*) FROM images WHERE path LIKE 'caf%'"], in: folder)
+        #expect(names.output.contains("1"), "the name that is not UTF-8 was walked")
+    }
+
+    /// `odam run` killed with SIGKILL: its coordinator and workers follow it (PR_SET_PDEATHSIG), and running it again
+    /// on the folder resumes the job instead of enqueuing it twice; every image is processed exactly once.
+    @Test func aKilledRunLeavesNoOrphansAndResumes() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("odam-resume-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder + "/photos", withIntermediateDirectories: true)
+        let server = try EmbeddedPostgres(dataDirectory: folder + "/.odam/postgres")
+        defer {
+            try? server.stop()
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        let names = ["astronaut.png", "rocket.jpg", "coffee.png", "chelsea.png", "camera.png", "coins.png"]
+        for name in names { try FileManager.default.copyItem(atPath: sampleImagePath(name), toPath: folder + "/photos/" + name) }
+        let log = folder + "/first.log"
+        let first = try ChildProcess(
+            [
+                "/bin/sh", "-c", "cd \"$1\" && shift && unset ODAM_DATABASE_URL && exec \"$@\"", "sh", folder, RunnerCluster.odam, "run",
+                "photos", "--workers", "1", "--shard-size", "1", "--migrations", RunnerCluster.migrations,
+            ], output: log)
+        // Wait until the first image is recorded, then kill the parent alone.
+        var done = 0
+        for _ in 0..<600 where done == 0 {
+            usleep(100_000)
+            done =
+                (try? PostgresConnection(server.connectionString()).query("SELECT count(*) FROM image_results").rows[0][0].flatMap {
+                    Int($0)
+                }) ?? 0
+        }
+        #expect(done > 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        let children = try PostgresConnection(server.connectionString()).query("SELECT pid FROM workers").rows.compactMap { Int32($0[0]!) }
+        first.send(SIGKILL)
+        _ = first.wait()
+        var alive = children
+        for _ in 0..<200 where !alive.isEmpty {
+            usleep(100_000)
+            alive = alive.filter { kill($0, 0) == 0 }
+        }
+        #expect(!children.isEmpty && alive.isEmpty, "workers \(alive) outlived their killed odam run")
+
+        let second = try Self.odam(["run", "photos", "--workers", "1", "--migrations", RunnerCluster.migrations], in: folder)
+        #expect(second.status == 0 && second.output.contains("job 1: resuming"), "\(second.output)")
+        let counts = try Self.odam(
+            ["sql", "-At", "-c", "SELECT (SELECT count(*) FROM jobs), count(*), count(DISTINCT image_id) FROM image_results"], in: folder)
+        #expect(counts.output.contains("1|\(names.count)|\(names.count)"), "\(counts.output)")
     }
 }
