@@ -92,6 +92,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
 
+        // Fuzz targets over the parsers of untrusted bytes (Tools/fuzz builds them with libFuzzer).
+        .executableTarget(name: "odam-fuzz", dependencies: ["Runner", "Vision", "WeightsIO"], swiftSettings: swiftSettings),
+
         // MARK: - Tests
         .target(
             name: "TestSupport", dependencies: ["Engine", "WeightsIO", "Postgres", "ObjectStore"], path: "Tests/TestSupport",

@@ -89,6 +89,10 @@ struct ShardLeaseTests {
         let again = try #require(try leases.claim(db, worker: worker).first)
         #expect(try leases.fail(db, again, worker: worker, startedAt: Date(), error: "decoder crashed again"))
         #expect(try db.query("SELECT state FROM shards").rows == [["failed"]])
-        #expect(try db.query("SELECT count(*) FROM failures").rows == [["2"]])
+        // Both attempts are kept; the shard's images are reported lost, with the last error.
+        #expect(try db.query("SELECT count(*) FROM shard_attempts WHERE outcome = 'error'").rows == [["2"]])
+        let images = try db.query("SELECT count(*) FROM images").rows[0][0]
+        #expect(try db.query("SELECT count(*) FROM failures WHERE error LIKE '%failed for good: decoder crashed again'").rows == [[images]])
+        #expect(try db.query("SELECT images_lost FROM job_progress").rows == [[images]])
     }
 }
