@@ -12,6 +12,13 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     let runAs: String?
     /// Whether the server syncs its writes to disk (off only for throwaway test servers).
     public var durable = true
+    /// TCP addresses to listen on besides the socket (none by default), and the networks (CIDR) whose clients are
+    /// trusted without a password: for a server that other hosts reach (the multi-host tests).
+    public var listenAddresses: [String] = []
+    public var trustedNetworks: [String] = []
+    /// Prepended to every PostgreSQL program's command (for example `ip netns exec NAME`: the server of another
+    /// network namespace).
+    public var commandPrefix: [String] = []
 
     /// The connection string of the server's `postgres` database (or `database`).
     public func connectionString(database: String = "postgres") -> String {
@@ -48,7 +55,8 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     /// Runs a PostgreSQL program (as `postgres` when root) with the data directory in `PGDATA`; throws with its
     /// output when it fails. `output` keeps the output (and that of any server it starts) in a file of the caller's.
     func run(_ program: String, _ arguments: [String], output: String? = nil) throws {
-        let command = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", "\(binaries)/\(program)"] } ?? ["\(binaries)/\(program)"]
+        let command =
+            commandPrefix + (runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", "\(binaries)/\(program)"] } ?? ["\(binaries)/\(program)"])
         let log = output ?? NSTemporaryDirectory() + "odam-\(program)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
         defer { if output == nil { try? FileManager.default.removeItem(atPath: log) } }
         let status = try Self.spawnAndWait(command + arguments, environment: ["PGDATA": dataDirectory], output: log)
@@ -113,14 +121,22 @@ public final class EmbeddedPostgres: @unchecked Sendable {
             "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "''") + "'"
         }
         let settings = [
-            "listen_addresses = ''", "unix_socket_directories = \(quoted(socketDirectory))", "max_connections = 200",
-            "fsync = \(durable ? "on" : "off")",
+            "listen_addresses = \(quoted(listenAddresses.joined(separator: ",")))", "unix_socket_directories = \(quoted(socketDirectory))",
+            "max_connections = 200", "fsync = \(durable ? "on" : "off")",
         ]
         try (settings.joined(separator: "\n") + "\n").write(toFile: dataDirectory + "/odam.conf", atomically: true, encoding: .utf8)
         let main = dataDirectory + "/postgresql.conf"
         let text = (try? String(contentsOfFile: main, encoding: .utf8)) ?? ""
         if !text.contains("include_if_exists = 'odam.conf'") {
             try (text + "\ninclude_if_exists = 'odam.conf'\n").write(toFile: main, atomically: true, encoding: .utf8)
+        }
+        if !trustedNetworks.isEmpty {
+            let hba = dataDirectory + "/pg_hba.conf"
+            var rules = (try? String(contentsOfFile: hba, encoding: .utf8)) ?? ""
+            for network in trustedNetworks where !rules.contains("host all all \(network) trust") {
+                rules += "host all all \(network) trust\n"
+            }
+            try rules.write(toFile: hba, atomically: true, encoding: .utf8)
         }
         try chownForServer()
     }

@@ -35,7 +35,7 @@ public final class SeaweedServer: @unchecked Sendable {
 
     static let installHint = "install it with `Tools/setup --tests` (or set ODAM_WEED to a `weed` binary)"
 
-    static var binary: String {
+    public static var binary: String {
         if let path = ProcessInfo.processInfo.environment["ODAM_WEED"] { return path }
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }
