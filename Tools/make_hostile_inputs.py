@@ -172,6 +172,8 @@ specs = {
     "unknown_key.yaml": ("shardsize: 4\n", "shardsize"),
     "not_a_mapping.yaml": ("- a\n- b\n", "mapping"),
     "nested_deep.json": ("[" * 100_000 + "]" * 100_000, "nested"),
+    # 200,000 nested flow sequences: the reader once copied the text at every level (tens of GB).
+    "nested_flow.yaml": ("name: " + "[" * 200_000 + "]" * 200_000 + "\n", "nested flow sequences"),
 }
 for name, (text, error) in specs.items():
     write("spec", name, text.encode(), "error", error)

@@ -127,6 +127,10 @@ public enum YAMLReader {
             guard text.hasSuffix("]") else { throw RunnerError("\(file) line \(line): a flow sequence must end with ']' on its line") }
             let inner = text.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
             if inner.isEmpty { return [Any]() }
+            // One level only (job specs list targets): nested brackets once cost time and memory quadratic in depth.
+            if inner.contains("[") || inner.contains("]") {
+                throw RunnerError("\(file) line \(line): nested flow sequences ([[...]]) are not supported; use indented items")
+            }
             return try inner.split(separator: ",").map { try scalar($0.trimmingCharacters(in: .whitespaces), line: line, file: file) }
         }
         if let first = text.first, "&*!|>%@`".contains(first) {

@@ -63,39 +63,54 @@ public struct COCOAnnotations: Sendable {
             throw ModelError("\(file): not a JSON object (COCO annotations have images, annotations and categories)")
         }
         func number(_ value: Any?) -> Double? { (value as? NSNumber)?.doubleValue }
+        // Ids and sizes come from the file: a whole number within ±2^53, or an error naming the field (Int(1e300) traps).
+        func integer(_ value: Any?, _ field: @autoclosure () -> String) throws -> Int? {
+            guard let value = number(value) else { return nil }
+            guard value.rounded() == value, abs(value) <= 9_007_199_254_740_992 else {
+                throw ModelError("\(file): \(field()) is \(value), not a whole number in range")
+            }
+            return Int(value)
+        }
         images = try (root["images"] as? [[String: Any]] ?? []).enumerated().map { index, image in
-            guard let id = number(image["id"]), let name = image["file_name"] as? String else {
+            guard let id = try integer(image["id"], "images[\(index)].id"), let name = image["file_name"] as? String else {
                 throw ModelError("\(file): images[\(index)] lacks id or file_name")
             }
             return Image(
-                id: Int(id), fileName: name, width: Int(number(image["width"]) ?? 0), height: Int(number(image["height"]) ?? 0),
-                scene: image["scene"] as? String)
+                id: id, fileName: name, width: try integer(image["width"], "images[\(index)].width") ?? 0,
+                height: try integer(image["height"], "images[\(index)].height") ?? 0, scene: image["scene"] as? String)
         }
         var names: [Int: String] = [:]
-        for category in root["categories"] as? [[String: Any]] ?? [] {
-            if let id = number(category["id"]) { names[Int(id)] = category["name"] as? String ?? "\(Int(id))" }
+        for (index, category) in (root["categories"] as? [[String: Any]] ?? []).enumerated() {
+            if let id = try integer(category["id"], "categories[\(index)].id") { names[id] = category["name"] as? String ?? "\(id)" }
         }
         categories = names
         annotations = try (root["annotations"] as? [[String: Any]] ?? []).enumerated().map { index, entry in
-            guard let imageID = number(entry["image_id"]), let bbox = (entry["bbox"] as? [Any])?.compactMap({ number($0) }), bbox.count == 4
+            guard let imageID = try integer(entry["image_id"], "annotations[\(index)].image_id"),
+                let bbox = (entry["bbox"] as? [Any])?.compactMap({ number($0) }), bbox.count == 4, bbox.allSatisfy(\.isFinite)
             else { throw ModelError("\(file): annotations[\(index)] lacks image_id or a 4-number bbox") }
             var segmentation: Segmentation? = nil
             if let polygons = entry["segmentation"] as? [[Any]] {
                 segmentation = .polygons(polygons.map { $0.compactMap { number($0).map(Float.init) } })
-            } else if let rle = entry["segmentation"] as? [String: Any], let size = (rle["size"] as? [Any])?.compactMap({ number($0) }),
-                size.count == 2
-            {
-                let (height, width) = (Int(size[0]), Int(size[1]))
-                if let counts = rle["counts"] as? [Any] {
-                    segmentation = .runLength(counts: counts.compactMap { number($0).map(Int.init) }, height: height, width: width)
+            } else if let rle = entry["segmentation"] as? [String: Any], let size = rle["size"] as? [Any], size.count == 2 {
+                guard let height = try integer(size[0], "annotations[\(index)].segmentation.size"),
+                    let width = try integer(size[1], "annotations[\(index)].segmentation.size"),
+                    (0...100_000).contains(height), (0...100_000).contains(width)
+                else { throw ModelError("\(file): annotations[\(index)].segmentation.size must be two sizes of at most 100000") }
+                var counts: [Int] = []
+                if let list = rle["counts"] as? [Any] {
+                    counts = try list.map { try integer($0, "annotations[\(index)].segmentation.counts") ?? -1 }
                 } else if let text = rle["counts"] as? String {
-                    segmentation = .runLength(counts: try Self.decodeCompressedCounts(text, file: file), height: height, width: width)
+                    counts = try Self.decodeCompressedCounts(text, file: file)
                 }
+                guard counts.allSatisfy({ $0 >= 0 }) else {
+                    throw ModelError("\(file): annotations[\(index)].segmentation.counts holds a negative or missing count")
+                }
+                segmentation = .runLength(counts: counts, height: height, width: width)
             }
             let crowd = (number(entry["iscrowd"]) ?? 0) != 0
             return Annotation(
-                id: Int(number(entry["id"]) ?? Double(index + 1)), imageID: Int(imageID),
-                categoryID: Int(number(entry["category_id"]) ?? 1),
+                id: try integer(entry["id"], "annotations[\(index)].id") ?? index + 1, imageID: imageID,
+                categoryID: try integer(entry["category_id"], "annotations[\(index)].category_id") ?? 1,
                 bbox: bbox.map(Float.init), isCrowd: crowd, ignore: crowd || (number(entry["ignore"]) ?? 0) != 0,
                 segmentation: segmentation,
                 fileBBox: bbox, area: number(entry["area"]) ?? bbox[2] * bbox[3])
@@ -112,6 +127,7 @@ public struct COCOAnnotations: Sendable {
             var value = 0, shift = 0, more = true
             while more {
                 guard position < bytes.count else { throw ModelError("\(file): truncated compressed RLE") }
+                guard shift <= 55 else { throw ModelError("\(file): a compressed RLE count at byte \(position) is too long") }
                 let c = Int(bytes[position]) - 48
                 value |= (c & 0x1f) << shift
                 more = c & 0x20 != 0
@@ -119,7 +135,11 @@ public struct COCOAnnotations: Sendable {
                 shift += 5
                 if !more && c & 0x10 != 0 { value |= -1 << shift }
             }
-            if counts.count > 2 { value += counts[counts.count - 2] }
+            if counts.count > 2 {
+                let (sum, overflow) = value.addingReportingOverflow(counts[counts.count - 2])
+                guard !overflow else { throw ModelError("\(file): a compressed RLE count at byte \(position) overflows") }
+                value = sum
+            }
             counts.append(value)
         }
         return counts
@@ -133,9 +153,10 @@ public struct COCOAnnotations: Sendable {
         case .runLength(let counts, let h, let w):
             var columnMajor = [Bool](repeating: false, count: h * w)
             var position = 0, value = false
-            for count in counts {
-                for i in position..<min(position + count, columnMajor.count) { columnMajor[i] = value }
-                position += count
+            for count in counts where position < columnMajor.count {
+                let end = min(columnMajor.count, position + min(max(count, 0), columnMajor.count))
+                for i in position..<end { columnMajor[i] = value }
+                position = end
                 value.toggle()
             }
             var mask = [Bool](repeating: false, count: height * width)
