@@ -23,6 +23,30 @@ extension Odam {
         @Option(help: "The folder of migration files (found as odam migrate finds it when not given).") var migrations: String?
         @Argument(help: "The folder of images.") var directory: String
 
+        /// The advisory lock key under which runs decide to resume or enqueue ("oden" in ASCII; the coordinator's
+        /// leadership takes "odam").
+        static let enqueueLock = 0x6F64_656E
+
+        /// The unfinished job over the same folder and spec (resumed), else a new one. One `odam run` at a time
+        /// decides, under a session advisory lock released on return, so that two started together share one job.
+        func resumeOrEnqueue(db: PostgresConnection, workerCount: Int, threadCount: Int) throws -> Int {
+            try db.query("SELECT pg_advisory_lock($1::bigint)", [String(Self.enqueueLock)])
+            defer { _ = try? db.query("SELECT pg_advisory_unlock($1::bigint)", [String(Self.enqueueLock)]) }
+            if let unfinished = try jobOptions.unfinishedJob(for: directory, connection: db) {
+                // The same folder and spec, not finished (an earlier run was stopped or killed): resume it.
+                say(
+                    "job \(unfinished.job): resuming (\(unfinished.done) of \(unfinished.images) images done); \(workerCount) workers × \(threadCount) threads"
+                )
+                return unfinished.job
+            }
+            // Without a shard size, a small folder is cut so that every worker gets work (16 images per shard at most).
+            let (job, imageCount, shardCount) = try jobOptions.enqueue(directory, connection: db) { images in
+                max(1, min(16, images / (2 * workerCount)))
+            }
+            say("job \(job): \(imageCount) images in \(shardCount) shards; \(workerCount) workers × \(threadCount) threads")
+            return job
+        }
+
         func run() throws {
             let started = Date()
             let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -42,21 +66,7 @@ extension Odam {
             let db = try PostgresConnection(connectionString)
             let applied = try Migrator(directory: try Migrate.migrationsDirectory(migrations)).migrate(db)
             if !applied.isEmpty { say("schema: applied \(applied.joined(separator: ", "))") }
-            let job: Int
-            if let unfinished = try jobOptions.unfinishedJob(for: directory, connection: db) {
-                // The same folder and spec, not finished (an earlier run was stopped or killed): resume it.
-                job = unfinished.job
-                say(
-                    "job \(job): resuming (\(unfinished.done) of \(unfinished.images) images done); \(workerCount) workers × \(threadCount) threads"
-                )
-            } else {
-                // Without a shard size, a small folder is cut so that every worker gets work (16 images per shard at most).
-                let (created, imageCount, shardCount) = try jobOptions.enqueue(directory, connection: db) { images in
-                    max(1, min(16, images / (2 * workerCount)))
-                }
-                job = created
-                say("job \(job): \(imageCount) images in \(shardCount) shards; \(workerCount) workers × \(threadCount) threads")
-            }
+            let job = try resumeOrEnqueue(db: db, workerCount: workerCount, threadCount: threadCount)
 
             let logs = FileManager.default.currentDirectoryPath + "/.odam/logs"
             try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)

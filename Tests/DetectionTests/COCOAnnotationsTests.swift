@@ -43,12 +43,18 @@ struct HostileCOCOTests {
     @Test(arguments: [
         (#"{"images": [{"id": 1e300, "file_name": "a.png"}]}"#, "images[0].id"),
         (#"{"images": [{"id": 1, "file_name": "a.png", "width": 1.5}]}"#, "images[0].width"),
-        (#"{"annotations": [{"image_id": 1, "bbox": [0, 0, 1, 1], "segmentation": {"size": [-5, 10], "counts": [1]}}]}"#,
-         "segmentation.size"),
-        (#"{"annotations": [{"image_id": 1, "bbox": [0, 0, 1, 1], "segmentation": {"size": [4, 4], "counts": [3, -2]}}]}"#,
-         "negative"),
-        (#"{"annotations": [{"image_id": 1, "bbox": [0, 0, 1, 1], "segmentation": {"size": [4, 4], "counts": "oooooooooooooooo0"}}]}"#,
-         "too long"),
+        (
+            #"{"annotations": [{"image_id": 1, "bbox": [0, 0, 1, 1], "segmentation": {"size": [-5, 10], "counts": [1]}}]}"#,
+            "segmentation.size"
+        ),
+        (
+            #"{"annotations": [{"image_id": 1, "bbox": [0, 0, 1, 1], "segmentation": {"size": [4, 4], "counts": [3, -2]}}]}"#,
+            "negative"
+        ),
+        (
+            #"{"annotations": [{"image_id": 1, "bbox": [0, 0, 1, 1], "segmentation": {"size": [4, 4], "counts": "oooooooooooooooo0"}}]}"#,
+            "too long"
+        ),
         (#"{"categories": [{"id": -1e20}]}"#, "categories[0].id"),
     ])
     func hostileNumbersAreErrors(json: String, field: String) {

@@ -157,4 +157,32 @@ struct RunCommandTests {
             ["sql", "-At", "-c", "SELECT (SELECT count(*) FROM jobs), count(*), count(DISTINCT image_id) FROM image_results"], in: folder)
         #expect(counts.output.contains("1|\(names.count)|\(names.count)"), "\(counts.output)")
     }
+
+    /// Two `odam run` started together in one folder share the embedded server (neither stops it under the other)
+    /// and one job: the second resumes the job the first enqueued, and every image is processed once.
+    @Test func twoRunsInOneFolderShareTheServerAndTheJob() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("odam-two-runs-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder + "/photos", withIntermediateDirectories: true)
+        defer {
+            try? EmbeddedPostgres(dataDirectory: folder + "/.odam/postgres").stop()
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        let names = ["astronaut.png", "rocket.jpg", "coffee.png", "chelsea.png"]
+        for name in names { try FileManager.default.copyItem(atPath: sampleImagePath(name), toPath: folder + "/photos/" + name) }
+        let arguments = ["run", "photos", "--workers", "1", "--shard-size", "1", "--migrations", RunnerCluster.migrations]
+        let runs = try (0..<2).map { index in
+            try ChildProcess(
+                ["/bin/sh", "-c", "cd \"$1\" && shift && unset ODAM_DATABASE_URL && exec \"$@\"", "sh", folder, RunnerCluster.odam]
+                    + arguments, output: folder + "/run-\(index).log")
+        }
+        let statuses = runs.map { $0.wait() }
+        let logs = (0..<2).map { (try? String(contentsOfFile: folder + "/run-\($0).log", encoding: .utf8)) ?? "" }
+        #expect(statuses == [0, 0], "\(logs)")
+        #expect(logs.filter { $0.contains("resuming") }.count == 1, "\(logs)")
+        let counts = try Self.odam(
+            ["sql", "-At", "-c", "SELECT (SELECT count(*) FROM jobs), count(*), count(DISTINCT image_id) FROM image_results"], in: folder)
+        #expect(counts.output.contains("1|\(names.count)|\(names.count)"), "\(counts.output)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/.odam/postgres/postmaster.pid"), "the last run stops the server")
+    }
 }
