@@ -75,4 +75,22 @@ struct DetectCommandTests {
         let coco = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cocoPath))) as! [[String: Any]]
         #expect(coco.count == lines.filter { $0["error"] == nil }.count)
     }
+
+    /// Degenerate geometry never prints NaN (invalid JSON), and runtime errors exit 1 with the cause, not a usage text.
+    @Test func degenerateImagesAndSettingsGiveFiniteBoxesOrACause() throws {
+        let hostile = Self.repository.appendingPathComponent("Tests/HostileInputs/images").path
+        let thin = try Self.run(["detect", hostile + "/thin_wide.png", hostile + "/thin_tall.png", hostile + "/one_pixel.png"])
+        #expect(thin.status == 0, "\(thin.stderr)")
+        for line in thin.stdout.split(separator: "\n") {
+            #expect(!line.contains("nan") && (try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "\(line)")
+        }
+        let sample = Self.repository.appendingPathComponent("Tests/SampleImages/astronaut.png").path
+        for option in ["--min-size", "--max-size"] {
+            let zero = try Self.run(["detect", option, "0", sample])
+            #expect(zero.status == 1 && zero.stderr.contains("must both be at least 1 pixel"), "\(zero.stderr)")
+            #expect(!zero.stderr.contains("Usage") && !zero.stdout.contains("nan"), "\(zero.stderr)")
+        }
+        let missing = try Self.run(["detect", "--model", "fcos_resnet50_fpn", "--weights", "/nonexistent/w.pth", sample])
+        #expect(missing.status == 1 && missing.stderr.contains("/nonexistent/w.pth") && !missing.stderr.contains("Usage"))
+    }
 }

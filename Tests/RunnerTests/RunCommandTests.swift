@@ -9,12 +9,14 @@ import Testing
 /// local store), then `odam status`, `odam results` in each format and `odam sql`, as users run them.
 struct RunCommandTests {
     /// Runs odam in `folder` (its embedded database lives there) with output to a file; the status and the output.
-    static func odam(_ arguments: [String], in folder: String) throws -> (status: Int32, output: String) {
+    static func odam(_ arguments: [String], in folder: String, environment: [String: String] = [:]) throws -> (
+        status: Int32, output: String
+    ) {
         let log = folder + "/command-\(UInt32.random(in: 0...UInt32.max)).log"
         defer { try? FileManager.default.removeItem(atPath: log) }
         let status = try ChildProcess(
             ["/bin/sh", "-c", "cd \"$1\" && shift && unset ODAM_DATABASE_URL && exec \"$@\"", "sh", folder, RunnerCluster.odam] + arguments,
-            output: log
+            environment: environment, output: log
         ).wait()
         return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
@@ -184,5 +186,32 @@ struct RunCommandTests {
             ["sql", "-At", "-c", "SELECT (SELECT count(*) FROM jobs), count(*), count(DISTINCT image_id) FROM image_results"], in: folder)
         #expect(counts.output.contains("1|\(names.count)|\(names.count)"), "\(counts.output)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/.odam/postgres/postmaster.pid"), "the last run stops the server")
+    }
+
+    /// A job whose model cannot load or whose store cannot be written fails at enqueue, naming the part, and exits 1.
+    @Test func aJobThatCannotRunFailsAtEnqueue() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("odam-preflight-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder + "/photos", withIntermediateDirectories: true)
+        defer {
+            try? EmbeddedPostgres(dataDirectory: folder + "/.odam/postgres").stop()
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        try FileManager.default.copyItem(atPath: sampleImagePath("coffee.png"), toPath: folder + "/photos/coffee.png")
+        try "model:\n  spec: fcos_resnet50_fpn\n  weights: /nonexistent/w.pth\n".write(
+            toFile: folder + "/weights.yaml", atomically: true, encoding: .utf8)
+        let port = try freeLoopbackPorts(1, range: 40_000..<50_000)[0]
+        try "output:\n  store: s3://bucket/x\n  endpoint: http://127.0.0.1:\(port)\n".write(
+            toFile: folder + "/store.yaml", atomically: true, encoding: .utf8)
+        for (spec, cause) in [
+            ("weights.yaml", "the job's model cannot be loaded: /nonexistent/w.pth"), ("store.yaml", "cannot be written"),
+        ] {
+            let run = try Self.odam(
+                ["run", "photos", "--job", spec, "--migrations", RunnerCluster.migrations], in: folder,
+                environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
+            #expect(run.status == 1 && run.output.contains(cause) && !run.output.contains("Usage"), "\(run.output)")
+        }
+        let jobs = try Self.odam(["sql", "-At", "-c", "SELECT count(*) FROM jobs"], in: folder)
+        #expect(jobs.output.contains("0"), "no job was recorded: \(jobs.output)")
     }
 }

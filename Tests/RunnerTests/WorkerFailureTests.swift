@@ -12,12 +12,15 @@ import Testing
 @Suite(.serialized)
 struct WorkerFailureTests {
     /// Eight synthetic scenes in two shards, in a file store under the cluster's folder.
-    static func smallJob(_ cluster: RunnerCluster, seed: UInt64, count: Int = 8, shardSize: Int = 4, spec: String? = nil) throws {
+    static func smallJob(
+        _ cluster: RunnerCluster, seed: UInt64, count: Int = 8, shardSize: Int = 4, spec: String? = nil, enqueueArguments: [String] = []
+    ) throws {
         try RunnerCluster.synthetic(cluster.root + "/data", count: count, seed: seed)
         try (spec ?? "output:\n  store: file://\(cluster.root)/objects\n").write(
             toFile: cluster.root + "/job.yaml", atomically: true, encoding: .utf8)
         try cluster.enqueue(
-            cluster.root + "/data/synthetic/images", arguments: ["--job", cluster.root + "/job.yaml", "--shard-size", String(shardSize)])
+            cluster.root + "/data/synthetic/images",
+            arguments: ["--job", cluster.root + "/job.yaml", "--shard-size", String(shardSize)] + enqueueArguments)
     }
 
     /// Every image has exactly one ok row, and each maps object exists once.
@@ -184,5 +187,36 @@ struct WorkerFailureTests {
         for object in try after.query("SELECT key, sha256 FROM heat_map_objects").rows {
             #expect(try store.get(object[0]!).map { SHA256.hex($0) } == object[1]!)
         }
+    }
+
+    /// An S3 store that refuses connections is an outage to wait out, not the shards' fault: the shard is released
+    /// uncharged (no error attempt), and the job completes once the store answers.
+    @Test func anUnreachableStoreIsWaitedOutUncharged() throws {
+        let seaweed = try SeaweedServer.shared()
+        try seaweed.store(bucket: "odam-outage").createBucket()
+        let cluster = try RunnerCluster(
+            name: "store_outage", environment: ["AWS_ACCESS_KEY_ID": seaweed.accessKey, "AWS_SECRET_ACCESS_KEY": seaweed.secretKey])
+        defer { try? FileManager.default.removeItem(atPath: cluster.root) }
+        // Nothing listens on the store's port until the proxy starts below.
+        let port = try freeLoopbackPorts(1, range: 40_000..<50_000)[0]
+        try Self.smallJob(
+            cluster, seed: 29, count: 4, shardSize: 2,
+            spec: "output:\n  store: s3://odam-outage/run\n  endpoint: http://127.0.0.1:\(port)\n",
+            enqueueArguments: ["--skip-checks"])
+        let coordinator = try cluster.coordinator()
+        let worker = try cluster.worker("worker")
+        #expect(
+            RunnerCluster.waitUntil(timeout: 120) { cluster.logText("worker").contains("the object store is unreachable") },
+            "\(cluster.logText("worker"))")
+        let proxy = try FaultProxy(port: UInt16(port), upstreamPort: UInt16(seaweed.port)) { _ in nil }
+        #expect(RunnerCluster.finish(worker, timeout: 300) == 0, "\(cluster.logText("worker"))")
+        #expect(RunnerCluster.finish(coordinator, timeout: 60) == 0, "\(cluster.logText("coordinator"))")
+        _ = proxy
+        let db = try cluster.connect()
+        try Self.expectEverythingOnce(db, images: 4)
+        #expect(try db.query("SELECT count(*) FROM shard_attempts WHERE outcome = 'error'").rows == [["0"]])
+        #expect(
+            try db.query("SELECT count(*) > 0 FROM shard_attempts WHERE outcome = 'released' AND error LIKE 'object store unreachable%'")
+                .rows == [["t"]])
     }
 }
