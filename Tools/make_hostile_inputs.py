@@ -136,6 +136,9 @@ write("weights", "nested_dicts.pth", checkpoint(PROTO + (b"}" + short("a")) * le
       "error", "nested deeper")
 write("weights", "nested_lists.pth",
       checkpoint(PROTO + b"}" + short("a") + b"]" * levels + b"a" * (levels - 1) + b"s."), "error", "no tensors")
+# Found by Tools/fuzz: SETITEM after MARK pops below the mark, and TUPLE then sliced the stack past its end.
+write("weights", "mark_above_stack.pth", checkpoint(PROTO + b"}" + short("a") + short("b") + b"(" + b"s" + b"t" + b"."), "error",
+      "shrank below its mark")
 # Code execution attempts stay refused.
 write("weights", "os_system.pth", checkpoint(PROTO + short("os") + short("system") + b"\x93" + short("id") + b"\x85R."),
       "error", "refusing global os.system")

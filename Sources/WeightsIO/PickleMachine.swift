@@ -108,6 +108,8 @@ struct PickleMachine {
 
     private mutating func popToMark() throws -> [PickleValue] {
         guard let mark = marks.popLast() else { throw error("no mark on the stack") }
+        // Opcodes after MARK may pop below it (found by fuzzing): the mark then points past the stack's end.
+        guard mark <= stack.count else { throw error("the stack shrank below its mark") }
         let items = Array(stack[mark...])
         stack.removeSubrange(mark...)
         return items
