@@ -186,7 +186,7 @@ struct PartitionTests {
 
         // The link comes back and w1 resumes: it must notice its lost lease and commit nothing.
         try network.restore("w1")
-        FileManager.default.createFile(atPath: release, contents: Data())
+        _ = FileManager.default.createFile(atPath: release, contents: Data())
         var abandoned = false
         for _ in 0..<600 where !abandoned {
             usleep(100_000)
