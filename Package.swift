@@ -30,7 +30,8 @@ let package = Package(
         .library(name: "WeightsIO", targets: ["WeightsIO"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: - C libraries
@@ -72,6 +73,7 @@ let package = Package(
             name: "Runner",
             dependencies: [
                 "Engine", "Vision", "WeightsIO", "Detection", "Explain", "Postgres", "ObjectStore", "DefaultModel", "Digest", "Files",
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),

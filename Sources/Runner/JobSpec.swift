@@ -40,7 +40,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
         public var scoreThreshold: Float = 0.3
         public var maxDetections: Int = 100
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case method, iou, low, high
             case scoreThreshold = "score_threshold"
             case maxDetections = "max_detections"
@@ -95,107 +95,10 @@ public struct JobSpec: Codable, Sendable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, source, model, odam, nms, output
         case shardSize = "shard_size"
         case maxPixels = "max_pixels"
-    }
-
-    /// Keys whose values must be whole numbers: a YAML `1e3` or a 20-digit number is an error, not a silent default.
-    static let integerKeys: Set<String> = ["shard_size", "max_pixels", "nms.max_detections"]
-
-    /// Keys each section accepts, so that a misspelt key is an error rather than a silent default.
-    static let knownKeys: [String: Set<String>] = [
-        "": ["name", "model", "odam", "nms", "output", "source", "shard_size", "max_pixels"],
-        "model": ["spec", "weights", "sha256"],
-        "odam": ["targets", "path"],
-        "nms": ["method", "iou", "low", "high", "score_threshold", "max_detections"],
-        "output": ["store", "endpoint", "region", "addressing", "upload"],
-        "output.upload": ["maps", "overlays", "detections"],
-        "source": ["url", "stage"],
-    ]
-
-    /// Reads a job spec file (`.yaml`/`.yml` or `.json`); errors name the file and what is wrong.
-    public static func read(contentsOf path: String) throws -> JobSpec {
-        let data: Data
-        do {
-            data = Data(try RegularFile.read(path, maximumBytes: 1 << 20))
-        } catch {
-            throw RunnerError("\(path): cannot read the job spec (\(error.reason))")
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        let value: Any
-        if path.hasSuffix(".json") {
-            do { value = try JSONSerialization.jsonObject(with: data) } catch {
-                throw RunnerError("\(path): not valid JSON, or nested too deeply (\(error.localizedDescription))")
-            }
-        } else {
-            value = try YAMLReader.parse(text, file: path)
-        }
-        guard let document = value as? [String: Any] else { throw RunnerError("\(path): a job spec must be a mapping of keys") }
-        return try decode(document, file: path)
-    }
-
-    /// Checks the document's keys and values and decodes it.
-    public static func decode(_ document: [String: Any], file: String) throws -> JobSpec {
-        func check(_ value: Any, section: String) throws {
-            guard let mapping = value as? [String: Any] else { return }
-            let known = knownKeys[section] ?? []
-            for (key, child) in mapping {
-                let path = section.isEmpty ? key : section + "." + key
-                guard known.contains(key) else {
-                    throw RunnerError("\(file): unknown key '\(path)' (known: \(known.sorted().joined(separator: ", ")))")
-                }
-                if integerKeys.contains(path), !(child is Int) || child is Bool {
-                    throw RunnerError("\(file): '\(path)' must be a whole number, not \(child)")
-                }
-                if knownKeys[path] != nil {
-                    guard child is [String: Any] else { throw RunnerError("\(file): '\(path)' must be a mapping of keys") }
-                    try check(child, section: path)
-                }
-            }
-        }
-        try check(document, section: "")
-        var spec: JobSpec
-        do {
-            // The document over the defaults, so that every key it leaves out keeps its default.
-            let json = try JSONSerialization.data(withJSONObject: merged(defaultDocument, document))
-            spec = try JSONDecoder().decode(JobSpec.self, from: json)
-        } catch let error as DecodingError {
-            throw RunnerError("\(file): \(describe(error))")
-        }
-        try spec.validate(file: file)
-        return spec
-    }
-
-    /// The defaults as a JSON document (optional settings left out).
-    static var defaultDocument: [String: Any] {
-        let data = try! JSONEncoder().encode(JobSpec())
-        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-    }
-
-    /// `overlay`'s keys over `base`'s, nested mappings merged key by key.
-    static func merged(_ base: [String: Any], _ overlay: [String: Any]) -> [String: Any] {
-        var result = base
-        for (key, value) in overlay {
-            if let inner = value as? [String: Any], let existing = base[key] as? [String: Any] {
-                result[key] = merged(existing, inner)
-            } else {
-                result[key] = value
-            }
-        }
-        return result
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
-            return "'\(context.codingPath.map(\.stringValue).joined(separator: "."))' must be \(type)"
-        case .dataCorrupted(let context):
-            return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
-        case .keyNotFound(let key, _): return "missing '\(key.stringValue)'"
-        @unknown default: return "\(error)"
-        }
     }
 
     func validate(file: String) throws {

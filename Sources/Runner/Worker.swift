@@ -264,8 +264,7 @@ public final class Worker: @unchecked Sendable {
 
     func makeProcessor(job: Int, db: PostgresConnection) throws -> ShardProcessor {
         let row = try db.query("SELECT spec::text, source FROM jobs WHERE id = $1", [String(job)]).rows[0]
-        let document = try JSONSerialization.jsonObject(with: Data(row[0]!.utf8)) as? [String: Any] ?? [:]
-        let spec = try JobSpec.decode(document, file: "job \(job)'s spec")
+        let spec = try JobSpec.stored(row[0]!, job: job)
         let store = try JobResources.store(for: spec.output)
         let detector = try JobResources.detector(for: spec.model, cache: options.cacheDirectory) { bucket in
             var output = spec.output

@@ -17,13 +17,8 @@ enum FuzzTarget: String, CaseIterable {
         case .image: _ = try? ImageCodec(maximumPixels: 4_000_000).decode(bytes, file: "fuzz")
         case .weights: _ = try? WeightsFile.read(bytes: bytes, file: "fuzz")
         case .spec:
-            let text = String(decoding: bytes, as: UTF8.self)
-            if let value = try? YAMLReader.parse(text, file: "fuzz.yaml"), let document = value as? [String: Any] {
-                _ = try? JobSpec.decode(document, file: "fuzz.yaml")
-            }
-            if let value = try? JSONSerialization.jsonObject(with: Data(bytes)), let document = value as? [String: Any] {
-                _ = try? JobSpec.decode(document, file: "fuzz.json")
-            }
+            _ = try? JobSpec.decode(Data(bytes), file: "fuzz.yaml", json: false)
+            _ = try? JobSpec.decode(Data(bytes), file: "fuzz.json", json: true)
         }
     }
 }
