@@ -93,10 +93,14 @@ def checkpoint(pickle_bytes, storages=None):
     """A torch.save-style zip (stored entries) around `pickle_bytes`."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("archive/data.pkl", pickle_bytes)
-        archive.writestr("archive/byteorder", "little")
+        # A fixed date, so that the files are the same on every run of this script.
+        def add(name, data):
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data)
+
+        add("archive/data.pkl", pickle_bytes)
+        add("archive/byteorder", "little")
         for key, data in (storages or {}).items():
-            archive.writestr(f"archive/data/{key}", data)
+            add(f"archive/data/{key}", data)
     return buffer.getvalue()
 
 
