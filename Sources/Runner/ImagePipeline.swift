@@ -30,9 +30,9 @@ public struct ImagePipeline {
             odamNMS: OdamNMS(
                 iouThreshold: spec.nms.iou ?? defaults.iouThreshold, lowCorrelation: spec.nms.low ?? defaults.lowCorrelation,
                 highCorrelation: spec.nms.high ?? defaults.highCorrelation, maximumDetections: defaults.maximumDetections),
-            targets: spec.odam.targets.compactMap(ExplanationTarget.init(rawValue:)), detectionsPerImage: spec.nms.maxDetections,
+            targets: spec.odam.targets, detectionsPerImage: spec.nms.maxDetections,
             scoreThreshold: spec.nms.scoreThreshold)
-        usesOdamNMS = spec.nms.method == "odam"
+        usesOdamNMS = spec.nms.method == .odam
         makesOverlays = spec.output.upload.overlays
     }
 

@@ -16,7 +16,7 @@ public enum JobResources {
         var configuration = try S3Store.Configuration.fromEnvironment(
             bucket: bucket, prefix: location.count > 1 ? location[1] + "/" : "", endpoint: output.endpoint)
         if let region = output.region { configuration.region = region }
-        configuration.pathStyle = output.addressing == "path"
+        configuration.pathStyle = output.addressing == .path
         return S3Store(configuration)
     }
 

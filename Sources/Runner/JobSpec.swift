@@ -19,8 +19,8 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public struct Odam: Codable, Sendable, Equatable {
         public init() {}
 
-        /// Targets of the kept detections' maps (`score`, `x1`, `y1`, `x2`, `y2`); `combined` is always added.
-        public var targets: [String] = ["score", "x1", "y1", "x2", "y2"]
+        /// Targets of the kept detections' maps (`score`, `logit`, `x1`, `y1`, `x2`, `y2`); `combined` is always added.
+        public var targets: [ExplanationTarget] = [.score, .x1, .y1, .x2, .y2]
         /// `exact` (autograd through the real head) or `approximate` (FCOS's reversed head with GroupNorm frozen,
         /// each level checked against exact samples and recomputed exactly when it falls below r 0.999).
         public var path: MapPath = .exact
@@ -29,8 +29,14 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public struct NMS: Codable, Sendable, Equatable {
         public init() {}
 
-        /// `odam` (Odam-NMS) or `nms` (plain NMS at the same IoU threshold).
-        public var method: String = "odam"
+        public enum Method: String, Codable, Sendable, CaseIterable {
+            /// Odam-NMS.
+            case odam
+            /// Plain NMS at the same IoU threshold.
+            case nms
+        }
+
+        public var method: Method = .odam
         /// Odam-NMS's T_iou, T_l and T_h; nil takes the detector's (FCOS and RetinaNet 0.5, 0.2, 0.8 as the paper;
         /// Faster R-CNN 0.6, 0.3, 0.7 as the official code).
         public var iou: Float?
@@ -67,8 +73,14 @@ public struct JobSpec: Codable, Sendable, Equatable {
         public var endpoint: String?
         /// The S3 region (default: `AWS_REGION`, else us-east-1).
         public var region: String?
-        /// `path` (endpoint/bucket/key) or `virtual` (bucket.endpoint/key).
-        public var addressing: String = "path"
+        public enum Addressing: String, Codable, Sendable, CaseIterable {
+            /// endpoint/bucket/key
+            case path
+            /// bucket.endpoint/key
+            case virtual
+        }
+
+        public var addressing: Addressing = .path
         public var upload = Upload()
     }
 
@@ -116,11 +128,6 @@ public struct JobSpec: Codable, Sendable, Equatable {
         if let low = nms.low, let high = nms.high, low > high {
             throw RunnerError("\(file): 'nms.low' (\(low)) must not exceed 'nms.high' (\(high))")
         }
-        let targetNames: Set<String> = ["score", "logit", "x1", "y1", "x2", "y2"]
-        for target in odam.targets where !targetNames.contains(target) {
-            throw RunnerError("\(file): odam.targets: unknown target '\(target)' (score, logit, x1, y1, x2, y2)")
-        }
-        guard ["odam", "nms"].contains(nms.method) else { throw RunnerError("\(file): nms.method must be 'odam' or 'nms'") }
         guard [nms.iou, nms.low, nms.high].allSatisfy({ $0.map { (0...1).contains($0) } ?? true }), nms.maxDetections > 0 else {
             throw RunnerError("\(file): nms thresholds must lie in [0, 1] and max_detections be positive")
         }
@@ -129,9 +136,6 @@ public struct JobSpec: Codable, Sendable, Equatable {
             !location.hasPrefix("/") || output.store.hasPrefix("file://")
         else {
             throw RunnerError("\(file): 'output.store' must be file://PATH or s3://BUCKET[/PREFIX], not '\(output.store)'")
-        }
-        guard ["path", "virtual"].contains(output.addressing) else {
-            throw RunnerError("\(file): output.addressing must be path or virtual")
         }
         if model.spec != "shipped" && model.weights == nil {
             throw RunnerError("\(file): model.weights is needed unless model.spec is shipped")

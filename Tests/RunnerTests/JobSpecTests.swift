@@ -20,11 +20,11 @@ struct JobSpecTests {
         (defaults.name, defaults.shardSize) = ("shared-folder", 16)
         #expect(shared == defaults, "the shared-folder example spells out the defaults")
         let http = try JobSpec.read(contentsOf: Self.jobs + "/http-source.yaml")
-        #expect(http.output.store == "s3://odam-results/street-2026" && http.output.addressing == "virtual")
+        #expect(http.output.store == "s3://odam-results/street-2026" && http.output.addressing == .virtual)
         #expect(http.output.region == "eu-central-1" && http.output.upload.overlays && http.output.upload.maps)
         #expect(http.source?.url == "https://images.example.org/datasets/street-2026")
         let staged = try JobSpec.read(contentsOf: Self.jobs + "/s3-staged.yaml")
-        #expect(staged.nms.method == "nms" && staged.model.weights == "s3://odam-models/fcos_synth_baseline.safetensors")
+        #expect(staged.nms.method == .nms && staged.model.weights == "s3://odam-models/fcos_synth_baseline.safetensors")
         #expect(staged.model.sha256?.count == 64)
         #expect(staged.source?.stage == true)
     }
@@ -32,7 +32,10 @@ struct JobSpecTests {
     @Test(arguments: [
         ("model:\n  spce: shipped\n", "line 2: 'model.spce': unknown key"),
         ("nms:\n  iou: high\n", "line 2: 'nms.iou' must be"),
-        ("odam:\n  targets: [score, nose]\n", "unknown target 'nose'"),
+        (
+            "odam:\n  targets: [score, nose]\n",
+            "line 2: 'odam.targets[1]': Cannot initialize ExplanationTarget from invalid String value nose"
+        ),
         ("output:\n  store: ftp://x\n", "'output.store' must be"),
         ("nms:\n\tiou: 0.5\n", "not valid YAML"),
         ("nms:\n  iou: 0.5\n    low: 0.2\n", "not valid YAML"),
