@@ -3,7 +3,7 @@ import Foundation
 
 /// A libpq connection string (`key=value …` or a `postgresql://` URI) as libpq itself parses it
 /// (`PQconninfoParse`), so that its password can be taken out reliably, whatever quoting or `@` it holds.
-public struct ConnectionInfo: Sendable, Equatable {
+public struct ConnectionInfo: Sendable {
     /// The options the string sets, in libpq's order.
     public var options: [(keyword: String, value: String)]
 
@@ -22,10 +22,6 @@ public struct ConnectionInfo: Sendable, Equatable {
             option += 1
         }
         self.options = options
-    }
-
-    public static func == (a: ConnectionInfo, b: ConnectionInfo) -> Bool {
-        a.options.map(\.keyword) == b.options.map(\.keyword) && a.options.map(\.value) == b.options.map(\.value)
     }
 
     /// The password, if the string holds one.

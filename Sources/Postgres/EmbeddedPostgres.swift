@@ -138,7 +138,8 @@ public final class EmbeddedPostgres: @unchecked Sendable {
             }
             try rules.write(toFile: hba, atomically: true, encoding: .utf8)
         }
-        try chownForServer()
+        // Only the files written here: a recursive chown of a large data directory at every start would be slow.
+        try chownForServer([dataDirectory + "/odam.conf", main] + (trustedNetworks.isEmpty ? [] : [dataDirectory + "/pg_hba.conf"]))
     }
 
     /// Stops the server (fast shutdown: sessions are ended, the data is kept).
@@ -147,12 +148,13 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         try run("pg_ctl", ["-m", "fast", "-w", "stop"])
     }
 
-    /// The server's files belong to the user that runs it.
-    func chownForServer() throws {
+    /// The server's files (by default the whole data directory, else just `paths`) belong to the user that runs it.
+    func chownForServer(_ paths: [String]? = nil) throws {
         guard let runAs else { return }
         let log = NSTemporaryDirectory() + "odam-chown-\(getpid()).log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        guard try Self.spawnAndWait(["/bin/chown", "-R", "\(runAs):\(runAs)", dataDirectory], output: log) == 0 else {
+        let targets = paths.map { ["\(runAs):\(runAs)"] + $0 } ?? ["-R", "\(runAs):\(runAs)", dataDirectory]
+        guard try Self.spawnAndWait(["/bin/chown"] + targets, output: log) == 0 else {
             throw PostgresError(
                 sqlState: nil, message: "cannot give \(dataDirectory) to the \(runAs) user", detail: nil, context: "embedded PostgreSQL")
         }

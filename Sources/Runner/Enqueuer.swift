@@ -58,9 +58,15 @@ public enum Enqueuer {
                 let isDirectory = entry.st_mode & S_IFMT == S_IFDIR
                 let isImage = imageExtensions.contains((name as NSString).pathExtension.lowercased())
                 guard isDirectory || isImage else { continue }
-                guard let real = RawPath.realPath(path), real == realRoot || real.hasPrefix(realRoot + "/") else {
-                    walk.problems.append("\(path): a symbolic link that leads outside \(root); skipped")
-                    continue
+                // Only a link can leave the root: every folder walked is inside it, so a plain entry of one is too
+                // (one realpath per link, not one per image of a million-image walk).
+                var link = stat()
+                let isLink = RawPath.withCString(path, { lstat($0, &link) }) == 0 && link.st_mode & S_IFMT == S_IFLNK
+                if isLink {
+                    guard let real = RawPath.realPath(path), real == realRoot || real.hasPrefix(realRoot + "/") else {
+                        walk.problems.append("\(path): a symbolic link that leads outside \(root); skipped")
+                        continue
+                    }
                 }
                 if isDirectory {
                     visit(path, relative: child)
