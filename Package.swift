@@ -19,6 +19,7 @@ let kernelSettings: [SwiftSetting] =
     ]
 
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 
 let package = Package(
     name: "odam",
@@ -32,6 +33,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // MARK: - C libraries
@@ -66,16 +68,18 @@ let package = Package(
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
         .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
         .target(name: "Digest", swiftSettings: swiftSettings),
-        .target(name: "Processes", dependencies: ["CSystem"], swiftSettings: swiftSettings),
+        .target(name: "Processes", dependencies: ["CSystem", logging], swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "Digest", "Processes"], swiftSettings: swiftSettings),
         .target(name: "ObjectStore", dependencies: ["CCurl", "Digest"], swiftSettings: swiftSettings),
         .target(
             name: "Runner",
             dependencies: [
                 "Engine", "Vision", "WeightsIO", "Detection", "Explain", "Postgres", "ObjectStore", "DefaultModel", "Digest", "Files",
-                .product(name: "Yams", package: "Yams"),
+                .product(name: "Yams", package: "Yams"), logging,
             ],
             swiftSettings: swiftSettings),
+        .target(
+            name: "Reports", dependencies: ["Engine", "Postgres", "Processes", "Runner", "Synthesis"], swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
             name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain"], swiftSettings: swiftSettings),
@@ -88,9 +92,9 @@ let package = Package(
             name: "odam",
             dependencies: [
                 "Engine", "NN", "WeightsIO", "Vision", "Detection", "Explain", "Synthesis", "Training", "DefaultModel", "Postgres",
-                "Runner", "Processes", "ObjectStore",
+                "Runner", "Reports", "Processes", "ObjectStore",
                 "Benchmarks",
-                argumentParser,
+                argumentParser, logging,
             ],
             swiftSettings: swiftSettings),
 
@@ -99,8 +103,12 @@ let package = Package(
 
         // MARK: - Tests
         .target(
-            name: "TestSupport", dependencies: ["Engine", "WeightsIO", "Postgres", "ObjectStore"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["Engine", "WeightsIO"], path: "Tests/TestSupport",
             swiftSettings: swiftSettings),
+        // What the integration tests share: the tests' PostgreSQL and S3 servers, a fault proxy, the odam binary.
+        .target(
+            name: "ServiceTestSupport", dependencies: ["TestSupport", "Postgres", "ObjectStore", "Processes"],
+            path: "Tests/ServiceTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "NN", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
@@ -110,7 +118,7 @@ let package = Package(
         .testTarget(
             name: "VisionTests", dependencies: ["Engine", "Vision", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "CLITests", swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "ServiceTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ExplainTests", dependencies: ["Engine", "NN", "Vision", "Detection", "Explain", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
@@ -122,16 +130,20 @@ let package = Package(
         .testTarget(
             name: "TrainingTests", dependencies: ["Engine", "NN", "Detection", "Explain", "Synthesis", "Training", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Runner", "Files", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "ServiceTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Runner"], swiftSettings: swiftSettings),
+        .testTarget(name: "ProcessesTests", dependencies: ["Processes", logging], swiftSettings: swiftSettings),
         .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RunnerTests",
             dependencies: [
                 "Engine", "Detection", "Explain", "WeightsIO", "Synthesis", "DefaultModel", "Runner", "Vision", "Postgres", "ObjectStore",
-                "TestSupport", "Digest", "Processes", "Files",
+                "TestSupport", "ServiceTestSupport", "Digest", "Processes", "Files", "Reports",
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Digest", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ObjectStoreTests", dependencies: ["ObjectStore", "Digest", "TestSupport", "ServiceTestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "WeightsIOTests", dependencies: ["Engine", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),

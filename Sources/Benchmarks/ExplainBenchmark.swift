@@ -43,7 +43,6 @@ public enum ExplainBenchmark {
         spec.maxSize = max(size.0, size.1)
         let built = try weights.map { try spec.load(weights: $0) } ?? spec.build(classCount: 91)
         guard let detector = built as? FCOS else { throw ModelError("this benchmark needs an FCOS model") }
-        detector.keepsTowerLayers = true
         var random = RandomNumbers(seed: 9)
         let image = random.uniform([3, size.0, size.1], 0, 1)
         var trace: ForwardTrace? = nil
@@ -51,7 +50,7 @@ public enum ExplainBenchmark {
         let forward = Timing.measure(warmups: 1, runs: runs) {
             withoutGradients {
                 var timings = StageTimings()
-                let output = detector.forward(detector.transform.batch([image]), timings: &timings)
+                let output = detector.forward(detector.transform.batch([image]), keeping: .towerLayers, timings: &timings)
                 trace = output.trace
                 result = output.results[0]
             }

@@ -20,8 +20,10 @@ public enum TrainBenchmark {
          "minSize": 320, "maxSize": 320, "normalization": "batchNorm"}
         """
 
-    /// - Parameter odamMaps: Odam-Train's maps, `exact` or `official` (``OdamTrainSettings/Maps``).
-    public static func run(batchSize: Int, size: Int, iterations: Int, odamTrain: [Bool], odamMaps: String = "exact") throws -> [Row] {
+    /// - Parameter odamMaps: Odam-Train's maps.
+    public static func run(batchSize: Int, size: Int, iterations: Int, odamTrain: [Bool], odamMaps: OdamTrainSettings.Maps = .exact) throws
+        -> [Row]
+    {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("odam-bench-train-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try SyntheticDataset.write(directory: directory, count: batchSize, seed: 11, generator: SceneGenerator(width: size, height: size))
@@ -29,7 +31,7 @@ public enum TrainBenchmark {
             let json = """
                 {"model": \(modelJSON), "train": "\(directory)", "output": "\(directory)/run", "epochs": 1000,
                  "batchSize": \(batchSize), "minSizes": [\(size)], "maxSize": \(size), "warmupIterations": 0, "horizontalFlip": false
-                 \(odam ? ", \"odamTrain\": {\"maps\": \"\(odamMaps)\"}" : "")}
+                 \(odam ? ", \"odamTrain\": {\"maps\": \"\(odamMaps.rawValue)\"}" : "")}
                 """
             let trainer = try Trainer(config: try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)))
             let (batch, targets) = try trainer.batch(at: 0)

@@ -56,6 +56,14 @@ public struct ImageDetections: Sendable {
 
 /// The tensors of a forward pass that explanations reach into.
 public struct ForwardTrace: Sendable {
+    /// What a forward pass keeps beyond the tensors every trace has (the caller asks; the model holds no such mode).
+    public struct Extra: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// FCOS: the towers' ReLU outputs and GroupNorm scales, for the reversed head (the approximate map path).
+        public static let towerLayers = Extra(rawValue: 1)
+    }
+
     public var input: Tensor
     /// Backbone outputs (C levels) and FPN levels, finest first.
     public var backbone: [Tensor]
@@ -65,7 +73,7 @@ public struct ForwardTrace: Sendable {
     public var head: [String: [Tensor]]
     /// Two-stage detectors: the proposals as [K, 5] (image, x1, y1, x2, y2).
     public var proposals: Tensor?
-    /// FCOS with `keepsTowerLayers`: per level, the classification and regression tower layers.
+    /// FCOS asked to keep ``ForwardTrace/Extra/towerLayers``: per level, the classification and regression tower layers.
     public var towerLayers: [(classification: [TowerLayer], regression: [TowerLayer])] = []
 
     public init(input: Tensor, backbone: [Tensor], pyramid: [Tensor], head: [String: [Tensor]], proposals: Tensor? = nil) {
@@ -81,11 +89,18 @@ public struct ForwardTrace: Sendable {
 public protocol Detector: Module {
     var transform: DetectionTransform { get }
     var classCount: Int { get }
-    /// Runs the network on a prepared batch.
-    func forward(_ batch: DetectionTransform.Batch, timings: inout StageTimings) -> (trace: ForwardTrace, results: [ImageDetections])
+    /// Runs the network on a prepared batch, keeping `extras` in the trace where the model has them.
+    func forward(_ batch: DetectionTransform.Batch, keeping extras: ForwardTrace.Extra, timings: inout StageTimings) -> (
+        trace: ForwardTrace, results: [ImageDetections]
+    )
 }
 
 extension Detector {
+    /// Runs the network on a prepared batch, keeping nothing beyond the plain trace.
+    public func forward(_ batch: DetectionTransform.Batch, timings: inout StageTimings) -> (trace: ForwardTrace, results: [ImageDetections])
+    {
+        forward(batch, keeping: [], timings: &timings)
+    }
     /// Detects objects in images (RGB tensors [3, H, W] with values in [0, 1]), without recording gradients.
     public func detect(_ images: [Tensor], timings: inout StageTimings) -> [ImageDetections] {
         withoutGradients {

@@ -1,4 +1,4 @@
-import Dispatch
+import Engine
 
 /// Seconds spent in each stage of a detector's forward pass.
 public struct StageTimings: Sendable, Codable, Equatable {
@@ -11,8 +11,8 @@ public struct StageTimings: Sendable, Codable, Equatable {
     public init() {}
 
     public mutating func measure<R>(_ stage: Stage, _ body: () throws -> R) rethrows -> R {
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer { seconds[stage, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+        let watch = Stopwatch()
+        defer { seconds[stage, default: 0] += watch.seconds }
         return try body()
     }
 

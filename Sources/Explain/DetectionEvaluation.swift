@@ -79,9 +79,6 @@ public struct DetectionEvaluation {
     ) throws -> Report {
         let needsMaps = methods.contains { if case .odam = $0 { true } else { false } }
         let mapMaker = needsMaps ? try DetectorMaps(detector: detector, path: mapPath) : nil
-        let fcos = detector as? FCOS
-        fcos?.keepsTowerLayers = mapMaker?.needsTowerLayers ?? false
-        defer { fcos?.keepsTowerLayers = false }
         let codec = ImageCodec()
         var results = [[COCOResult]](repeating: [], count: methods.count)
         var crowdImages = [[CrowdImage]](repeating: [], count: methods.count)
@@ -92,29 +89,22 @@ public struct DetectionEvaluation {
         var evaluated = 0
         for entry in Self.entries(groundTruth, imageDirectory: imageDirectory, crowdCategory: crowdCategory) {
             let image: RGBImage
-            do { image = try codec.decode(contentsOf: entry.path) } catch {
-                failures.append("\(error)")
+            let pass: CandidatePass
+            do {
+                image = try codec.decode(contentsOf: entry.path)
+                pass = try CandidatePass(image: image, detector: detector, mapMaker: mapMaker)
+            } catch {
+                let cause = "\(error)"
+                failures.append(cause.hasPrefix(entry.path) ? cause : "\(entry.path): \(cause)")
                 failedIDs.insert(entry.cocoID)
                 continue
             }
             evaluated += 1
-            var start = DispatchTime.now()
-            let (trace, outputs) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
-                var timings = StageTimings()
-                return detector.forward(detector.transform.batch([image.tensor()]), timings: &timings)
-            }
-            forwardSeconds += Self.seconds(since: start)
-            let output = outputs[0]
-            var maps: CandidateMaps? = nil
-            if let mapMaker {
-                start = DispatchTime.now()
-                maps = mapMaker.candidateMaps(trace: trace, result: output, predictions: Array(output.candidates.indices)).maps
-                mapSeconds += Self.seconds(since: start)
-            }
+            forwardSeconds += pass.forwardMilliseconds / 1000
+            mapSeconds += (pass.candidateMapsMilliseconds ?? 0) / 1000
             for (m, method) in methods.enumerated() {
-                start = DispatchTime.now()
-                let chosen = output.suppressed(by: method, maps: maps, limit: detectionsPerImage)
-                suppressionSeconds[m] += Self.seconds(since: start)
+                let (chosen, milliseconds) = Stopwatch.time { pass.suppressed(by: method, limit: detectionsPerImage) }
+                suppressionSeconds[m] += milliseconds / 1000
                 results[m] += chosen.detections.map { COCOResult(imageID: entry.cocoID, detection: $0) }
                 let person = chosen.detections.filter { $0.label == crowdCategory }
                 crowdImages[m].append(
@@ -144,10 +134,6 @@ public struct DetectionEvaluation {
         }
         return Report(
             rows: rows, images: evaluated, forwardSeconds: forwardSeconds / perImage, mapSeconds: mapSeconds / perImage, failures: failures)
-    }
-
-    static func seconds(since start: DispatchTime) -> Double {
-        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     }
 
     /// The report as a table: one row per method.

@@ -48,7 +48,8 @@ public struct DetectorMaps {
     }
 
     /// Whether the forward pass must keep FCOS's tower layers (the approximate path reads them).
-    public var needsTowerLayers: Bool { path == .approximate }
+    /// What the forward pass must keep for these maps (the reversed head reads FCOS's tower layers).
+    public var traceExtras: ForwardTrace.Extra { path == .approximate ? .towerLayers : [] }
 
     /// The grid Odam-NMS compares maps on: input/16 for one-stage detectors (the official FCOS `H_in // 16`), input/8
     /// for Faster R-CNN (the official code uses its stride-8 level at test time).

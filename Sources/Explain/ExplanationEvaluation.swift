@@ -126,7 +126,7 @@ public struct ExplanationEvaluation {
             }
             for (m, (_, method)) in methods.enumerated() {
                 var maps: [Tensor]
-                let start = DispatchTime.now()
+                let watch = Stopwatch()
                 switch method {
                 case .gradient(let heatMapMethod):
                     let perTarget =
@@ -143,7 +143,7 @@ public struct ExplanationEvaluation {
                     maps = drise.explain(detector: detector, image: pixels, trace: trace, result: result, predictions: predictions)
                         .map(\.normalized)
                 }
-                rows[m].secondsPerObject += Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+                rows[m].secondsPerObject += watch.seconds
                 var randomizedMaps: [Tensor]? = nil
                 if case .gradient(let heatMapMethod) = method, let randomized, let (randomTrace, same) = randomizedRun {
                     randomizedMaps = Explainers.exact(for: randomized, method: heatMapMethod)!.explain(

@@ -48,7 +48,7 @@ public struct FCOSReversedHead {
         }
     }
 
-    /// The state the forward pass kept (``FCOS/keepsTowerLayers``), for image `image`.
+    /// The state the forward pass kept (``ForwardTrace/Extra/towerLayers``), for image `image`.
     func towerState(_ tower: ConvTower, layers: [TowerLayer], image: Int) -> TowerState {
         var state = TowerState(outputs: [], scales: [], transposed: [])
         for (index, (conv, layer)) in zip(tower.convs, layers).enumerated() {

@@ -8,6 +8,16 @@ public protocol ObjectStore: Sendable {
     func get(_ key: String) throws -> [UInt8]?
     /// A URL users can open for `key` (for the SQL views and exports).
     func url(for key: String) -> String
+    /// Requests retried so far by this store (uploads that needed a second try), for the runner's timings.
+    var retries: Int { get }
+    /// Creates what writes need (an S3 bucket) when it is missing and the credentials may; stores that need nothing
+    /// return at once.
+    func createContainerIfMissing() throws
+}
+
+extension ObjectStore {
+    public var retries: Int { 0 }
+    public func createContainerIfMissing() throws {}
 }
 
 /// A failure of the object store, naming the key and the cause (HTTP status and S3 error code for S3).

@@ -87,6 +87,8 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     }
 
     /// Creates the bucket (an existing one of ours is fine).
+    public func createContainerIfMissing() throws { try createBucket() }
+
     public func createBucket() throws {
         let response = try client.request(method: "PUT", url: objectURL(nil), body: [], what: "creating bucket \(configuration.bucket)")
         guard (200..<300).contains(response.status) || response.errorCode == "BucketAlreadyOwnedByYou" else {

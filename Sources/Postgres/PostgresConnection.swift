@@ -101,9 +101,9 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// `COPY … FROM STDIN` with rows of text values (nil is NULL), in PostgreSQL's text format.
+    /// `COPY … FROM STDIN` with rows of values (nil is NULL), sent in PostgreSQL's text format.
     @discardableResult
-    public func copyIn(_ sql: String, rows: [[String?]]) throws -> Int {
+    public func copyIn(_ sql: String, rows: [[(any PostgresEncodable)?]]) throws -> Int {
         _ = try Self.rows(of: PQexec(handle, sql), connection: handle, context: "starting \(Self.summary(sql))", accepting: PGRES_COPY_IN)
         var buffer = ""
         func flush() throws {
@@ -113,7 +113,7 @@ public final class PostgresConnection: @unchecked Sendable {
             guard sent == 1 else { throw connectionError("sending COPY data") }
         }
         for row in rows {
-            buffer += row.map { $0.map(Self.copyEscaped) ?? "\\N" }.joined(separator: "\t") + "\n"
+            buffer += row.map { $0?.postgresText.map(Self.copyEscaped) ?? "\\N" }.joined(separator: "\t") + "\n"
             if buffer.utf8.count > 1 << 16 { try flush() }
         }
         try flush()

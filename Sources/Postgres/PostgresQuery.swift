@@ -62,6 +62,13 @@ public struct PostgresQuery: ExpressibleByStringInterpolation, Sendable, CustomS
         binds = []
     }
 
+    /// A statement built from SQL text and its parameters by the caller (multi-row inserts); the text must not contain
+    /// any value, only placeholders for `binds`.
+    public init(unsafeSQL sql: String, binds: [String?]) {
+        self.sql = sql
+        self.binds = binds
+    }
+
     public init(stringInterpolation: StringInterpolation) {
         sql = stringInterpolation.sql
         binds = stringInterpolation.binds
@@ -79,9 +86,21 @@ public struct PostgresQuery: ExpressibleByStringInterpolation, Sendable, CustomS
 
         public mutating func appendLiteral(_ literal: String) { sql += literal }
 
+        /// A fragment of SQL text without values of its own (a column list shared by several statements).
+        public mutating func appendInterpolation(fragment: PostgresQuery) {
+            precondition(fragment.binds.isEmpty, "a fragment with bound values")
+            sql += fragment.sql
+        }
+
         /// A value, sent as the next bound parameter.
         public mutating func appendInterpolation(_ value: some PostgresEncodable) {
             binds.append(value.postgresText)
+            sql += "$\(binds.count)"
+        }
+
+        /// A value or NULL, sent as the next bound parameter.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            binds.append(value?.postgresText ?? nil)
             sql += "$\(binds.count)"
         }
     }

@@ -1,13 +1,10 @@
 import Files
 import Foundation
 import ObjectStore
-import Postgres
 
-/// `odam enqueue`: walks a folder for images and records a job, its shards and its images in one transaction (the
-/// images by COPY), then wakes the workers with a NOTIFY.
+/// What `odam enqueue` does before ``JobStore/enqueue(_:)`` records the job: walking a folder for images, and staging
+/// them in the job's store for workers on other machines.
 public enum Enqueuer {
-    /// The channel workers listen on for new work.
-    public static let channel = "odam_shards"
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
 
     /// The walk's result: image paths relative to the folder, in a deterministic depth-first order (names sorted
@@ -115,34 +112,4 @@ public enum Enqueuer {
         }
         return "store:" + prefix
     }
-
-    /// Records the job and returns its id: shards of `shardSize` consecutive images, everything in one transaction.
-    public static func enqueue(
-        _ connection: PostgresConnection, name: String, source: String, images: [String], shardSize: Int, specJSON: String
-    ) throws -> Int {
-        guard shardSize > 0 else { throw RunnerError("the shard size must be positive") }
-        return try connection.transaction {
-            let shardCount = (images.count + shardSize - 1) / shardSize
-            let job = try connection.query(
-                "INSERT INTO jobs (name, spec, source, image_count, shard_count) VALUES ($1, $2::jsonb, $3, $4, $5) RETURNING id",
-                [name, specJSON, source, String(images.count), String(shardCount)])
-            let jobID = job.rows[0][0]!
-            let shards = try connection.query(
-                "INSERT INTO shards (job_id) SELECT $1::bigint FROM generate_series(1, $2::int) ORDER BY 1 RETURNING id",
-                [jobID, String(shardCount)]
-            ).rows.map { $0[0]! }.sorted { Int($0)! < Int($1)! }
-            let rows: [[String?]] = images.enumerated().map { position, path in
-                [jobID, shards[position / shardSize], path, String(position)]
-            }
-            try connection.copyIn("COPY images (job_id, shard_id, path, position) FROM STDIN", rows: rows)
-            try connection.query("SELECT pg_notify($1, $2)", [channel, jobID])
-            return Int(jobID)!
-        }
-    }
-}
-
-/// A runner failure, naming what and why.
-public struct RunnerError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -76,8 +76,8 @@ public struct ImagePipeline {
         public var overlays: [[UInt8]]
         /// The detections as JSON: width, height and per detection its rank, box, score, label and statistics.
         public var detectionsJSON: [UInt8]
-        /// Milliseconds per step: forward, candidate_maps, odam_nms, final_maps, encode.
-        public var milliseconds: [String: Double]
+        /// Milliseconds of the forward pass, the candidate maps, Odam-NMS, the final maps and the encoding.
+        public var timings: StepTimings
         /// How each level's maps agreed with plain autograd on this image: Odam-NMS's candidate maps and the kept
         /// detections' maps.
         public var candidateAgreement: [VerifiedExplainer.LevelAgreement]
@@ -85,48 +85,31 @@ public struct ImagePipeline {
     }
 
     public func process(_ image: RGBImage) throws -> Output {
-        var milliseconds: [String: Double] = [:]
-        func timed<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
-            let start = DispatchTime.now().uptimeNanoseconds
-            defer { milliseconds[name] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
-            return try body()
+        var timings = StepTimings()
+        func timed<R>(_ step: WritableKeyPath<StepTimings, Double?>, _ body: () throws -> R) rethrows -> R {
+            let (result, milliseconds) = try Stopwatch.time(body)
+            timings[keyPath: step] = milliseconds
+            return result
         }
-        let fcos = detector as? FCOS
-        fcos?.keepsTowerLayers = mapMaker.needsTowerLayers
-        defer { fcos?.keepsTowerLayers = false }
-        let (trace, result) = timed("forward") {
-            withoutGradients { () -> (ForwardTrace, ImageDetections) in
-                var timings = StageTimings()
-                let output = detector.forward(detector.transform.batch([image.tensor()]), timings: &timings)
-                return (output.trace, output.results[0])
-            }
-        }
+        let pass = try CandidatePass(
+            image: image, detector: detector, mapMaker: mapMaker, makesCandidateMaps: usesOdamNMS, scoreThreshold: scoreThreshold)
         Failpoint.hit("inference")
-        try result.checkFinite()
-        // Only candidates above the score threshold get maps: Odam-NMS decides each candidate by the higher-scored
-        // ones it kept, so candidates at or below the threshold never change which ones above it are kept.
-        let eligible = result.candidates.indices.filter { result.candidates[$0].score > scoreThreshold }
-        let scored = ImageDetections(
-            candidates: eligible.map { result.candidates[$0] }, kept: [], keptScores: nil, inputSize: result.inputSize,
-            originalSize: result.originalSize)
+        timings.forward = pass.forwardMilliseconds
+        timings.candidateMaps = pass.candidateMapsMilliseconds
+        let (trace, result, eligible, scored) = (pass.trace, pass.result, pass.eligible, pass.scored)
+        let maps = pass.maps ?? CandidateMaps(gridHeight: 1, gridWidth: 1)
+        let candidateAgreement = pass.agreement
         let plain = scored.suppressed(by: .nms(iouThreshold: odamNMS.iouThreshold), limit: detectionsPerImage)
-        var maps = CandidateMaps(gridHeight: 1, gridWidth: 1)
-        var candidateAgreement: [VerifiedExplainer.LevelAgreement] = []
-        if usesOdamNMS {
-            (maps, candidateAgreement) = timed("candidate_maps") {
-                mapMaker.candidateMaps(trace: trace, result: result, predictions: eligible)
-            }
-        }
-        var kept = timed("odam_nms") { usesOdamNMS ? scored.suppressed(by: .odam(odamNMS), maps: maps, limit: detectionsPerImage) : plain }
+        var kept = timed(\.odamNMS) { usesOdamNMS ? pass.suppressed(by: .odam(odamNMS), limit: detectionsPerImage) : plain }
         kept.detections.removeAll { $0.score <= scoreThreshold }
         let keptByNMS = plain.detections.filter { $0.score > scoreThreshold }.count
         // `kept` numbers its candidates within `scored`; the maps take the forward pass's numbering.
         let predictions = kept.detections.map { eligible[$0.candidate] }
-        let (finalMaps, finalAgreement) = timed("final_maps") {
+        let (finalMaps, finalAgreement) = timed(\.finalMaps) {
             mapMaker.maps(trace: trace, result: result, predictions: predictions, targets: targets)
         }
         let keptMapIndices = kept.detections.map(\.candidate)
-        let (records, file, overlays, json) = try timed("encode") { () -> ([Record], [UInt8], [[UInt8]], [UInt8]) in
+        let (records, file, overlays, json) = try timed(\.encode) { () -> ([Record], [UInt8], [[UInt8]], [UInt8]) in
             var records: [Record] = []
             var overlays: [[UInt8]] = []
             var tensors: [String: StoredTensor] = [:]
@@ -164,7 +147,7 @@ public struct ImagePipeline {
         }
         return Output(
             records: records, candidates: result.candidates.count, keptByNMS: keptByNMS, mapsFile: file, overlays: overlays,
-            detectionsJSON: json, milliseconds: milliseconds, candidateAgreement: candidateAgreement, finalAgreement: finalAgreement)
+            detectionsJSON: json, timings: timings, candidateAgreement: candidateAgreement, finalAgreement: finalAgreement)
     }
 
     static func json(_ records: [Record], image: RGBImage) throws -> [UInt8] {

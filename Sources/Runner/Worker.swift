@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Logging
 import ObjectStore
 import Postgres
 import Vision
@@ -18,7 +19,7 @@ public final class Worker: @unchecked Sendable {
         public var heartbeatSeconds = 3.0
         /// The longest a slot waits for a NOTIFY before looking for work again.
         public var pollSeconds = 5.0
-        public var leases = ShardLeases()
+        public var leases = LeasePolicy()
         /// Exit once no shard is waiting or running (tests, batch scripts).
         public var exitWhenIdle = false
         /// Where weights from s3:// URLs are cached, by checksum.
@@ -40,7 +41,7 @@ public final class Worker: @unchecked Sendable {
 
     public let options: Options
     private let lock = NSLock()
-    private var held: [Int: ShardLeases.Claim] = [:]
+    private var held: [Int: ShardClaim] = [:]
     private var lostTokens: Set<Int> = []
     private var stopping = false
     private var summary = Summary()
@@ -56,15 +57,16 @@ public final class Worker: @unchecked Sendable {
 
     var isStopping: Bool { lock.withLock { stopping } }
 
-    static func log(_ message: String) { FileHandle.standardError.write(Data("odam worker: \(message)\n".utf8)) }
+    /// The worker's log; its records carry the worker's id once registered, and the shard's where there is one.
+    private(set) var logger = Logger(label: "odam.worker")
 
     /// Connects, waiting out an unreachable server with backoff (up to 5 s between tries) unless stopping.
-    func connect() throws -> PostgresConnection {
+    func connect() throws -> JobStore {
         var delay = 0.2
         while true {
-            do { return try PostgresConnection(options.connectionString) } catch let error as PostgresError {
+            do { return try JobStore(connecting: options.connectionString, leases: options.leases) } catch let error as PostgresError {
                 if isStopping { throw error }
-                Self.log("\(error); retrying in \(String(format: "%.1f", delay)) s")
+                logger.warning("\(error); retrying in \(String(format: "%.1f", delay)) s")
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(5, delay * 2)
             }
@@ -72,18 +74,19 @@ public final class Worker: @unchecked Sendable {
     }
 
     /// A slot's connection: listening for new work.
-    func connectListening() throws -> PostgresConnection {
-        let db = try connect()
-        try db.listen(Enqueuer.channel)
-        return db
+    func connectListening() throws -> JobStore {
+        let jobs = try connect()
+        try jobs.listenForWork()
+        return jobs
     }
 
     /// Runs until stopped (or idle, with `exitWhenIdle`).
     public func run() throws -> Summary {
-        let db = try connect()
+        let jobs = try connect()
         let host = ProcessInfo.processInfo.hostName
-        id = try options.leases.register(db, host: host, version: options.version, threads: ComputeThreads.count)
-        Self.log("worker \(id) on \(host), pid \(getpid()): \(options.concurrency) slot(s), \(ComputeThreads.count) thread(s)")
+        id = try jobs.registerWorker(host: host, version: options.version, threads: ComputeThreads.count)
+        logger[metadataKey: "worker"] = "\(id)"
+        logger.notice("worker \(id) on \(host), pid \(getpid()): \(options.concurrency) slot(s), \(ComputeThreads.count) thread(s)")
         let group = DispatchGroup()
         let heartbeat = Thread { [self] in heartbeatLoop() }
         heartbeat.start()
@@ -98,25 +101,28 @@ public final class Worker: @unchecked Sendable {
         }
         group.wait()
         requestStop()
-        let stopped = (try? connect()) ?? db
-        try? stopped.query("UPDATE workers SET stopped_at = now() WHERE id = $1", [String(id)])
+        let stopped = (try? connect()) ?? jobs
+        try? stopped.markStopped(worker: id)
         return lock.withLock { summary }
     }
 
     func heartbeatLoop() {
-        var db: PostgresConnection?
+        var jobs: JobStore?
         while !isStopping {
             let claims = lock.withLock { Array(held.values) }
             do {
-                if db == nil || !db!.isOpen { db = try PostgresConnection(options.connectionString) }
-                let lost = try options.leases.heartbeat(db!, worker: id, holding: claims)
+                if jobs == nil || !jobs!.isOpen { jobs = try JobStore(connecting: options.connectionString, leases: options.leases) }
+                let lost = try jobs!.heartbeat(worker: id, holding: claims)
                 if !lost.isEmpty {
                     lock.withLock { for claim in lost { lostTokens.insert(claim.token) } }
-                    for claim in lost { Self.log("lost the lease of shard \(claim.shardID) (token \(claim.token)); abandoning it") }
+                    for claim in lost {
+                        logger.warning(
+                            "lost the lease of shard \(claim.shardID) (token \(claim.token)); abandoning it", metadata: claim.logMetadata)
+                    }
                 }
             } catch {
-                db = nil
-                Self.log("heartbeat failed: \(error)")
+                jobs = nil
+                logger.error("heartbeat failed: \(error)")
             }
             var slept = 0.0
             while slept < options.heartbeatSeconds && !isStopping {
@@ -127,46 +133,39 @@ public final class Worker: @unchecked Sendable {
     }
 
     func slotLoop(_ slot: Int) {
-        var db: PostgresConnection?
+        var jobs: JobStore?
         var processors: [Int: ShardProcessor] = [:]
         var delay = 0.2
         while !isStopping {
             do {
-                if db == nil || !db!.isOpen { db = try connectListening() }
-                let claimStart = DispatchTime.now().uptimeNanoseconds
-                let claimed = try options.leases.claim(db!, worker: id, count: 1).first
-                let claimMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - claimStart) / 1e6
+                if jobs == nil || !jobs!.isOpen { jobs = try connectListening() }
+                let (claimed, claimMilliseconds) = try Stopwatch.time { try jobs!.claim(worker: id, count: 1).first }
                 guard let claim = claimed else {
-                    if options.exitWhenIdle,
-                        try db!.query("SELECT NOT EXISTS (SELECT 1 FROM shards WHERE state IN ('available', 'retryable', 'running'))").rows
-                            == [["t"]]
-                    {
-                        return
-                    }
+                    if options.exitWhenIdle, try !jobs!.hasWorkLeft() { return }
                     let waitStart = Date()
                     while !isStopping && Date().timeIntervalSince(waitStart) < options.pollSeconds {
-                        if try db!.waitForNotification(timeout: min(1, options.pollSeconds)) != nil { break }
+                        if try jobs!.waitForWork(timeout: min(1, options.pollSeconds)) { break }
                     }
                     continue
                 }
                 lock.withLock { held[claim.shardID] = claim }
                 defer { lock.withLock { held[claim.shardID] = nil } }
                 Failpoint.hit("claimed")
-                try work(on: claim, claimMilliseconds: claimMilliseconds, db: &db, processors: &processors)
+                try work(on: claim, claimMilliseconds: claimMilliseconds, jobs: &jobs, processors: &processors)
                 delay = 0.2
             } catch let error as PostgresError where error.isConnectionFailure {
-                Self.log("slot \(slot): \(error); reconnecting")
-                db = nil
+                logger.warning("slot \(slot): \(error); reconnecting")
+                jobs = nil
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(5, delay * 2)
             } catch {
-                Self.log("slot \(slot): \(error)")
+                logger.error("slot \(slot): \(error)")
                 Thread.sleep(forTimeInterval: 1)
             }
         }
     }
 
-    func isLost(_ claim: ShardLeases.Claim) -> Bool { lock.withLock { lostTokens.contains(claim.token) } }
+    func isLost(_ claim: ShardClaim) -> Bool { lock.withLock { lostTokens.contains(claim.token) } }
 
     /// Starts or continues the current store outage; false once it has lasted longer than the options allow.
     func withinStoreOutage() -> Bool {
@@ -179,27 +178,27 @@ public final class Worker: @unchecked Sendable {
 
     /// Processes and commits one claim; errors of the job (its spec, model or store) give the shard back for a retry.
     func work(
-        on claim: ShardLeases.Claim, claimMilliseconds: Double, db: inout PostgresConnection?, processors: inout [Int: ShardProcessor]
+        on claim: ShardClaim, claimMilliseconds: Double, jobs: inout JobStore?, processors: inout [Int: ShardProcessor]
     )
         throws
     {
         let started = Date()
-        var results: ShardProcessor.Results
+        var results: ShardResults
         let processor: ShardProcessor
         do {
-            if processors[claim.jobID] == nil { processors[claim.jobID] = try makeProcessor(job: claim.jobID, db: db!) }
+            if processors[claim.jobID] == nil { processors[claim.jobID] = try makeProcessor(job: try jobs!.job(claim.jobID)) }
             processor = processors[claim.jobID]!
-            results = try processor.process(claim, db: db!) {
+            results = try processor.process(claim, jobs: jobs!) {
                 if isLost(claim) { throw ShardInterruption.leaseLost }
                 if isStopping { throw ShardInterruption.stopping }
             }
         } catch ShardInterruption.leaseLost {
-            Self.log("shard \(claim.shardID): lease lost, nothing committed")
+            logger.warning("shard \(claim.shardID): lease lost, nothing committed", metadata: claim.logMetadata)
             lock.withLock { summary.shardsAbandoned += 1 }
             return
         } catch ShardInterruption.stopping {
-            if try options.leases.release(db!, claim, worker: id, startedAt: started) {
-                Self.log("shard \(claim.shardID): released for another worker (shutting down)")
+            if try jobs!.release(claim, worker: id, startedAt: started) {
+                logger.notice("shard \(claim.shardID): released for another worker (shutting down)", metadata: claim.logMetadata)
             }
             return
         } catch let error as PostgresError where error.isConnectionFailure {
@@ -208,53 +207,48 @@ public final class Worker: @unchecked Sendable {
             // As for a database outage: the shard is not at fault. Give it back uncharged and wait before the next claim.
             let waited = lock.withLock { Date().timeIntervalSince(storeOutageStart ?? Date()) }
             let delay = min(30, 1 + waited / 4)
-            Self.log(
-                "shard \(claim.shardID): the object store is unreachable (\(error)); released uncharged, waiting \(Int(delay)) s "
-                    + "(outage \(Int(waited)) s of \(Int(options.storeOutageSeconds)) s)")
+            logger.warning(
+                """
+                shard \(claim.shardID): the object store is unreachable (\(error)); released uncharged, waiting \(Int(delay)) s \
+                (outage \(Int(waited)) s of \(Int(options.storeOutageSeconds)) s)
+                """, metadata: claim.logMetadata)
             processors[claim.jobID] = nil
-            try options.leases.release(
-                db!, claim, worker: id, startedAt: started, reason: "object store unreachable: \(error)", delay: delay)
+            try jobs!.release(claim, worker: id, startedAt: started, reason: "object store unreachable: \(error)", delay: delay)
             Thread.sleep(forTimeInterval: delay)
             return
         } catch {
-            Self.log("shard \(claim.shardID): \(error); giving it back for a retry")
+            logger.error("shard \(claim.shardID): \(error); giving it back for a retry", metadata: claim.logMetadata)
             processors[claim.jobID] = nil
-            _ = try options.leases.fail(db!, claim, worker: id, startedAt: started, error: "\(error)")
+            _ = try jobs!.fail(claim, worker: id, startedAt: started, error: "\(error)")
             return
         }
         lock.withLock { storeOutageStart = nil }
         results.databaseMillisecondsBefore += claimMilliseconds
-        if try commit(results, claim: claim, processor: processor, db: &db) {
+        if try commit(results, claim: claim, jobs: &jobs) {
             lock.withLock {
                 summary.shardsCompleted += 1
-                summary.imagesProcessed += results.images
+                summary.imagesProcessed += results.imageCount
             }
         } else {
-            Self.log("shard \(claim.shardID): lease lost before the commit, nothing committed")
+            logger.warning("shard \(claim.shardID): lease lost before the commit, nothing committed", metadata: claim.logMetadata)
             lock.withLock { summary.shardsAbandoned += 1 }
         }
     }
 
     /// Commits, reconnecting when the connection breaks; a commit that may have landed is looked up before a retry.
-    func commit(_ results: ShardProcessor.Results, claim: ShardLeases.Claim, processor: ShardProcessor, db: inout PostgresConnection?)
-        throws
-        -> Bool
-    {
+    func commit(_ results: ShardResults, claim: ShardClaim, jobs: inout JobStore?) throws -> Bool {
         var delay = 0.2
         while true {
             do {
-                if db == nil || !db!.isOpen {
-                    db = try connectListening()
-                    let landed = try db!.query(
-                        "SELECT 1 FROM shard_attempts WHERE shard_id = $1 AND lease_token = $2 AND outcome = 'completed'",
-                        [String(claim.shardID), String(claim.token)])
-                    if !landed.rows.isEmpty { return true }
+                if jobs == nil || !jobs!.isOpen {
+                    jobs = try connectListening()
+                    if try jobs!.hasCompleted(claim) { return true }
                 }
                 if isLost(claim) { return false }
-                return try processor.commit(results, claim: claim, worker: id, db: db!)
+                return try jobs!.commit(results, claim: claim, worker: id)
             } catch let error as PostgresError where error.isConnectionFailure {
-                Self.log("shard \(claim.shardID): the commit's connection broke (\(error)); retrying")
-                db = nil
+                logger.warning("shard \(claim.shardID): the commit's connection broke (\(error)); retrying", metadata: claim.logMetadata)
+                jobs = nil
                 if isStopping { throw error }
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(5, delay * 2)
@@ -262,9 +256,8 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
-    func makeProcessor(job: Int, db: PostgresConnection) throws -> ShardProcessor {
-        let row = try db.query("SELECT spec::text, source FROM jobs WHERE id = $1", [String(job)]).rows[0]
-        let spec = try JobSpec.stored(row[0]!, job: job)
+    func makeProcessor(job: StoredJob) throws -> ShardProcessor {
+        let spec = job.spec
         let store = try JobResources.store(for: spec.output)
         let detector = try JobResources.detector(for: spec.model, cache: options.cacheDirectory) { bucket in
             var output = spec.output
@@ -273,8 +266,7 @@ public final class Worker: @unchecked Sendable {
         }
         return ShardProcessor(
             pipeline: try ImagePipeline(detector: detector, spec: spec), store: store,
-            source: JobResources.ImageSource(row[1]!, store: store),
-            upload: spec.output.upload, leases: options.leases,
+            source: JobResources.ImageSource(job.source, store: store), upload: spec.output.upload,
             codec: ImageCodec(maximumPixels: spec.maxPixels ?? ImageCodec.defaultMaximumPixels))
     }
 }

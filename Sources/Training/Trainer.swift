@@ -173,9 +173,8 @@ public final class Trainer {
         try FileManager.default.createDirectory(atPath: config.output, withIntermediateDirectories: true)
         var window: [Double] = []
         while iteration < min(stop ?? totalIterations, totalIterations) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            let losses = try step()
-            window.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            let (losses, milliseconds) = try Stopwatch.time { try step() }
+            window.append(milliseconds / 1000)
             if window.count > 20 { window.removeFirst() }
             let perIteration = window.reduce(0, +) / Double(window.count)
             progress(

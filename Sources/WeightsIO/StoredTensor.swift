@@ -17,8 +17,6 @@ public enum StoredDType: String, Sendable, CaseIterable {
         case .int8, .uint8, .bool: 1
         }
     }
-
-    public var isFloatingPoint: Bool { [.float32, .float16, .bfloat16, .float64].contains(self) }
 }
 
 /// One tensor as stored in a file: element type, shape, strides and its raw little-endian bytes.

@@ -3,6 +3,7 @@ import Benchmarks
 import DefaultModel
 import Explain
 import Foundation
+import Training
 
 extension Odam {
     struct Bench: ParsableCommand {
@@ -173,14 +174,14 @@ extension Odam.Bench {
         @Option(help: "Images per batch.") var batchSize = 8
         @Option(help: "Image side in pixels.") var size = 320
         @Option(help: "Timed iterations (the median is reported).") var iterations = 10
-        @Option(help: "Which runs: fcos, odam or both.") var variants = "both"
-        @Option(help: "Odam-Train's maps: exact (the default) or official (the reversed head's 11x11 windows).") var odamMaps = "exact"
+        @Option(help: "Which runs: fcos, odam or both.") var variants = TrainVariants.both
+        @Option(help: "Odam-Train's maps: exact (the default) or official (the reversed head's 11x11 windows).")
+        var odamMaps = OdamTrainSettings.Maps.exact
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             compute.apply()
-            let chosen: [Bool] = variants == "fcos" ? [false] : variants == "odam" ? [true] : [false, true]
-            guard ["exact", "official"].contains(odamMaps) else { throw ValidationError("--odam-maps: expected exact or official") }
+            let chosen: [Bool] = variants == .fcos ? [false] : variants == .odam ? [true] : [false, true]
             let rows = try TrainBenchmark.run(
                 batchSize: batchSize, size: size, iterations: iterations, odamTrain: chosen, odamMaps: odamMaps)
             if json {
@@ -193,6 +194,11 @@ extension Odam.Bench {
         }
     }
 }
+
+/// The runs of `odam bench train`: plain FCOS, with Odam-Train, or both.
+enum TrainVariants: String, ExpressibleByArgument { case fcos, odam, both }
+
+extension OdamTrainSettings.Maps: ExpressibleByArgument {}
 
 /// Sizes given as "HxW,HxW".
 func parseSizes(_ text: String) throws -> [(Int, Int)] {

@@ -5,6 +5,9 @@ import Explain
 import Foundation
 import Vision
 
+extension GradientTransform: ExpressibleByArgument {}
+extension EdgeTargets: ExpressibleByArgument {}
+
 extension Odam {
     struct ExplainCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -17,17 +20,17 @@ extension Odam {
         @Option(help: "Targets, comma separated: score, logit, x1, y1, x2, y2, combined.") var targets = "score,combined"
         @Option(help: "Explanation method: odam, gradcam or gradcampp (Grad-CAM++).") var method = "odam"
         @Option(help: "ODAM's Φ: none, or gaussian:SCALE (σ = SCALE × the box's size in cells).") var smoothing = "none"
-        @Option(help: "ODAM's gradient variant: identity, positive, negative or absolute.") var gradient = "identity"
+        @Option(help: "ODAM's gradient variant: identity, positive, negative or absolute.") var gradient = GradientTransform.identity
         @Option(
             help:
-                "Gradient path: exact (autograd through the head) or approximate (FCOS's reversed head on 11x11 windows, GroupNorm as frozen scales: far from exact on coarse levels; 'fast' is an old name)."
+                "Gradient path: exact (autograd through the head) or approximate (FCOS's reversed head on 11x11 windows, GroupNorm as frozen scales: far from exact on coarse levels)."
         )
-        var path = "exact"
+        var path = MapPath.exact
         @Option(
             help:
                 "Box-edge targets of RetinaNet and Faster R-CNN: decodedBox (−x1, −y1, x2, y2) or rawDeltas (dx, dy, dw, dh, as the official code)."
         )
-        var edges = "decodedBox"
+        var edges = EdgeTargets.decodedBox
         @Option(
             help:
                 "Feature map: level (the prediction's FPN level), backbone:K (backbone stage K feeding the FPN, 0 finest), or roi (Faster R-CNN's RoI features projected into the proposal)."
@@ -45,21 +48,15 @@ extension Odam {
                 throw ValidationError("--method \(method): expected odam, gradcam or gradcampp")
             }
             if case .odam = heatMapMethod {
-                guard let transform = GradientTransform(rawValue: gradient) else {
-                    throw ValidationError("--gradient \(gradient): unknown variant")
-                }
                 var phi = GradientSmoothing.none
                 if smoothing.hasPrefix("gaussian:"), let scale = Float(smoothing.dropFirst("gaussian:".count)), scale > 0 {
                     phi = .gaussian(scale: scale)
                 } else if smoothing != "none" {
                     throw ValidationError("--smoothing \(smoothing): expected none or gaussian:SCALE")
                 }
-                heatMapMethod = .odam(smoothing: phi, gradient: transform)
-            } else if path != "exact" {
+                heatMapMethod = .odam(smoothing: phi, gradient: gradient)
+            } else if path != .exact {
                 throw ValidationError("--method \(method) uses whole-map gradients: use --path exact")
-            }
-            guard ["exact", "approximate", "fast"].contains(path) else {
-                throw ValidationError("--path \(path): expected exact or approximate")
             }
             let names = targets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             let includesCombined = names.contains("combined")
@@ -70,25 +67,23 @@ extension Odam {
             if includesCombined { chosen = Array(Set(chosen + [.score, .x1, .y1, .x2, .y2])).sorted { $0.rawValue < $1.rawValue } }
             var (spec, weightsPath) = try modelOptions.resolved()
             if let scoreThresh { spec.scoreThreshold = scoreThresh }
-            guard let edgeTargets = EdgeTargets(rawValue: edges) else {
-                throw ValidationError("--edges \(edges): expected decodedBox or rawDeltas")
-            }
             guard let featureSource = FeatureSource(argument: feature) else {
                 throw ValidationError("--feature \(feature): expected level, backbone:K or roi")
             }
             let detector = try spec.load(weights: weightsPath)
             let explainer: any PredictionExplainer
-            if path != "exact" {
+            var extras: ForwardTrace.Extra = []
+            if path != .exact {
                 guard featureSource == .predictionLevel else {
                     throw ValidationError("--path approximate explains the prediction's level only")
                 }
                 guard let fcos = detector as? FCOS else {
                     throw ValidationError("--path approximate: the reversed head is FCOS's; use --path exact")
                 }
-                fcos.keepsTowerLayers = true
+                extras = .towerLayers
                 explainer = FCOSReversedHead(detector: fcos, method: heatMapMethod)
             } else {
-                guard let exact = Explainers.exact(for: detector, method: heatMapMethod, edges: edgeTargets, feature: featureSource) else {
+                guard let exact = Explainers.exact(for: detector, method: heatMapMethod, edges: edges, feature: featureSource) else {
                     throw ValidationError("--feature roi: RoI features are Faster R-CNN's")
                 }
                 explainer = exact
@@ -102,7 +97,7 @@ extension Odam {
                     let image = try codec.decode(contentsOf: path)
                     let (trace, results) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
                         var timings = StageTimings()
-                        return detector.forward(detector.transform.batch([image.tensor()]), timings: &timings)
+                        return detector.forward(detector.transform.batch([image.tensor()]), keeping: extras, timings: &timings)
                     }
                     var result = results[0]
                     if let limit { result.detections = Array(result.detections.prefix(max(limit, 0))) }

@@ -3,6 +3,7 @@ import DefaultModel
 import Detection
 import Engine
 import Explain
+import Processes
 
 /// The odam command: explanations of object detectors, at scale.
 @main
@@ -16,6 +17,14 @@ struct Odam: ParsableCommand {
             WorkerCommand.self,
             CoordinatorCommand.self, Status.self, Results.self, SQL.self, Weights.self, Bench.self,
         ])
+
+    /// Installs the log handler, then runs the command the arguments name.
+    static func main() {
+        do { try ProcessLog.bootstrap() } catch { exit(withError: error) }
+        var command: any ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do { try command.run() } catch { exit(withError: error) }
+    }
 }
 
 /// Options every computing command takes.

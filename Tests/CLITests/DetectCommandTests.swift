@@ -1,30 +1,17 @@
 import Foundation
+import ServiceTestSupport
+import TestSupport
 import Testing
 
 /// `odam detect` run as a process, as users run it (needs `swift build -c release` first; the README's test
 /// command does that).
 struct DetectCommandTests {
-    static let repository: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url
-    }()
-
-    static var odam: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("odam")
-    }
+    static let repository = URL(fileURLWithPath: Repository.root)
+    static var odam: URL { URL(fileURLWithPath: OdamBinary.path) }
 
     static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = odam
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        let run = try OdamBinary.run(arguments)
+        return (run.status, run.stdout, run.stderr)
     }
 
     @Test func detectsEverySampleImageAndReportsEachBadFile() throws {

@@ -3,7 +3,7 @@ import Testing
 
 /// `odam explain` run as a process on each detector.
 struct ExplainCommandTests {
-    @Test(arguments: [("fcos_small", "fast"), ("retinanet_small", "exact"), ("fasterrcnn_small", "exact")])
+    @Test(arguments: [("fcos_small", "approximate"), ("retinanet_small", "exact"), ("fasterrcnn_small", "exact")])
     func writesMapsOfEveryDetection(model: String, path: String) throws {
         let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("odam-explain-\(getpid())-\(model)")
         defer { try? FileManager.default.removeItem(at: scratch) }

@@ -80,9 +80,7 @@ struct BaselineTests {
     }
 
     @Test func randomizedHeadKeepsTheBackbone() throws {
-        var directory = URL(fileURLWithPath: #filePath)
-        for _ in 0..<2 { directory.deleteLastPathComponent() }
-        let base = directory.appendingPathComponent("DetectionTests/Fixtures/fcos_small").path
+        let base = Repository.path("Tests/DetectionTests/Fixtures/fcos_small")
         let spec = try ModelSpec.resolve(base + ".json")
         let trained = try spec.load(weights: base + ".pth")
         let randomized = try RandomizationCheck.headRandomized(trained, spec: spec)

@@ -73,9 +73,7 @@ struct DetectionEvaluationTests {
     /// its RoI features); the approximate path is FCOS's reversed head and refuses the others.
     @Test(arguments: ["retinanet_small", "fasterrcnn_small"])
     func odamNMSRunsOnEveryDetector(model: String) throws {
-        var directory = URL(fileURLWithPath: #filePath)
-        for _ in 0..<2 { directory.deleteLastPathComponent() }
-        let base = directory.appendingPathComponent("DetectionTests/Fixtures/\(model)").path
+        let base = Repository.path("Tests/DetectionTests/Fixtures/\(model)")
         // Random weights score many cells alike: a high threshold keeps the candidates (all of which get maps) few.
         var spec = try ModelSpec.resolve(base + ".json")
         spec.scoreThreshold = 0.6

@@ -26,18 +26,18 @@ struct ExactMapsGoldenTests {
     }
 
     static func shipped(_ name: String) throws -> any Detector {
-        var directory = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { directory.deleteLastPathComponent() }
-        let base = directory.appendingPathComponent("Sources/DefaultModel/Models/\(name)").path
+        let base = Repository.path("Sources/DefaultModel/Models/\(name)")
         return try ModelSpec.resolve(base + ".json").load(weights: base + ".safetensors")
     }
 
     /// The detector's forward pass on a scene, with the scene's predictions as the candidates.
-    static func forward(_ detector: any Detector, scene: Scene, directory: String) throws -> (ForwardTrace, ImageDetections) {
+    static func forward(_ detector: any Detector, scene: Scene, directory: String, keeping extras: ForwardTrace.Extra = []) throws -> (
+        ForwardTrace, ImageDetections
+    ) {
         let image = try ImageCodec().decode(contentsOf: directory + "/" + scene.image).tensor()
         var (trace, result) = withoutGradients { () -> (ForwardTrace, ImageDetections) in
             var timings = StageTimings()
-            let output = detector.forward(detector.transform.batch([image]), timings: &timings)
+            let output = detector.forward(detector.transform.batch([image]), keeping: extras, timings: &timings)
             return (output.trace, output.results[0])
         }
         result.candidates = scene.predictions.map {
@@ -122,10 +122,8 @@ struct ExactMapsGoldenTests {
         let manifest = try JSONDecoder().decode(
             Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/exact_maps_fcos_synth_odamtrain.json")))
         let detector = try Self.shipped("fcos_synth_odamtrain") as! FCOS
-        detector.keepsTowerLayers = true
-        defer { detector.keepsTowerLayers = false }
         let scene = manifest.scenes[1]
-        let (trace, result) = try Self.forward(detector, scene: scene, directory: directory)
+        let (trace, result) = try Self.forward(detector, scene: scene, directory: directory, keeping: .towerLayers)
         var verified = VerifiedExplainer(primary: FCOSReversedHead(detector: detector), reference: FCOSExplainer(detector: detector))
         verified.errorLimit = .infinity
         let all = Array(result.candidates.indices)

@@ -9,9 +9,7 @@ import Vision
 struct ExplanationEvaluationTests {
     /// End to end on a COCO file whose ground truth is two of the model's own detections on a sample image.
     @Test func evaluatesEveryMethodOnACOCOFile() throws {
-        var directory = URL(fileURLWithPath: #filePath)
-        for _ in 0..<2 { directory.deleteLastPathComponent() }
-        let base = directory.appendingPathComponent("DetectionTests/Fixtures/fcos_small").path
+        let base = Repository.path("Tests/DetectionTests/Fixtures/fcos_small")
         let detector = try ModelSpec.resolve(base + ".json").load(weights: base + ".pth") as! FCOS
         let image = try ImageCodec().decode(contentsOf: sampleImagePath("chelsea.png"))
         var timings = StageTimings()
@@ -54,9 +52,7 @@ struct ExplanationEvaluationTests {
     /// D-RISE, deletion/insertion and the sanity check, on the model with boxes of area and each detector kind.
     @Test(arguments: ["fcos_small", "retinanet_small", "fasterrcnn_small"])
     func everyMetricOnEveryDetector(_ name: String) throws {
-        var directory = URL(fileURLWithPath: #filePath)
-        for _ in 0..<2 { directory.deleteLastPathComponent() }
-        let base = directory.appendingPathComponent("DetectionTests/Fixtures/\(name)").path
+        let base = Repository.path("Tests/DetectionTests/Fixtures/\(name)")
         let spec = try ModelSpec.resolve(base + ".json")
         let detector = name == "fcos_small" ? try DetectionEvaluationTests.detectorWithBoxes() : try spec.load(weights: base + ".pth")
         let image = try ImageCodec().decode(contentsOf: sampleImagePath("coffee.png"))

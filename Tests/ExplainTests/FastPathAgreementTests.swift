@@ -10,9 +10,7 @@ import Vision
 /// The fast (reversed-head) path against the exact path on every detection of two sample images.
 struct FastPathAgreementTests {
     static func detector() throws -> FCOS {
-        var directory = URL(fileURLWithPath: #filePath)
-        for _ in 0..<2 { directory.deleteLastPathComponent() }
-        let base = directory.appendingPathComponent("DetectionTests/Fixtures/fcos_small").path
+        let base = Repository.path("Tests/DetectionTests/Fixtures/fcos_small")
         var spec = try ModelSpec.resolve(base + ".json")
         spec.scoreThreshold = 0.5
         return try spec.load(weights: base + ".pth") as! FCOS
@@ -35,7 +33,8 @@ struct FastPathAgreementTests {
             let image = try ImageCodec().decode(contentsOf: sampleImagePath(name)).tensor()
             let (trace, results) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
                 var timings = StageTimings()
-                return detector.forward(detector.transform.batch([image]), timings: &timings)
+                // The forward pass keeps the tower layers here (the recomputing path is covered by the test above).
+                return detector.forward(detector.transform.batch([image]), keeping: .towerLayers, timings: &timings)
             }
             let result = results[0]
             let predictions = result.detections.map(\.candidate)
@@ -97,8 +96,6 @@ struct FastPathAgreementTests {
     @Test(arguments: [ExplanationTarget.logit, .score, .x2])
     func fastPathIsExactForFrozenGroupNorm(_ target: ExplanationTarget) throws {
         let detector = try Self.detector()
-        // The forward pass keeps the tower layers here (the recomputing path is covered by the test above).
-        detector.keepsTowerLayers = true
         let image = try ImageCodec().decode(contentsOf: sampleImagePath("chelsea.png")).tensor()
         let (trace, results) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
             var timings = StageTimings()

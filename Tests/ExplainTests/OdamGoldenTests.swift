@@ -61,9 +61,7 @@ struct OdamGoldenTests {
     }
 
     static func detector(_ name: String) throws -> any Detector {
-        var directory = URL(fileURLWithPath: #filePath)
-        for _ in 0..<2 { directory.deleteLastPathComponent() }
-        let base = directory.appendingPathComponent("DetectionTests/Fixtures/\(name)").path
+        let base = Repository.path("Tests/DetectionTests/Fixtures/\(name)")
         return try ModelSpec.resolve(base + ".json").load(weights: base + ".pth")
     }
 

@@ -1,5 +1,7 @@
 import Foundation
 import ObjectStore
+import ServiceTestSupport
+import TestSupport
 import Testing
 
 struct FileStoreTests {

@@ -1,6 +1,7 @@
 import Digest
 import Foundation
 import ObjectStore
+import ServiceTestSupport
 import TestSupport
 import Testing
 

@@ -1,6 +1,5 @@
 import Foundation
 import Postgres
-import Runner
 import Testing
 
 /// odam's own PostgreSQL under real use, with real server processes: a folder name a shell would run, a postmaster
@@ -62,13 +61,5 @@ struct EmbeddedPostgresTests {
         #expect(!info.redacted.contains(password) && info.redacted.contains("password='***'"))
         #expect(!info.withoutPassword.contains(password) && !info.withoutPassword.contains("password"))
         #expect(ConnectionInfo(info.withoutPassword)?.options.count == info.options.count - 1)
-    }
-
-    @Test(arguments: [
-        ("=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""), ("+1+2", "'+1+2"), ("-0.25", "-0.25"),
-        ("@SUM(A1)", "'@SUM(A1)"), ("plain.png", "plain.png"), ("a,b", "\"a,b\""), ("-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"),
-    ])
-    func csvCellsNeverRunAsFormulas(value: String, expected: String) {
-        #expect(CSV.cell(value) == expected)
     }
 }

@@ -1,21 +1,14 @@
 import Foundation
 import Postgres
+import ServiceTestSupport
+import TestSupport
 import Testing
 
 @Suite(.serialized)
 struct MigratorTests {
-    static var repositoryMigrations: String {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("Migrations").path
-    }
+    static var repositoryMigrations: String { Repository.migrations }
 
-    static func freshDatabase(_ name: String) throws -> PostgresConnection {
-        let admin = try PostgresConnectionTests.connect()
-        try admin.execute("DROP DATABASE IF EXISTS \(name)")
-        try admin.execute("CREATE DATABASE \(name)")
-        return try PostgresConnection(try PostgresConnectionTests.server().connectionString(database: name))
-    }
+    static func freshDatabase(_ name: String) throws -> PostgresConnection { try freshTestDatabase(name, migrated: false) }
 
     @Test func appliesOnceAndCommentsEveryTableAndColumn() throws {
         let db = try Self.freshDatabase("migrate_once")

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import ServiceTestSupport
 import TestSupport
 import Testing
 
@@ -56,7 +57,7 @@ struct PostgresConnectionTests {
         let db = try Self.connect()
         try db.execute("DROP TABLE IF EXISTS copied; CREATE TABLE copied (a text, b text)")
         let rows: [[String?]] = (0..<1000).map { ["row \($0)", $0 % 3 == 0 ? nil : "tab\there\\ newline\n end"] }
-        #expect(try db.copyIn("COPY copied (a, b) FROM STDIN", rows: rows) == 1000)
+        #expect(try db.copyIn("COPY copied (a, b) FROM STDIN", rows: rows.map { $0.map { $0 as (any PostgresEncodable)? } }) == 1000)
         let back = try db.query("SELECT a, b FROM copied ORDER BY length(a), a")
         #expect(back.rows.count == 1000)
         #expect(Set(back.rows.map { $0[1] }) == Set(rows.map { $0[1] }))

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import ServiceTestSupport
 import TestSupport
 import Testing
 
@@ -9,9 +10,7 @@ import Testing
 @Suite(.serialized)
 struct DetectorRunTests {
     static func fixture(_ name: String) -> String {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<2 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("DetectionTests/Fixtures/\(name)").path
+        Repository.path("Tests/DetectionTests/Fixtures/\(name)")
     }
 
     @Test(arguments: ["shipped", "fcos_small", "retinanet_small", "retinanet_v2_small", "fasterrcnn_small", "fasterrcnn_v2_small"])

@@ -6,6 +6,7 @@ import ObjectStore
 import Postgres
 import Processes
 import Runner
+import ServiceTestSupport
 import TestSupport
 import Testing
 import Vision

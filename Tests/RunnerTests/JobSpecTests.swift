@@ -3,16 +3,13 @@ import Foundation
 import ObjectStore
 import Postgres
 import Runner
+import ServiceTestSupport
 import TestSupport
 import Testing
 
 /// Job specs: the shipped examples read as they say, and malformed specs are refused naming the file, line or key.
 struct JobSpecTests {
-    static let jobs: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("Jobs").path
-    }()
+    static let jobs = Repository.path("Jobs")
 
     @Test func theShippedExamplesRead() throws {
         let shared = try JobSpec.read(contentsOf: Self.jobs + "/shared-folder.yaml")
@@ -112,10 +109,10 @@ struct JobSpecTests {
         #expect(fromYAML != JobSpec())
 
         // Through the database as workers read it: jobs.spec holds the type's JSON and decodes back to an equal value.
-        let db = try freshTestDatabase("spec_round_trip", migrated: true, migrations: RunnerCluster.migrations)
-        let job = try Enqueuer.enqueue(db, name: "t", source: "/data", images: ["a.png"], shardSize: 1, specJSON: try fromYAML.json())
-        let stored = try db.query("SELECT spec::text AS spec FROM jobs WHERE id = \(job)", purpose: "reading the stored spec").records[0]
-        #expect(try JobSpec.stored(try stored.decode("spec", as: String.self), job: job) == fromYAML)
+        let jobs = JobStore(try freshTestDatabase("spec_round_trip"))
+        let job = try jobs.enqueue(NewJob(name: "t", spec: fromYAML, source: "/data", images: ["a.png"], shardSize: 1))
+        #expect(try jobs.job(job).spec == fromYAML)
+        #expect(try jobs.unfinishedJob(source: "/data", spec: fromYAML)?.job == job, "the stored JSON equals the type's JSON")
     }
 
     @Test(arguments: ["../etc/passwd", "/etc/passwd", "a/../../b.png"])

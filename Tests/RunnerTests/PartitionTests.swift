@@ -2,6 +2,7 @@ import Digest
 import Foundation
 import Postgres
 import Processes
+import ServiceTestSupport
 import TestSupport
 import Testing
 

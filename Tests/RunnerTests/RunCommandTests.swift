@@ -2,6 +2,7 @@ import Files
 import Foundation
 import Postgres
 import Processes
+import ServiceTestSupport
 import TestSupport
 import Testing
 
@@ -12,19 +13,15 @@ struct RunCommandTests {
     static func odam(_ arguments: [String], in folder: String, environment: [String: String] = [:]) throws -> (
         status: Int32, output: String
     ) {
-        let log = folder + "/command-\(UInt32.random(in: 0...UInt32.max)).log"
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let status = try start(arguments, in: folder, environment: environment, log: log).wait()
-        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        let run = try OdamBinary.run(arguments, in: folder, environment: environment)
+        return (run.status, run.output)
     }
 
     /// Starts odam in `folder` without a configured database (so on its embedded one), output to `log`.
     static func start(_ arguments: [String], in folder: String, environment: [String: String] = [:], log: String) throws
         -> ChildProcess
     {
-        try ChildProcess(
-            ["/bin/sh", "-c", "cd \"$1\" && shift && unset ODAM_DATABASE_URL && exec \"$@\"", "sh", folder, RunnerCluster.odam] + arguments,
-            environment: environment, output: log)
+        try OdamBinary.start(arguments, in: folder, environment: environment, log: log)
     }
 
     @Test func theMainJobRunsOnTheEmbeddedDefaults() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Processes
+import ServiceTestSupport
 import Synthesis
 import TestSupport
 import Testing
@@ -12,22 +13,15 @@ struct RunnerCluster {
     let connectionString: String
     let environment: [String: String]
 
-    static var odam: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("odam").path
-    }
-
-    static var migrations: String {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("Migrations").path
-    }
+    static var odam: String { OdamBinary.path }
+    static var migrations: String { Repository.migrations }
 
     /// A scratch folder and a fresh, migrated database on the shared test server.
     init(name: String, environment: [String: String] = [:]) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("odam-\(name)-\(getpid())").path
         try? FileManager.default.removeItem(atPath: root)
         try FileManager.default.createDirectory(atPath: root + "/logs", withIntermediateDirectories: true)
-        _ = try freshTestDatabase(name, migrated: true, migrations: Self.migrations)
+        _ = try freshTestDatabase(name)
         connectionString = try testPostgres().connectionString(database: name)
         self.environment = environment
     }

@@ -28,9 +28,4 @@ public struct HostileInput: Sendable, Decodable, CustomTestStringConvertible {
 }
 
 /// `Tests/HostileInputs` of this checkout.
-public let hostileInputsDirectory: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    url.deleteLastPathComponent()
-    url.deleteLastPathComponent()
-    return url.appendingPathComponent("HostileInputs").path
-}()
+public let hostileInputsDirectory = Repository.path("Tests/HostileInputs")

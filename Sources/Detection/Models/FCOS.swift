@@ -14,8 +14,6 @@ public final class FCOS: Detector {
     public let classCount: Int
     public var transform: DetectionTransform
     public var thresholds: OneStageThresholds
-    /// Keep the towers' ReLU outputs and GroupNorm scales in the trace, for the ODAM fast path.
-    public var keepsTowerLayers = false
     public let anchors: AnchorGenerator
 
     public init(
@@ -59,13 +57,14 @@ public final class FCOS: Detector {
         return (classLogits(classFeatures), boxRegression(boxFeatures).relu(), centerness(boxFeatures))
     }
 
-    public func forward(_ batch: DetectionTransform.Batch, timings: inout StageTimings) -> (trace: ForwardTrace, results: [ImageDetections])
-    {
+    public func forward(_ batch: DetectionTransform.Batch, keeping extras: ForwardTrace.Extra, timings: inout StageTimings) -> (
+        trace: ForwardTrace, results: [ImageDetections]
+    ) {
         let (features, pyramid) = backbone(batch.tensor, timings: &timings)
         var towerLayers: [(classification: [TowerLayer], regression: [TowerLayer])] = []
         let outputs = timings.measure(.head) {
             pyramid.map { level -> (logits: Tensor, boxes: Tensor, centerness: Tensor) in
-                guard keepsTowerLayers else { return head(level) }
+                guard extras.contains(.towerLayers) else { return head(level) }
                 var classLayers: [TowerLayer] = [], boxLayers: [TowerLayer] = []
                 let classFeatures = classificationTower(level, recording: &classLayers)
                 let boxFeatures = regressionTower(level, recording: &boxLayers)

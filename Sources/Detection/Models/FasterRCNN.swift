@@ -118,8 +118,9 @@ public final class FasterRCNN: Detector {
         return (classScore(representation), boxDeltas(representation))
     }
 
-    public func forward(_ batch: DetectionTransform.Batch, timings: inout StageTimings) -> (trace: ForwardTrace, results: [ImageDetections])
-    {
+    public func forward(_ batch: DetectionTransform.Batch, keeping extras: ForwardTrace.Extra, timings: inout StageTimings) -> (
+        trace: ForwardTrace, results: [ImageDetections]
+    ) {
         let (features, pyramid) = backbone(batch.tensor, timings: &timings)
         let images = batch.tensor.shape[0]
         let paddedSize = (batch.tensor.shape[2], batch.tensor.shape[3])

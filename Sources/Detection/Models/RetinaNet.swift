@@ -60,8 +60,9 @@ public final class RetinaNet: Detector {
         (classLogits(classificationTower(level)), boxRegression(regressionTower(level)))
     }
 
-    public func forward(_ batch: DetectionTransform.Batch, timings: inout StageTimings) -> (trace: ForwardTrace, results: [ImageDetections])
-    {
+    public func forward(_ batch: DetectionTransform.Batch, keeping extras: ForwardTrace.Extra, timings: inout StageTimings) -> (
+        trace: ForwardTrace, results: [ImageDetections]
+    ) {
         let (features, pyramid) = backbone(batch.tensor, timings: &timings)
         let outputs = timings.measure(.head) { pyramid.map(head) }
         let trace = ForwardTrace(

@@ -98,17 +98,6 @@ public final class BufferPool: Sendable {
     public var liveBytes: Int { state.withLock { $0.liveBytes } }
     public var peakLiveBytes: Int { state.withLock { $0.peakLiveBytes } }
     public func resetPeak() { state.withLock { $0.peakLiveBytes = $0.liveBytes } }
-
-    /// Frees every cached buffer.
-    public func trim() {
-        let addresses = state.withLock { state -> [UInt] in
-            let all = state.free.values.flatMap { $0 }
-            state.free = [:]
-            state.cachedBytes = 0
-            return all
-        }
-        for address in addresses { UnsafeMutableRawPointer(bitPattern: address)!.deallocate() }
-    }
 }
 
 /// Reads environment variables without Foundation.

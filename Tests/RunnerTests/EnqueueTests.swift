@@ -2,6 +2,8 @@ import Files
 import Foundation
 import Postgres
 import Runner
+import ServiceTestSupport
+import TestSupport
 import Testing
 
 struct EnqueueTests {
@@ -61,12 +63,11 @@ struct EnqueueTests {
     }
 
     @Test func enqueueRecordsJobShardsAndImagesAndNotifies() throws {
-        let db = try MigratorTests.freshDatabase("enqueue_test")
-        try Migrator(directory: MigratorTests.repositoryMigrations).migrate(db)
-        let listener = try PostgresConnection(try PostgresConnectionTests.server().connectionString(database: "enqueue_test"))
-        try listener.listen(Enqueuer.channel)
+        let db = try freshTestDatabase("enqueue_test")
+        let listener = try PostgresConnection(try testPostgres().connectionString(database: "enqueue_test"))
+        try listener.listen(JobStore.workChannel)
         let images = (0..<23).map { "img\($0).png" } + ["it's; DROP TABLE images;--.jpg"]
-        let job = try Enqueuer.enqueue(db, name: "test", source: "/data", images: images, shardSize: 5, specJSON: #"{"model": "default"}"#)
+        let job = try JobStore(db).enqueue(NewJob(name: "test", spec: JobSpec(), source: "/data", images: images, shardSize: 5))
         #expect(try db.query("SELECT image_count, shard_count FROM jobs WHERE id = $1", [String(job)]).rows == [["24", "5"]])
         let perShard = try db.query(
             "SELECT shard_id, count(*), min(position), max(position) FROM images WHERE job_id = $1 GROUP BY shard_id ORDER BY shard_id",
@@ -77,7 +78,7 @@ struct EnqueueTests {
         #expect(try db.query("SELECT path FROM images WHERE position = 23").rows == [["it's; DROP TABLE images;--.jpg"]])
         #expect(try db.query("SELECT count(*) FROM shards WHERE state = 'available'").rows == [["5"]])
         let note = try listener.waitForNotification(timeout: 5)
-        #expect(note?.channel == Enqueuer.channel && note?.payload == String(job))
+        #expect(note?.channel == JobStore.workChannel && note?.payload == String(job))
         let progress = try db.query("SELECT shards_waiting, images_done FROM job_progress WHERE job_id = $1", [String(job)]).rows
         #expect(progress == [["5", "0"]])
     }

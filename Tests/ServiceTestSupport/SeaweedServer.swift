@@ -1,5 +1,6 @@
 import Foundation
 import ObjectStore
+import TestSupport
 
 /// A test dependency that is missing or did not start: what it is, why, and how to get it.
 public struct TestDependencyError: Error, CustomStringConvertible {
@@ -37,9 +38,7 @@ public final class SeaweedServer: @unchecked Sendable {
 
     public static var binary: String {
         if let path = ProcessInfo.processInfo.environment["ODAM_WEED"] { return path }
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent(".venv-s3/bin/weed").path
+        return Repository.path(".venv-s3/bin/weed")
     }
 
     private init() throws {

@@ -1,4 +1,4 @@
-import Dispatch
+import Engine
 
 /// Wall-clock timing of repeated runs: warm-up, then the median (and min, max) of timed runs.
 public struct Timing: Sendable, Codable {
@@ -12,9 +12,9 @@ public struct Timing: Sendable, Codable {
         for _ in 0..<warmups { body() }
         var seconds: [Double] = []
         for _ in 0..<max(runs, 1) {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let watch = Stopwatch()
             body()
-            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            seconds.append(watch.seconds)
         }
         seconds.sort()
         return Timing(minimum: seconds.first!, median: seconds[seconds.count / 2], maximum: seconds.last!, runs: seconds.count)

@@ -1,0 +1,30 @@
+import ArgumentParser
+import Logging
+import Processes
+import Runner
+
+/// The lease timings workers and coordinators share.
+struct LeaseOptions: ParsableArguments {
+    @Option(help: "Seconds a claim lasts without a heartbeat.") var leaseSeconds = 30.0
+    @Option(help: "Seconds of worker silence after which its shards are put back.") var deadAfter = 15.0
+    @Option(help: "Seconds one claim may run at most.") var deadlineSeconds = 3600.0
+
+    var policy: LeasePolicy { LeasePolicy(leaseSeconds: leaseSeconds, deadlineSeconds: deadlineSeconds, deadWorkerSeconds: deadAfter) }
+}
+
+/// How a long-running process logs (swift-log records on standard error).
+struct LogOptions: ParsableArguments {
+    @Option(help: "Log lines as text or json (default: ODAM_LOG_FORMAT, else text).") var logFormat: ProcessLogHandler.Format?
+    @Option(help: "The lowest level logged: trace, debug, info, notice, warning, error, critical (default: ODAM_LOG_LEVEL, else info).")
+    var logLevel: Logger.Level?
+
+    func apply() { ProcessLog.configure(format: logFormat, level: logLevel) }
+}
+
+extension ProcessLogHandler.Format: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// The loggers of the commands that are not long-running services (those log through the library's own).
+enum Log {
+    static let enqueue = Logger(label: "odam.enqueue")
+}
