@@ -1,4 +1,5 @@
 import Foundation
+import Vision
 
 /// Output formats of `odam detect`: JSON lines and COCO results.
 public enum DetectionReport {
@@ -42,4 +43,37 @@ public enum DetectionReport {
         let array = String(decoding: data, as: UTF8.self)
         return String(array.dropFirst().dropLast())
     }
+}
+
+extension DetectionReport {
+    /// `odam detect`'s work on a list of files: each image decoded and detected; `line` hears its JSON lines (or an
+    /// error line), `failed` the cause of each image that failed, which does not stop the others. Returns the COCO
+    /// results of every image (numbered by ``cocoImageID(path:fallback:)``) and how many failed.
+    public static func detect(
+        images: [String], detector: any Detector, codec: ImageCodec, line: (String) -> Void, failed: (String) -> Void
+    ) -> (coco: [[String: Any]], failures: Int) {
+        var coco: [[String: Any]] = []
+        var failures = 0
+        for (index, path) in images.enumerated() {
+            do {
+                let image = try codec.decode(contentsOf: path)
+                var timings = StageTimings()
+                let result = detector.detect([image.tensor()], timings: &timings)[0]
+                do { try result.checkFinite() } catch { throw DetectionFailure("\(path): \(error)") }
+                for text in jsonLines(image: path, result.detections) { line(text) }
+                coco += cocoResults(imageID: cocoImageID(path: path, fallback: index + 1), result.detections)
+            } catch {
+                failures += 1
+                line(errorLine(image: path, "\(error)"))
+                failed("\(error)")
+            }
+        }
+        return (coco, failures)
+    }
+}
+
+/// An image `odam detect` could not finish, naming the file.
+struct DetectionFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

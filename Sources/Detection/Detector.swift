@@ -5,7 +5,7 @@ public import Vision
 /// One prediction before the final NMS: what Odam-NMS and the explanations start from.
 public struct Candidate: Sendable, Codable, Equatable {
     /// (x1, y1, x2, y2) in the resized input image's pixels.
-    public var box: [Float]
+    public var box: Box<Float>
     public var score: Float
     /// The class index as the checkpoint numbers it (background is 0 for Faster R-CNN and torchvision's COCO heads).
     public var label: Int
@@ -16,7 +16,7 @@ public struct Candidate: Sendable, Codable, Equatable {
     public var column: Int
     public var anchor: Int
 
-    public init(box: [Float], score: Float, label: Int, level: Int, row: Int, column: Int, anchor: Int) {
+    public init(box: Box<Float>, score: Float, label: Int, level: Int, row: Int, column: Int, anchor: Int) {
         self.box = box
         self.score = score
         self.label = label
@@ -29,13 +29,14 @@ public struct Candidate: Sendable, Codable, Equatable {
 
 /// A final detection in the original image's pixels.
 public struct Detection: Sendable, Codable, Equatable {
-    public var box: [Float]
+    /// (x1, y1, x2, y2) in the original image's pixels.
+    public var box: Box<Float>
     public var score: Float
     public var label: Int
     /// Index into the image's candidates.
     public var candidate: Int
 
-    public init(box: [Float], score: Float, label: Int, candidate: Int) {
+    public init(box: Box<Float>, score: Float, label: Int, candidate: Int) {
         self.box = box
         self.score = score
         self.label = label
@@ -50,8 +51,8 @@ public struct ImageDetections: Sendable {
     public var kept: [Int]
     public var detections: [Detection]
     /// (height, width) of the resized image the network saw, before padding.
-    public var inputSize: (height: Int, width: Int)
-    public var originalSize: (height: Int, width: Int)
+    public var inputSize: ImageSize
+    public var originalSize: ImageSize
 }
 
 /// The tensors of a forward pass that explanations reach into.
@@ -111,8 +112,8 @@ extension Detector {
 
     /// The detector's own class-wise NMS over `candidates`, the best `limit` kept, as final detections.
     func suppressed(
-        _ candidates: [Candidate], nmsThreshold: Float, limit: Int, inputSize: (height: Int, width: Int),
-        originalSize: (height: Int, width: Int)
+        _ candidates: [Candidate], nmsThreshold: Float, limit: Int, inputSize: ImageSize,
+        originalSize: ImageSize
     ) -> ImageDetections {
         ImageDetections(candidates: candidates, kept: [], inputSize: inputSize, originalSize: originalSize)
             .suppressed(by: .nms(iouThreshold: nmsThreshold), limit: limit)
@@ -123,13 +124,13 @@ extension ImageDetections {
     /// Final detections of the `kept` candidates in original pixels, with their candidate scores or `keptScores`
     /// (Soft-NMS decays them).
     public init(
-        candidates: [Candidate], kept: [Int], keptScores: [Float]? = nil, inputSize: (height: Int, width: Int),
-        originalSize: (height: Int, width: Int)
+        candidates: [Candidate], kept: [Int], keptScores: [Float]? = nil, inputSize: ImageSize,
+        originalSize: ImageSize
     ) {
         let detections = kept.enumerated().map { position, index in
             let candidate = candidates[index]
             return Detection(
-                box: DetectionTransform.boxesToOriginal(candidate.box, resized: inputSize, original: originalSize),
+                box: DetectionTransform.boxToOriginal(candidate.box, resized: inputSize, original: originalSize),
                 score: keptScores?[position] ?? candidate.score, label: candidate.label, candidate: index)
         }
         self.init(candidates: candidates, kept: kept, detections: detections, inputSize: inputSize, originalSize: originalSize)
@@ -166,11 +167,11 @@ func topK(_ indices: [Int], scores: [Float], k: Int) -> [Int] {
 
 /// A detector's output that is not a number: degenerate weights (NaN or infinite parameters) or geometry.
 public struct NonFiniteDetectionError: Error, CustomStringConvertible, Sendable {
-    public var box: [Float]
+    public var box: Box<Float>
     public var score: Float
 
     public var description: String {
-        "the detector produced a non-finite detection (box \(box), score \(score)); its weights hold NaN or infinity, or the image is degenerate"
+        "the detector produced a non-finite detection (box \(Array(box)), score \(score)); its weights hold NaN or infinity, or the image is degenerate"
     }
 }
 

@@ -1,11 +1,12 @@
 public import Detection
 import Engine
+public import Vision
 
 extension CandidateMaps {
     /// Odam-NMS's maps from heat maps of any explainer: each raw level map (cropped to the unpadded input) resized
     /// bilinearly (align_corners false) to `grid` and L2-normalized, as the official code resizes and normalizes
     /// its candidates' maps. Each is stored over the rectangle of its nonzero cells (outside it the map is 0).
-    public init(heatMaps: [HeatMap], grid: (height: Int, width: Int)) {
+    public init(heatMaps: [HeatMap], grid: ImageSize) {
         self.init(gridHeight: grid.height, gridWidth: grid.width)
         for map in heatMaps {
             let raw = map.raw

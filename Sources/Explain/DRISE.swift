@@ -57,7 +57,7 @@ public struct DRISE: Sendable {
 
     /// A mask's weight for each target: the best `IoU · ⟨p, p_target⟩` over the candidates of the masked image.
     /// Boxes are in the network's input pixels of the same image size, so IoUs compare like with like.
-    public static func weights(targets: [(box: [Float], vector: [Float])], candidates: [(box: [Float], vector: [Float])]) -> [Float] {
+    public static func weights(targets: [(box: Box<Float>, vector: [Float])], candidates: [(box: Box<Float>, vector: [Float])]) -> [Float] {
         targets.map { target in
             var best: Float = 0
             for candidate in candidates {

@@ -45,14 +45,14 @@ public struct DetectionEvaluation {
         var key: String
         var path: String
         var cocoID: Int
-        var truth: [CrowdImage.Box]
+        var truth: [Box<Double>]
         var ignored: [Bool]
     }
 
     static func entries(_ groundTruth: GroundTruth, imageDirectory: String, crowdCategory: Int) -> [Entry] {
-        func box(_ a: COCOAnnotations.Annotation) -> CrowdImage.Box {
+        func box(_ a: COCOAnnotations.Annotation) -> Box<Double> {
             let b = a.fileBBox
-            return CrowdImage.Box(b[0], b[1], b[0] + b[2], b[1] + b[3])
+            return Box<Double>(b[0], b[1], b[0] + b[2], b[1] + b[3])
         }
         switch groundTruth {
         case .coco(let coco):
@@ -111,7 +111,7 @@ public struct DetectionEvaluation {
                     CrowdImage(
                         width: image.width, height: image.height, groundTruth: entry.truth, ignored: entry.ignored,
                         detections: person.map {
-                            CrowdImage.Box(Double($0.box[0]), Double($0.box[1]), Double($0.box[2]), Double($0.box[3]))
+                            Box<Double>(Double($0.box[0]), Double($0.box[1]), Double($0.box[2]), Double($0.box[3]))
                         },
                         scores: person.map { Double($0.score) }))
             }

@@ -46,7 +46,7 @@ public struct ExplanationEvaluation {
         self.scoreThreshold = scoreThreshold
     }
 
-    static func iouPlusOne(_ a: [Float], _ b: [Float]) -> Float {
+    static func iouPlusOne(_ a: Box<Float>, _ b: Box<Float>) -> Float {
         let w = max(0, min(a[2], b[2]) - max(a[0], b[0]) + 1), h = max(0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
         let inter = w * h
         let areaA = (a[2] - a[0] + 1) * (a[3] - a[1] + 1), areaB = (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
@@ -93,7 +93,7 @@ public struct ExplanationEvaluation {
             .prefix(100).filter { candidates[$0].score > scoreThreshold }
             let detections = kept.map { index in
                 Detection(
-                    box: DetectionTransform.boxesToOriginal(
+                    box: DetectionTransform.boxToOriginal(
                         candidates[index].box, resized: result.inputSize, original: result.originalSize),
                     score: candidates[index].score, label: candidates[index].label, candidate: index)
             }

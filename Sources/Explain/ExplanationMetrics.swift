@@ -22,19 +22,19 @@ public enum ExplanationMetrics {
     }
 
     /// Box pointing game: the peak lies strictly inside the box (x1, y1, x2, y2).
-    public static func pointingHit(_ map: Tensor, box: [Float]) -> Bool {
+    public static func pointingHit(_ map: Tensor, box: Box<Float>) -> Bool {
         let (x, y) = peak(map)
         return box[0] < Float(x) && Float(x) < box[2] && box[1] < Float(y) && Float(y) < box[3]
     }
 
     /// Mask pointing game: the box test passes and the peak lies in the mask.
-    public static func pointingHit(_ map: Tensor, box: [Float], mask: Mask) -> Bool {
+    public static func pointingHit(_ map: Tensor, box: Box<Float>, mask: Mask) -> Bool {
         let (x, y) = peak(map)
         return pointingHit(map, box: box) && mask[y * map.shape[1] + x]
     }
 
     /// The pixels of a box as the official code takes them: [floor(x1), ceil(x2)) × [floor(y1), ceil(y2)), clipped.
-    public static func boxMask(_ box: [Float], height: Int, width: Int) -> Mask {
+    public static func boxMask(_ box: Box<Float>, height: Int, width: Int) -> Mask {
         var mask = Mask(repeating: false, count: height * width)
         let x0 = max(0, Int(box[0].rounded(.down))), x1 = min(width, Int(box[2].rounded(.up)))
         let y0 = max(0, Int(box[1].rounded(.down))), y1 = min(height, Int(box[3].rounded(.up)))
@@ -57,7 +57,7 @@ public enum ExplanationMetrics {
 
     /// Compactness: the map's spread around its peak, relative to the squared half-diagonal of the box (lower is
     /// more compact).
-    public static func compactness(_ map: Tensor, box: [Float]) -> Double {
+    public static func compactness(_ map: Tensor, box: Box<Float>) -> Double {
         let width = map.shape[1]
         let (px, py) = peak(map)
         var weighted = 0.0, total = 0.0

@@ -1,11 +1,12 @@
 public import Detection
 import Engine
+public import Vision
 
 extension FCOSReversedHead {
     /// The grid Odam-NMS compares maps on: the resized input divided by `gridStride` (the official `H_in // 16`,
     /// a short edge of 50 for an 800-pixel input).
-    public static func candidateGrid(inputSize: (height: Int, width: Int), gridStride: Int = 16) -> (height: Int, width: Int) {
-        (max(inputSize.height / gridStride, 1), max(inputSize.width / gridStride, 1))
+    public static func candidateGrid(inputSize: ImageSize, gridStride: Int = 16) -> ImageSize {
+        ImageSize(height: max(inputSize.height / gridStride, 1), width: max(inputSize.width / gridStride, 1))
     }
 
     /// Class-logit maps of `predictions` for Odam-NMS: each window map on its level, cropped to the unpadded input
@@ -37,7 +38,7 @@ extension FCOSReversedHead {
         package var rows: InterpolationTaps, columns: InterpolationTaps
         package var height: Int, width: Int
 
-        package init(window: Window, inputSize: (height: Int, width: Int), grid: (height: Int, width: Int)) {
+        package init(window: Window, inputSize: ImageSize, grid: ImageSize) {
             (height, width) = HeatMap.croppedSize(levelSize: window.levelSize, stride: window.stride, inputSize: inputSize)
             let mode = Tensor.InterpolationMode.bilinear(alignCorners: false)
             rows = InterpolationTaps(inSize: height, outSize: grid.height, mode: mode)

@@ -1,6 +1,7 @@
 public import Detection
 import Engine
 import NN
+public import Vision
 
 #if canImport(Glibc)
     import Glibc
@@ -171,7 +172,7 @@ public struct FCOSReversedHead {
         package var row: Int
         package var column: Int
         /// The level's (padded) grid and its stride in input pixels.
-        package var levelSize: (height: Int, width: Int)
+        package var levelSize: ImageSize
         package var stride: (Float, Float)
         /// [11, 11].
         package var values: Tensor
@@ -183,7 +184,7 @@ public struct FCOSReversedHead {
         package var droppedRatio: Float
 
         package init(
-            member: Int, target: ExplanationTarget, level: Int, row: Int, column: Int, levelSize: (height: Int, width: Int),
+            member: Int, target: ExplanationTarget, level: Int, row: Int, column: Int, levelSize: ImageSize,
             stride: (Float, Float), values: Tensor, gradient: UnsafePointer<Float>, channels: Int, droppedRatio: Float = 0
         ) {
             (self.member, self.target, self.level, self.row, self.column) = (member, target, level, row, column)
@@ -275,7 +276,8 @@ public struct FCOSReversedHead {
                         channels: channels, height: Self.side, width: Self.side, boxCells: boxCells)
                     body(
                         Window(
-                            member: member, target: target, level: level, row: cells[n].0, column: cells[n].1, levelSize: (height, width),
+                            member: member, target: target, level: level, row: cells[n].0, column: cells[n].1,
+                            levelSize: ImageSize(height: height, width: width),
                             stride: stride, values: values, gradient: gradient.storage.base + n * channels * area, channels: channels,
                             droppedRatio: max(classDropped?[n] ?? 0, boxDropped?[n] ?? 0)))
                 }
@@ -306,7 +308,7 @@ public struct FCOSReversedHead {
             trace: trace, result: result, image: image, predictions: predictions, targets: targets, estimatingError: estimatingError
         ) {
             window in
-            let (height, width) = window.levelSize
+            let (height, width) = (window.levelSize.height, window.levelSize.width)
             var grid = [Float](repeating: 0, count: height * width)
             for dy in 0..<Self.side {
                 let y = window.row + dy - Self.radius

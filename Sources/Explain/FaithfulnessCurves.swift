@@ -34,14 +34,14 @@ public struct FaithfulnessCurves: Sendable {
 
     /// The object's score on an image: the best candidate of `label` whose box (original pixels) overlaps `box`
     /// at IoU > 0.5.
-    public static func score(detector: any Detector, image: Tensor, box: [Float], label: Int) -> Double {
+    public static func score(detector: any Detector, image: Tensor, box: Box<Float>, label: Int) -> Double {
         let result = withoutGradients { () -> ImageDetections in
             var timings = StageTimings()
             return detector.forward(detector.transform.batch([image]), timings: &timings).results[0]
         }
         var best: Float = 0
         for candidate in result.candidates where candidate.label == label {
-            let original = DetectionTransform.boxesToOriginal(candidate.box, resized: result.inputSize, original: result.originalSize)
+            let original = DetectionTransform.boxToOriginal(candidate.box, resized: result.inputSize, original: result.originalSize)
             if ExplanationEvaluation.iouPlusOne(original, box) > 0.5 { best = max(best, candidate.score) }
         }
         return Double(best)
@@ -49,7 +49,7 @@ public struct FaithfulnessCurves: Sendable {
 
     /// Both curves for one object: `image` [3, H, W] in [0, 1], `map` [H, W] (original resolution), the ground-truth
     /// `box` (x1, y1, x2, y2, original pixels) and class.
-    public func curves(detector: any Detector, image: Tensor, map: Tensor, box: [Float], label: Int) -> Curves {
+    public func curves(detector: any Detector, image: Tensor, map: Tensor, box: Box<Float>, label: Int) -> Curves {
         let height = image.shape[1], width = image.shape[2], plane = height * width
         let values = map.scalars
         // Highest first; ties in pixel order, so that runs are reproducible.

@@ -1,4 +1,5 @@
 public import Engine
+public import Vision
 
 /// What a heat map explains: one scalar of one prediction.
 public enum ExplanationTarget: String, Sendable, Codable, CaseIterable {
@@ -15,7 +16,7 @@ public struct HeatMap: Sendable {
     /// ReLU(Σ_k Φ(∂Y/∂A_k) ∘ A_k) on the feature grid, cropped to the cells that cover the unpadded input.
     public var raw: Tensor
     /// The original image's (height, width).
-    public var originalSize: (height: Int, width: Int)
+    public var originalSize: ImageSize
 
     /// `raw` resized (bilinear, align_corners false) to the original image and min-max normalized to [0, 1];
     /// computed on each access (maps are compared at feature resolution, and only written ones need pixels).
@@ -30,7 +31,7 @@ public struct HeatMap: Sendable {
 extension HeatMap {
     /// A heat map whose raw map [H, W] is at the original image's resolution (as D-RISE makes it).
     public init(atOriginalSize raw: Tensor) {
-        self.init(raw: raw, originalSize: (raw.shape[0], raw.shape[1]))
+        self.init(raw: raw, originalSize: ImageSize(height: raw.shape[0], width: raw.shape[1]))
     }
 
     /// Builds a heat map from the raw map on a level's full (padded) grid.
@@ -40,8 +41,9 @@ extension HeatMap {
     ///   - stride: pixels of the padded input per cell.
     ///   - inputSize: the resized image (height, width) before padding; cells beyond it are cropped.
     ///   - originalSize: the image's own size, which the normalized map takes.
-    public init(grid: Tensor, stride: (Float, Float), inputSize: (height: Int, width: Int), originalSize: (height: Int, width: Int)) {
-        let (rows, columns) = Self.croppedSize(levelSize: (grid.shape[0], grid.shape[1]), stride: stride, inputSize: inputSize)
+    public init(grid: Tensor, stride: (Float, Float), inputSize: ImageSize, originalSize: ImageSize) {
+        let (rows, columns) = Self.croppedSize(
+            levelSize: ImageSize(height: grid.shape[0], width: grid.shape[1]), stride: stride, inputSize: inputSize)
         raw = grid.sliced(alongAxis: 0, start: 0, end: rows).sliced(alongAxis: 1, start: 0, end: columns)
         self.originalSize = originalSize
     }
@@ -52,10 +54,10 @@ extension HeatMap {
     }
 
     /// The cells of a level's (padded) grid that cover the unpadded input.
-    package static func croppedSize(levelSize: (Int, Int), stride: (Float, Float), inputSize: (height: Int, width: Int)) -> (Int, Int) {
+    package static func croppedSize(levelSize: ImageSize, stride: (Float, Float), inputSize: ImageSize) -> (Int, Int) {
         (
-            min(levelSize.0, Int((Float(inputSize.height) / stride.0).rounded(.up))),
-            min(levelSize.1, Int((Float(inputSize.width) / stride.1).rounded(.up)))
+            min(levelSize.height, Int((Float(inputSize.height) / stride.0).rounded(.up))),
+            min(levelSize.width, Int((Float(inputSize.width) / stride.1).rounded(.up)))
         )
     }
 

@@ -1,5 +1,6 @@
 public import Detection
 import Engine
+public import Vision
 
 #if canImport(Glibc)
     import Glibc
@@ -81,7 +82,7 @@ public enum EdgeTargets: String, Sendable, CaseIterable {
     case rawDeltas
 
     func derivatives(
-        _ target: ExplanationTarget, deltas: [Float], reference: [Float], coder: BoxCoder, inputSize: (height: Int, width: Int)
+        _ target: ExplanationTarget, deltas: [Float], reference: [Float], coder: BoxCoder, inputSize: ImageSize
     ) -> [Float] {
         switch self {
         case .decodedBox:

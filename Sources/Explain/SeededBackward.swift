@@ -1,5 +1,6 @@
 import Detection
 import Engine
+public import Vision
 
 #if canImport(Glibc)
     import Glibc
@@ -22,7 +23,7 @@ struct SeededBackward {
 
     /// Every (prediction, target) pair of `members`, each prediction's box (input pixels) measured in cells of
     /// `stride`.
-    static func pairs(members: [Int], targets: [ExplanationTarget], boxes: (Int) -> [Float], stride: (Float, Float)) -> [Pair] {
+    static func pairs(members: [Int], targets: [ExplanationTarget], boxes: (Int) -> Box<Float>, stride: (Float, Float)) -> [Pair] {
         members.flatMap { member in
             let box = boxes(member)
             return targets.map { Pair(member: member, target: $0, boxCells: ((box[2] - box[0]) / stride.1, (box[3] - box[1]) / stride.0)) }
@@ -122,7 +123,7 @@ struct SeededBackward {
     /// x2, y2) with respect to the deltas (dx, dy, dw, dh) of torchvision's `BoxCoder`, zero where the decoded edge
     /// is clipped to the image or dw/dh is clamped.
     static func edgeDerivatives(
-        _ target: ExplanationTarget, deltas: [Float], reference: [Float], coder: BoxCoder, inputSize: (height: Int, width: Int)
+        _ target: ExplanationTarget, deltas: [Float], reference: [Float], coder: BoxCoder, inputSize: ImageSize
     ) -> [Float] {
         guard let edge = [ExplanationTarget.x1, .y1, .x2, .y2].firstIndex(of: target) else { return [0, 0, 0, 0] }
         let decoded = deltas.withUnsafeBufferPointer { d in

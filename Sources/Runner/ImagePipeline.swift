@@ -51,7 +51,7 @@ public struct ImagePipeline {
 
     /// A kept detection with its explanation statistics.
     public struct Record: Sendable {
-        public var box: [Float]
+        public var box: Box<Float>
         public var score: Float
         public var label: Int
         /// The share of the combined map's energy inside the box, whether its peak is inside, and its compactness.

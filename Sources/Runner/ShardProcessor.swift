@@ -62,8 +62,12 @@ public struct ShardProcessor {
                 let output = try pipeline.process(decoded)
                 _ = watch.lap()
                 let retriesBefore = store.retries
-                let objects = try upload(output, image: image, job: claim.jobID)
+                let uploaded = try upload(output, image: image, job: claim.jobID)
                 timings.upload = watch.lap()
+                // Hashed after the upload's timing: the digest is bookkeeping, not the store's time.
+                let objects = uploaded.map {
+                    HeatMapObject(imageID: image.id, key: $0.key, kind: $0.kind, bytes: $0.bytes.count, sha256: SHA256.hex($0.bytes))
+                }
                 var row = ImageResult(imageID: image.id, status: .ok)
                 row.width = decoded.width
                 row.height = decoded.height
@@ -111,19 +115,18 @@ public struct ShardProcessor {
         return results
     }
 
-    /// Uploads an image's objects (maps, detections, overlays, as the job asks); what was uploaded.
-    func upload(_ output: ImagePipeline.Output, image: PendingImage, job: Int) throws -> [HeatMapObject] {
+    /// Uploads an image's objects (maps, detections, overlays, as the job asks); what was uploaded, under which key.
+    func upload(_ output: ImagePipeline.Output, image: PendingImage, job: Int) throws -> [(key: String, kind: String, bytes: [UInt8])] {
         var objects: [(name: String, kind: String, bytes: [UInt8], type: String)] = []
         if upload.maps { objects.append(("maps.safetensors", "maps", output.mapsFile, "application/octet-stream")) }
         if upload.detections { objects.append(("detections.json", "detections", output.detectionsJSON, "application/json")) }
         for (rank, png) in output.overlays.enumerated() { objects.append(("overlay-d\(rank).png", "overlay", png, "image/png")) }
-        var uploaded: [HeatMapObject] = []
+        var uploaded: [(key: String, kind: String, bytes: [UInt8])] = []
         for (index, object) in objects.enumerated() {
             if index == 1 { Failpoint.hit("upload") }
             let key = Self.key(job: job, imageID: image.id, path: image.path, name: object.name)
             try store.put(key, bytes: object.bytes, contentType: object.type)
-            uploaded.append(
-                HeatMapObject(imageID: image.id, key: key, kind: object.kind, bytes: object.bytes.count, sha256: SHA256.hex(object.bytes)))
+            uploaded.append((key, object.kind, object.bytes))
         }
         return uploaded
     }

@@ -1,6 +1,7 @@
 public import Detection
 public import Engine
 import Explain
+import Vision
 
 #if canImport(Glibc)
     import Glibc
@@ -47,7 +48,7 @@ package struct OdamTrainLoss {
     ///   - assignments: per image and level, each location's object (``FCOSLoss/assign(anchors:target:)``).
     func callAsFunction(
         detector: FCOS, trace: ForwardTrace, targets: [TrainingTarget], anchors: [[Float]], assignments: [[[Int]]],
-        inputSizes: [(height: Int, width: Int)]
+        inputSizes: [ImageSize]
     ) -> (loss: Tensor, pairs: Int) {
         let pyramid = trace.pyramid
         let gradientsByLevel = pyramid.map { Tensor(zeros: $0.shape) }
@@ -62,7 +63,7 @@ package struct OdamTrainLoss {
             var maps = [ResizedMap?](repeating: nil, count: samples.count)
             let candidates = samples.map { s in
                 Candidate(
-                    box: s.box, score: 1, label: s.label, level: s.level, row: s.cell / pyramid[s.level].shape[3],
+                    box: Box(s.box), score: 1, label: s.label, level: s.level, row: s.cell / pyramid[s.level].shape[3],
                     column: s.cell % pyramid[s.level].shape[3], anchor: 0)
             }
             let result = ImageDetections(candidates: candidates, kept: [], inputSize: inputSizes[image], originalSize: inputSizes[image])
@@ -90,7 +91,8 @@ package struct OdamTrainLoss {
                         maps[member] = ResizedMap(
                             levelGradient: gradient, features: features.storage.base + image * channels * height * width,
                             channels: channels,
-                            levelSize: (height, width), stride: (Float(padded.0) / Float(height), Float(padded.1) / Float(width)),
+                            levelSize: ImageSize(height: height, width: width),
+                            stride: (Float(padded.0) / Float(height), Float(padded.1) / Float(width)),
                             grid: grid,
                             inputSize: inputSizes[image])
                     }
@@ -185,7 +187,7 @@ package struct ResizedMap {
     var top: Int, left: Int, patchHeight: Int, patchWidth: Int
 
     /// The reversed head's window map (the official code's Odam-Train maps).
-    package init(window: FCOSReversedHead.Window, grid: (height: Int, width: Int), inputSize: (height: Int, width: Int)) {
+    package init(window: FCOSReversedHead.Window, grid: ImageSize, inputSize: ImageSize) {
         let side = FCOSReversedHead.side, radius = FCOSReversedHead.radius
         self.init(
             patch: window.values.scalars,
@@ -197,8 +199,8 @@ package struct ResizedMap {
     /// An exact map over its whole level: the gradient [C, H, W] of the sample's class logit with respect to the level
     /// and the level's features [C, H, W] (one image).
     package init(
-        levelGradient: UnsafePointer<Float>, features: UnsafePointer<Float>, channels: Int, levelSize: (height: Int, width: Int),
-        stride: (Float, Float), grid: (height: Int, width: Int), inputSize: (height: Int, width: Int)
+        levelGradient: UnsafePointer<Float>, features: UnsafePointer<Float>, channels: Int, levelSize: ImageSize,
+        stride: (Float, Float), grid: ImageSize, inputSize: ImageSize
     ) {
         let plane = levelSize.height * levelSize.width
         var raw = [Float](repeating: 0, count: plane)
@@ -208,13 +210,14 @@ package struct ResizedMap {
         }
         self.init(
             patch: raw.map { max($0, 0) }, gradient: Array(UnsafeBufferPointer(start: levelGradient, count: channels * plane)),
-            channels: channels, top: 0, left: 0, patchSize: levelSize, levelSize: levelSize, stride: stride, grid: grid,
+            channels: channels, top: 0, left: 0, patchSize: (levelSize.height, levelSize.width), levelSize: levelSize, stride: stride,
+            grid: grid,
             inputSize: inputSize)
     }
 
     init(
-        patch: [Float], gradient: [Float], channels: Int, top: Int, left: Int, patchSize: (Int, Int), levelSize: (height: Int, width: Int),
-        stride: (Float, Float), grid: (height: Int, width: Int), inputSize: (height: Int, width: Int)
+        patch: [Float], gradient: [Float], channels: Int, top: Int, left: Int, patchSize: (Int, Int), levelSize: ImageSize,
+        stride: (Float, Float), grid: ImageSize, inputSize: ImageSize
     ) {
         (self.patch, self.gradient, self.channels, self.top, self.left) = (patch, gradient, channels, top, left)
         (patchHeight, patchWidth) = patchSize

@@ -55,7 +55,7 @@ public final class Trainer {
         var samples = annotations.images.map { image in
             let objects = byImage[image.id] ?? []
             return Sample(
-                path: config.train + "/" + image.fileName, boxes: objects.map(\.box), labels: objects.map(\.categoryID),
+                path: config.train + "/" + image.fileName, boxes: objects.map { Array($0.box) }, labels: objects.map(\.categoryID),
                 ignored: objects.map(\.ignore))
         }
         if let limit = config.trainImages { samples = Array(samples.prefix(limit)) }

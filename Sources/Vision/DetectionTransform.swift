@@ -24,17 +24,18 @@ public struct DetectionTransform: Sendable, Equatable, Codable {
     public struct Batch: Sendable {
         public var tensor: Tensor
         /// (height, width) of each image after resizing, before padding.
-        public var imageSizes: [(height: Int, width: Int)]
+        public var imageSizes: [ImageSize]
         /// (height, width) of each original image.
-        public var originalSizes: [(height: Int, width: Int)]
+        public var originalSizes: [ImageSize]
     }
 
     /// The size an image of `height`×`width` is resized to, as torchvision computes it, but never below one pixel a
     /// side: a 4000x3 image at a 512 maximum would otherwise become 0 pixels high (torchvision fails there; odam
     /// keeps one row, so its boxes stay finite).
-    public func resizedSize(height: Int, width: Int) -> (height: Int, width: Int) {
+    public func resizedSize(height: Int, width: Int) -> ImageSize {
         let scale = min(Double(minSize) / Double(min(height, width)), Double(maxSize) / Double(max(height, width)))
-        return (max(1, Int((Double(height) * scale).rounded(.down))), max(1, Int((Double(width) * scale).rounded(.down))))
+        return ImageSize(
+            height: max(1, Int((Double(height) * scale).rounded(.down))), width: max(1, Int((Double(width) * scale).rounded(.down))))
     }
 
     /// Normalizes and resizes one [3, H, W] image tensor with values in [0, 1].
@@ -60,8 +61,8 @@ public struct DetectionTransform: Sendable, Equatable, Codable {
         }
         return Batch(
             tensor: Tensor.concatenated(parts, alongAxis: 0),
-            imageSizes: prepared.map { ($0.shape[1], $0.shape[2]) },
-            originalSizes: images.map { ($0.shape[1], $0.shape[2]) })
+            imageSizes: prepared.map { ImageSize(height: $0.shape[1], width: $0.shape[2]) },
+            originalSizes: images.map { ImageSize(height: $0.shape[1], width: $0.shape[2]) })
     }
 
     private func roundedUp(_ value: Int) -> Int {
@@ -69,8 +70,7 @@ public struct DetectionTransform: Sendable, Equatable, Codable {
     }
 
     /// Maps [K, 4] boxes (x1, y1, x2, y2) from the resized image back to the original, as torchvision's `resize_boxes`.
-    public static func boxesToOriginal(_ boxes: [Float], resized: (height: Int, width: Int), original: (height: Int, width: Int)) -> [Float]
-    {
+    public static func boxesToOriginal(_ boxes: [Float], resized: ImageSize, original: ImageSize) -> [Float] {
         let ratioHeight = Float(original.height) / Float(resized.height)
         let ratioWidth = Float(original.width) / Float(resized.width)
         return boxes.enumerated().map { index, value in value * (index % 2 == 0 ? ratioWidth : ratioHeight) }

@@ -33,23 +33,9 @@ extension Odam {
             if let maxSize { spec.maxSize = maxSize }
             let detector = try spec.load(weights: weightsPath)
             let codec = ImageCodec(maximumPixels: maxPixels, appliesExifOrientation: exifOrientation)
-            var coco: [[String: Any]] = []
-            var failures = 0
-            for (index, path) in images.enumerated() {
-                do {
-                    let image = try codec.decode(contentsOf: path)
-                    var timings = StageTimings()
-                    let result = detector.detect([image.tensor()], timings: &timings)[0]
-                    do { try result.checkFinite() } catch { throw CommandFailure("\(path): \(error)") }
-                    let detections = result.detections
-                    for line in DetectionReport.jsonLines(image: path, detections) { print(line) }
-                    coco += DetectionReport.cocoResults(imageID: DetectionReport.cocoImageID(path: path, fallback: index + 1), detections)
-                } catch {
-                    failures += 1
-                    print(DetectionReport.errorLine(image: path, "\(error)"))
-                    FileHandle.standardError.write(Data("odam detect: \(error)\n".utf8))
-                }
-            }
+            let (coco, failures) = DetectionReport.detect(
+                images: images, detector: detector, codec: codec, line: { print($0) },
+                failed: { FileHandle.standardError.write(Data("odam detect: \($0)\n".utf8)) })
             if let cocoResults {
                 let data = try JSONSerialization.data(withJSONObject: coco, options: [.sortedKeys])
                 guard FileManager.default.createFile(atPath: cocoResults, contents: data) else {

@@ -88,38 +88,10 @@ extension Odam {
                 }
                 explainer = exact
             }
-            let writer = ExplanationWriter(directory: out, writesRaw: raw)
-            let codec = ImageCodec(maximumPixels: maxPixels)
-            var failures = 0
-            var usedFolders = Set<String>()
-            for path in images {
-                do {
-                    let image = try codec.decode(contentsOf: path)
-                    let (trace, results) = withoutGradients { () -> (ForwardTrace, [ImageDetections]) in
-                        var timings = StageTimings()
-                        return detector.forward(detector.transform.batch([image.tensor()]), keeping: extras, timings: &timings)
-                    }
-                    var result = results[0]
-                    if let limit { result.detections = Array(result.detections.prefix(max(limit, 0))) }
-                    let predictions = result.detections.map(\.candidate)
-                    let maps = explainer.explain(trace: trace, result: result, image: 0, predictions: predictions, targets: chosen)
-                    var folder = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-                    var suffix = 2
-                    while usedFolders.contains(ExplanationWriter.sanitized(folder)) {
-                        folder = ((path as NSString).lastPathComponent as NSString).deletingPathExtension + "_\(suffix)"
-                        suffix += 1
-                    }
-                    usedFolders.insert(ExplanationWriter.sanitized(folder))
-                    let written = try writer.write(
-                        imagePath: path, folderName: folder, image: image,
-                        detections: result.detections.map { ($0, result.candidates[$0.candidate]) }, maps: maps, targets: chosen,
-                        includesCombined: includesCombined)
-                    print("\(path): \(result.detections.count) detections explained in \(written)")
-                } catch {
-                    failures += 1
-                    FileHandle.standardError.write(Data("odam explain: \(error)\n".utf8))
-                }
-            }
+            let failures = ExplanationWriter(directory: out, writesRaw: raw).explain(
+                images: images, detector: detector, explainer: explainer, keeping: extras, targets: chosen,
+                includesCombined: includesCombined, limit: limit, codec: ImageCodec(maximumPixels: maxPixels),
+                written: { print($0) }, failed: { FileHandle.standardError.write(Data("odam explain: \($0)\n".utf8)) })
             if failures > 0 { throw ExitCode(1) }
         }
     }

@@ -55,8 +55,8 @@ struct DetectionMetricsTests {
     /// The matching is maximum, not greedy: a greedy pass taking detection 0's best person would leave detection 1
     /// without a partner.
     @Test func jaccardMatchingIsMaximum() {
-        let people = [CrowdImage.Box(0, 0, 10, 10), CrowdImage.Box(4, 0, 14, 10)]
-        let detections = [CrowdImage.Box(2, 0, 12, 10), CrowdImage.Box(0, 0, 10, 10)]
+        let people = [Box<Double>(0, 0, 10, 10), Box<Double>(4, 0, 14, 10)]
+        let detections = [Box<Double>(2, 0, 12, 10), Box<Double>(0, 0, 10, 10)]
         let image = CrowdImage(
             width: 100, height: 100, groundTruth: people, ignored: [false, false], detections: detections, scores: [0.9, 0.8])
         // Detection 0 overlaps both people at IoU ≥ 0.5; detection 1 only person 0.

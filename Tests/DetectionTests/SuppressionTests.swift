@@ -110,10 +110,10 @@ struct SuppressionTests {
             return CrowdEvaluation.evaluate([
                 CrowdImage(
                     width: 640, height: 480,
-                    groundTruth: people.map { CrowdImage.Box(Double($0[0]), Double($0[1]), Double($0[2]), Double($0[3])) },
+                    groundTruth: people.map { Box<Double>(Double($0[0]), Double($0[1]), Double($0[2]), Double($0[3])) },
                     ignored: [Bool](repeating: false, count: 5),
                     detections: order.map {
-                        CrowdImage.Box(
+                        Box<Double>(
                             Double(boxes[4 * $0]), Double(boxes[4 * $0 + 1]), Double(boxes[4 * $0 + 2]), Double(boxes[4 * $0 + 3]))
                     },
                     scores: order.map { Double(scores[$0]) })

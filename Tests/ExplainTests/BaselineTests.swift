@@ -20,12 +20,12 @@ struct BaselineTests {
     }
 
     @Test func driseWeighsAMaskByTheBestMatch() {
-        let target = (box: [Float](arrayLiteral: 10, 10, 50, 50), vector: [Float](arrayLiteral: 0.6, 0.8))
+        let target = (box: Box<Float>(10, 10, 50, 50), vector: [Float](arrayLiteral: 0.6, 0.8))
         let same = DRISE.weights(targets: [target], candidates: [target])
         #expect(abs(same[0] - 1) < 1e-6)
         // Half the box and an orthogonal class vector.
-        let shifted = ([Float](arrayLiteral: 30, 10, 70, 50), [Float](arrayLiteral: 0.6, 0.8))
-        let other = ([Float](arrayLiteral: 10, 10, 50, 50), [Float](arrayLiteral: 0.8, -0.6))
+        let shifted = (Box<Float>(30, 10, 70, 50), [Float](arrayLiteral: 0.6, 0.8))
+        let other = (Box<Float>(10, 10, 50, 50), [Float](arrayLiteral: 0.8, -0.6))
         let mixed = DRISE.weights(targets: [target], candidates: [shifted, other])
         #expect(abs(mixed[0] - 1.0 / 3) < 1e-6, "IoU 1/3 with the same class beats IoU 1 with another class")
     }

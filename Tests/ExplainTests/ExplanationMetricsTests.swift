@@ -1,3 +1,4 @@
+import Detection
 import Engine
 import Explain
 import TestSupport
@@ -14,8 +15,8 @@ struct ExplanationMetricsTests {
         let height = map.shape[0], width = map.shape[1]
         let mask = f.indices("\(index).mask").values.map { $0 != 0 }
         let expected = f.tensor("\(index).metrics").scalars.map(Double.init)
-        let box = Array(boxes[0..<4])
-        let others = [1, 2].map { ExplanationMetrics.boxMask(Array(boxes[(4 * $0)..<(4 * $0 + 4)]), height: height, width: width) }
+        let box = Box(boxes[0..<4])
+        let others = [1, 2].map { ExplanationMetrics.boxMask(Box(boxes[(4 * $0)..<(4 * $0 + 4)]), height: height, width: width) }
         let ours: [Double] =
             [
                 ExplanationMetrics.pointingHit(map, box: box) ? 1 : 0,

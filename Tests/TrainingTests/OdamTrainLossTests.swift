@@ -5,6 +5,7 @@ import Foundation
 import NN
 import Testing
 import Training
+import Vision
 
 /// Odam-Train's gradient with respect to the FPN features, against finite differences with the (detached) gradients
 /// held fixed: the official code's 11x11 windows and the exact maps over the whole level.
@@ -33,8 +34,9 @@ struct OdamTrainLossTests {
                 levelGradients[k].withUnsafeBufferPointer { g in
                     features.withUnsafeBufferPointer { a in
                         ResizedMap(
-                            levelGradient: g.baseAddress!, features: a.baseAddress!, channels: channels, levelSize: (height, width),
-                            stride: (8, 8), grid: (6, 7), inputSize: (96, 112))
+                            levelGradient: g.baseAddress!, features: a.baseAddress!, channels: channels,
+                            levelSize: ImageSize(height: height, width: width),
+                            stride: (8, 8), grid: ImageSize(height: 6, width: 7), inputSize: ImageSize(height: 96, width: 112))
                     }
                 }
             }
@@ -55,9 +57,10 @@ struct OdamTrainLossTests {
                 return gradients[k].withUnsafeBufferPointer { g in
                     ResizedMap(
                         window: FCOSReversedHead.Window(
-                            member: k, target: .logit, level: 0, row: cell.0, column: cell.1, levelSize: (height, width), stride: (8, 8),
+                            member: k, target: .logit, level: 0, row: cell.0, column: cell.1,
+                            levelSize: ImageSize(height: height, width: width), stride: (8, 8),
                             values: Tensor(shape: [11, 11], values: values), gradient: g.baseAddress!, channels: channels),
-                        grid: (6, 7), inputSize: (96, 112))
+                        grid: ImageSize(height: 6, width: 7), inputSize: ImageSize(height: 96, width: 112))
                 }
             }
         }

@@ -54,8 +54,8 @@ struct HostileImageTests {
     /// A 4000x3 image at a 512-pixel maximum resizes to at least one pixel a side (0 made NaN boxes).
     @Test func resizingKeepsAtLeastOnePixel() {
         let transform = DetectionTransform(minSize: 320, maxSize: 512)
-        #expect(transform.resizedSize(height: 3, width: 4000) == (height: 1, width: 512))
-        #expect(transform.resizedSize(height: 4000, width: 3) == (height: 512, width: 1))
-        #expect(transform.resizedSize(height: 1, width: 1) == (height: 320, width: 320))
+        #expect(transform.resizedSize(height: 3, width: 4000) == ImageSize(height: 1, width: 512))
+        #expect(transform.resizedSize(height: 4000, width: 3) == ImageSize(height: 512, width: 1))
+        #expect(transform.resizedSize(height: 1, width: 1) == ImageSize(height: 320, width: 320))
     }
 }

@@ -35,7 +35,8 @@ public enum BoxOps {
     }
 
     /// IoU of two (x1, y1, x2, y2) boxes, no +1 on widths; 0 when their union is empty.
-    public static func iou(_ a: [Float], _ b: [Float]) -> Float {
+    public static func iou<A: RandomAccessCollection<Float>, B: RandomAccessCollection<Float>>(_ a: A, _ b: B) -> Float
+    where A.Index == Int, B.Index == Int {
         let w = max(0, min(a[2], b[2]) - max(a[0], b[0])), h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
         let intersection = w * h
         let union = max(a[2] - a[0], 0) * max(a[3] - a[1], 0) + max(b[2] - b[0], 0) * max(b[3] - b[1], 0) - intersection

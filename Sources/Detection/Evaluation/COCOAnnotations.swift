@@ -33,7 +33,7 @@ public struct COCOAnnotations: Sendable {
         public var area: Double
 
         /// (x1, y1, x2, y2).
-        public var box: [Float] { [bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]] }
+        public var box: Box<Float> { Box(bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]) }
     }
 
     public var images: [Image]

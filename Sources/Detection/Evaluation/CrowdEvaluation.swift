@@ -2,38 +2,35 @@
     import Glibc
 #endif
 
-/// One image for the crowd metrics: ground-truth boxes (some of them ignore regions) and scored detections.
-public struct CrowdImage: Sendable {
-    /// Boxes are (x1, y1, x2, y2).
-    public struct Box: Sendable, Equatable {
-        public var x1: Double, y1: Double, x2: Double, y2: Double
-        public init(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double) { (self.x1, self.y1, self.x2, self.y2) = (x1, y1, x2, y2) }
-        public var area: Double { (x2 - x1) * (y2 - y1) }
-
-        /// Intersection over union, or over this box's area (`overSelf`), with no +1 on widths.
-        func overlap(_ other: Box, overSelf: Bool = false) -> Double {
-            let w = max(0, min(x2, other.x2) - max(x1, other.x1)), h = max(0, min(y2, other.y2) - max(y1, other.y1))
-            let intersection = w * h
-            let denominator = overSelf ? area : area + other.area - intersection
-            return intersection / max(denominator, Double.ulpOfOne)
-        }
-
-        /// Clipped as the CrowdDet toolkit clips (x1 to [0, width - 1], x2 to [0, width]).
-        func clipped(width: Double, height: Double) -> Box {
-            Box(
-                min(max(x1, 0), width - 1), min(max(y1, 0), height - 1), max(min(x2, width), 0), max(min(y2, height), 0))
-        }
+extension Box where Scalar == Double {
+    /// Intersection over union, or over this box's area (`overSelf`), with no +1 on widths.
+    func overlap(_ other: Box, overSelf: Bool = false) -> Double {
+        let w = Swift.max(0, Swift.min(x2, other.x2) - Swift.max(x1, other.x1)),
+            h = Swift.max(0, Swift.min(y2, other.y2) - Swift.max(y1, other.y1))
+        let intersection = w * h
+        let denominator = overSelf ? area : area + other.area - intersection
+        return intersection / Swift.max(denominator, Double.ulpOfOne)
     }
 
+    /// Clipped as the CrowdDet toolkit clips (x1 to [0, width - 1], x2 to [0, width]).
+    func clipped(width: Double, height: Double) -> Box {
+        Box(
+            Swift.min(Swift.max(x1, 0), width - 1), Swift.min(Swift.max(y1, 0), height - 1), Swift.max(Swift.min(x2, width), 0),
+            Swift.max(Swift.min(y2, height), 0))
+    }
+}
+
+/// One image for the crowd metrics: ground-truth boxes (some of them ignore regions) and scored detections.
+public struct CrowdImage: Sendable {
     public var width: Int
     public var height: Int
-    public var groundTruth: [Box]
+    public var groundTruth: [Box<Double>]
     /// Per ground-truth box: an ignore region (CrowdHuman's `mask` tag or `extra.ignore`), not an object to find.
     public var ignored: [Bool]
-    public var detections: [Box]
+    public var detections: [Box<Double>]
     public var scores: [Double]
 
-    public init(width: Int, height: Int, groundTruth: [Box], ignored: [Bool], detections: [Box], scores: [Double]) {
+    public init(width: Int, height: Int, groundTruth: [Box<Double>], ignored: [Bool], detections: [Box<Double>], scores: [Double]) {
         precondition(groundTruth.count == ignored.count && detections.count == scores.count, "crowd image sizes differ")
         self.width = width
         self.height = height
@@ -164,7 +161,7 @@ public enum CrowdEvaluation {
                 let ignores = image.groundTruth.indices.filter { image.ignored[$0] }.map { image.groundTruth[$0] }
                 let edges = detections.map { d in people.indices.filter { d.overlap(people[$0]) >= threshold } }
                 let match = maximumMatching(edges, right: people.count)
-                func ignoredCount(_ boxes: [CrowdImage.Box]) -> Int {
+                func ignoredCount(_ boxes: [Box<Double>]) -> Int {
                     boxes.filter { box in ignores.contains { box.overlap($0, overSelf: true) > threshold } }.count
                 }
                 let k = match.filter { $0 >= 0 }.count

@@ -9,7 +9,7 @@ import Foundation
 public enum CrowdHumanFile {
     public struct Annotations: Sendable {
         public var id: String
-        public var boxes: [CrowdImage.Box]
+        public var boxes: [Box<Double>]
         public var ignored: [Bool]
     }
 
@@ -17,7 +17,7 @@ public enum CrowdHumanFile {
         public var id: String
         public var width: Int
         public var height: Int
-        public var boxes: [CrowdImage.Box]
+        public var boxes: [Box<Double>]
         public var scores: [Double]
     }
 
@@ -42,11 +42,11 @@ public enum CrowdHumanFile {
         return records
     }
 
-    static func box(_ value: Any?, _ place: String) throws -> CrowdImage.Box {
+    static func box(_ value: Any?, _ place: String) throws -> Box<Double> {
         guard let numbers = (value as? [Any])?.compactMap({ ($0 as? NSNumber)?.doubleValue }), numbers.count == 4 else {
             throw ModelError("\(place): a box must be 4 numbers [x, y, w, h]")
         }
-        return CrowdImage.Box(numbers[0], numbers[1], numbers[0] + numbers[2], numbers[1] + numbers[3])
+        return Box<Double>(numbers[0], numbers[1], numbers[0] + numbers[2], numbers[1] + numbers[3])
     }
 
     /// Reads an `.odgt` annotation file; `personTag` is the tag of the objects to find (others are ignore regions).

@@ -87,8 +87,8 @@ public final class FCOS: Detector {
     }
 
     func postprocess(
-        _ outputs: [(logits: Tensor, boxes: Tensor, centerness: Tensor)], image: Int, inputSize: (height: Int, width: Int),
-        originalSize: (height: Int, width: Int), paddedSize: (Int, Int)
+        _ outputs: [(logits: Tensor, boxes: Tensor, centerness: Tensor)], image: Int, inputSize: ImageSize,
+        originalSize: ImageSize, paddedSize: (Int, Int)
     ) -> ImageDetections {
         var candidates: [Candidate] = []
         for (level, output) in outputs.enumerated() {
@@ -135,7 +135,8 @@ public final class FCOS: Detector {
                 BoxOps.clip(&box, height: inputSize.height, width: inputSize.width)
                 candidates.append(
                     Candidate(
-                        box: box, score: scores[position], label: label, level: level, row: cell / width, column: cell % width, anchor: 0))
+                        box: Box(box), score: scores[position], label: label, level: level, row: cell / width, column: cell % width,
+                        anchor: 0))
             }
         }
         return suppressed(

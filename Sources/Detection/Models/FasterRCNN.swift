@@ -102,7 +102,7 @@ public final class FasterRCNN: Detector {
     }
 
     /// Spatial scale of each RoI level (P2-P5) relative to the unpadded input, as `MultiScaleRoIAlign` infers it.
-    public func roiScales(_ pyramid: [Tensor], imageSizes: [(height: Int, width: Int)]) -> [Float] {
+    public func roiScales(_ pyramid: [Tensor], imageSizes: [ImageSize]) -> [Float] {
         let maxHeight = imageSizes.map(\.height).max()!
         return pyramid.prefix(4).map { level in
             Float(exp2((log2(Double(level.shape[2]) / Double(maxHeight))).rounded(.toNearestOrEven)))
@@ -161,8 +161,7 @@ public final class FasterRCNN: Detector {
     }
 
     /// The RPN's proposals for one image, best first (torchvision's `filter_proposals`).
-    func proposalsFor(image: Int, _ outputs: [(Tensor, Tensor)], inputSize: (height: Int, width: Int), paddedSize: (Int, Int)) -> [[Float]]
-    {
+    func proposalsFor(image: Int, _ outputs: [(Tensor, Tensor)], inputSize: ImageSize, paddedSize: (Int, Int)) -> [[Float]] {
         var boxes: [Float] = [], objectness: [Float] = [], levels: [Int] = []
         for (level, (scoreMap, deltaMap)) in outputs.enumerated() {
             let height = scoreMap.shape[2], width = scoreMap.shape[3], cells = height * width
@@ -198,7 +197,7 @@ public final class FasterRCNN: Detector {
 
     func postprocess(
         logits: Tensor, deltas: Tensor, rois: Tensor, owners: [Int], image: Int, levels: [Int],
-        inputSize: (height: Int, width: Int), originalSize: (height: Int, width: Int)
+        inputSize: ImageSize, originalSize: ImageSize
     ) -> ImageDetections {
         let probabilities = logits.softmax(alongAxis: -1).scalars, delta = deltas.scalars, boxes = rois.scalars
         let classes = classCount
@@ -215,7 +214,7 @@ public final class FasterRCNN: Detector {
                 }
                 BoxOps.clip(&box, height: inputSize.height, width: inputSize.width)
                 guard score > boxHead.scoreThreshold, box[2] - box[0] >= 1e-2, box[3] - box[1] >= 1e-2 else { continue }
-                candidates.append(Candidate(box: box, score: score, label: k, level: levels[roi], row: roi, column: 0, anchor: 0))
+                candidates.append(Candidate(box: Box(box), score: score, label: k, level: levels[roi], row: roi, column: 0, anchor: 0))
             }
         }
         return suppressed(

@@ -79,8 +79,8 @@ public final class RetinaNet: Detector {
     }
 
     func postprocess(
-        _ outputs: [(logits: Tensor, deltas: Tensor)], image: Int, inputSize: (height: Int, width: Int),
-        originalSize: (height: Int, width: Int), paddedSize: (Int, Int)
+        _ outputs: [(logits: Tensor, deltas: Tensor)], image: Int, inputSize: ImageSize,
+        originalSize: ImageSize, paddedSize: (Int, Int)
     ) -> ImageDetections {
         var candidates: [Candidate] = []
         for (level, output) in outputs.enumerated() {
@@ -117,7 +117,8 @@ public final class RetinaNet: Detector {
                 BoxOps.clip(&box, height: inputSize.height, width: inputSize.width)
                 candidates.append(
                     Candidate(
-                        box: box, score: scores[position], label: label, level: level, row: cell / width, column: cell % width, anchor: a))
+                        box: Box(box), score: scores[position], label: label, level: level, row: cell / width, column: cell % width,
+                        anchor: a))
             }
         }
         return suppressed(

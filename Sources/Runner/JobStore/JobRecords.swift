@@ -1,3 +1,4 @@
+import Detection
 import Explain
 import Foundation
 import Logging
@@ -196,7 +197,7 @@ public struct DetectionRow: Sendable, InsertableRecord {
     public var imageID: Int
     public var rank: Int
     /// (x1, y1, x2, y2) in the original image's pixels.
-    public var box: [Float]
+    public var box: Box<Float>
     public var score: Float
     public var label: Int
     public var mapsKey: String?
@@ -206,7 +207,7 @@ public struct DetectionRow: Sendable, InsertableRecord {
     public var maxCorrelation: Float?
 
     public init(
-        imageID: Int, rank: Int, box: [Float], score: Float, label: Int, mapsKey: String?, energyInBox: Double, peakInBox: Bool,
+        imageID: Int, rank: Int, box: Box<Float>, score: Float, label: Int, mapsKey: String?, energyInBox: Double, peakInBox: Bool,
         compactness: Double, maxCorrelation: Float?
     ) {
         self.imageID = imageID
