@@ -68,6 +68,7 @@ let package = Package(
         .target(name: "Explain", dependencies: ["Engine", "NN", "Vision", "Detection"], swiftSettings: kernelSettings),
         .target(name: "Synthesis", dependencies: ["NN", "Vision"], swiftSettings: kernelSettings),
         .target(name: "Digest", swiftSettings: swiftSettings),
+        .target(name: "SpecDecoding", swiftSettings: swiftSettings),
         .target(name: "Processes", dependencies: ["CSystem", logging], swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "Digest", "Processes"], swiftSettings: swiftSettings),
         .target(name: "ObjectStore", dependencies: ["CCurl", "Digest"], swiftSettings: swiftSettings),
@@ -75,14 +76,15 @@ let package = Package(
             name: "Runner",
             dependencies: [
                 "Engine", "Vision", "WeightsIO", "Detection", "Explain", "Postgres", "ObjectStore", "DefaultModel", "Digest", "Files",
-                .product(name: "Yams", package: "Yams"), logging,
+                "SpecDecoding", .product(name: "Yams", package: "Yams"), logging,
             ],
             swiftSettings: swiftSettings),
         .target(
             name: "Reports", dependencies: ["Engine", "Postgres", "Processes", "Runner", "Synthesis"], swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
-            name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain"], swiftSettings: swiftSettings),
+            name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain", "SpecDecoding"],
+            swiftSettings: swiftSettings),
         .target(
             name: "Benchmarks", dependencies: ["Engine", "NN", "Vision", "Detection", "Explain", "Synthesis", "Training", "CBLAS"],
             swiftSettings: kernelSettings),

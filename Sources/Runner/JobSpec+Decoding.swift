@@ -1,5 +1,6 @@
 import Files
 import Foundation
+import SpecDecoding
 import Yams
 
 /// Job specs decode along one path: YAML (Yams) or JSON straight into ``JobSpec``, each key over its default, with
@@ -55,12 +56,8 @@ extension JobSpec {
 
     /// A decoding error as "KEY must be TYPE", with the YAML line of the key when `lines` is the document.
     static func describe(_ error: DecodingError, lines root: Node?) -> String {
-        func path(_ codingPath: [any CodingKey]) -> String {
-            codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-                .replacingOccurrences(of: ".[", with: "[")
-        }
-        func line(_ codingPath: [any CodingKey]) -> String {
-            guard var node = root else { return ": " }
+        error.describedByKey { codingPath in
+            guard var node = root else { return nil }
             for key in codingPath {
                 if let index = key.intValue, let sequence = node.sequence, index < sequence.count {
                     node = sequence[index]
@@ -70,46 +67,9 @@ extension JobSpec {
                     break
                 }
             }
-            return node.mark.map { " line \($0.line): " } ?? ": "
-        }
-        switch error {
-        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
-            let expected = type == Int.self ? "a whole number" : type == String.self ? "a string" : "\(type)"
-            return line(context.codingPath) + "'\(path(context.codingPath))' must be \(expected)"
-        case .dataCorrupted(let context):
-            return line(context.codingPath) + (context.codingPath.isEmpty ? "" : "'\(path(context.codingPath))': ")
-                + context.debugDescription
-        case .keyNotFound(let key, let context): return line(context.codingPath) + "missing '\(key.stringValue)'"
-        @unknown default: return ": \(error)"
+            return node.mark.map { "line \($0.line)" }
         }
     }
-}
-
-/// Any key of a mapping, to find the ones a section does not know.
-struct AnyCodingKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
-extension Decoder {
-    /// Throws when the mapping holds a key outside `known`, naming it and the known ones.
-    func refuseUnknownKeys<Key: CodingKey & CaseIterable>(_ known: Key.Type) throws {
-        let container = try container(keyedBy: AnyCodingKey.self)
-        let names = Set(Key.allCases.map(\.stringValue))
-        for key in container.allKeys where !names.contains(key.stringValue) {
-            throw DecodingError.dataCorrupted(
-                DecodingError.Context(
-                    codingPath: codingPath + [key],
-                    debugDescription: "unknown key (known: \(names.sorted().joined(separator: ", ")))"))
-        }
-    }
-}
-
-extension KeyedDecodingContainer {
-    /// The value at `key`, or `fallback` when the key is absent or null.
-    func value<T: Decodable>(_ key: Key, or fallback: T) throws -> T { try decodeIfPresent(T.self, forKey: key) ?? fallback }
 }
 
 extension JobSpec {

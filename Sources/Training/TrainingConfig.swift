@@ -1,5 +1,6 @@
 public import Detection
 import Foundation
+import SpecDecoding
 
 /// What `odam train --config FILE` trains: a JSON file.
 ///
@@ -46,37 +47,41 @@ public struct TrainingConfig: Decodable, Sendable {
     /// How the FCOS loss assigns locations to objects: `torchvision` (default) or `quality` (the official ODAM code's).
     public var assignment = FCOSLoss.Assignment.torchvision
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case model, train, val, output, epochs, batchSize, learningRate, momentum, weightDecay, warmupIterations, warmupFactor
         case milestones, gamma, minSizes, maxSize, horizontalFlip, clipNorm, seed, odamTrain, checkpointEvery, valImages, trainImages
         case assignment
     }
 
+    /// Decodes the config: `model`, `train`, `output` and `epochs` are required, every other key falls back to its
+    /// default above; unknown keys are refused.
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         model = try c.decode(ModelSpec.self, forKey: .model)
         train = try c.decode(String.self, forKey: .train)
-        val = try c.decodeIfPresent(String.self, forKey: .val)
         output = try c.decode(String.self, forKey: .output)
         epochs = try c.decode(Int.self, forKey: .epochs)
-        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
-        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? learningRate
-        momentum = try c.decodeIfPresent(Float.self, forKey: .momentum) ?? momentum
-        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? weightDecay
-        warmupIterations = try c.decodeIfPresent(Int.self, forKey: .warmupIterations) ?? warmupIterations
-        warmupFactor = try c.decodeIfPresent(Float.self, forKey: .warmupFactor) ?? warmupFactor
-        milestones = try c.decodeIfPresent([Int].self, forKey: .milestones) ?? milestones
-        gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? gamma
-        minSizes = try c.decodeIfPresent([Int].self, forKey: .minSizes) ?? [model.minSize]
-        maxSize = try c.decodeIfPresent(Int.self, forKey: .maxSize)
-        horizontalFlip = try c.decodeIfPresent(Bool.self, forKey: .horizontalFlip) ?? horizontalFlip
-        clipNorm = try c.decodeIfPresent(Float.self, forKey: .clipNorm)
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
-        odamTrain = try c.decodeIfPresent(OdamTrainSettings.self, forKey: .odamTrain)
-        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? checkpointEvery
-        valImages = try c.decodeIfPresent(Int.self, forKey: .valImages)
-        trainImages = try c.decodeIfPresent(Int.self, forKey: .trainImages)
-        assignment = try c.decodeIfPresent(FCOSLoss.Assignment.self, forKey: .assignment) ?? .torchvision
+        val = try c.value(.val, or: val)
+        batchSize = try c.value(.batchSize, or: batchSize)
+        learningRate = try c.value(.learningRate, or: learningRate)
+        momentum = try c.value(.momentum, or: momentum)
+        weightDecay = try c.value(.weightDecay, or: weightDecay)
+        warmupIterations = try c.value(.warmupIterations, or: warmupIterations)
+        warmupFactor = try c.value(.warmupFactor, or: warmupFactor)
+        milestones = try c.value(.milestones, or: milestones)
+        gamma = try c.value(.gamma, or: gamma)
+        // Without minSizes, training uses the model's own short side.
+        minSizes = try c.value(.minSizes, or: [model.minSize])
+        maxSize = try c.value(.maxSize, or: maxSize)
+        horizontalFlip = try c.value(.horizontalFlip, or: horizontalFlip)
+        clipNorm = try c.value(.clipNorm, or: clipNorm)
+        seed = try c.value(.seed, or: seed)
+        odamTrain = try c.value(.odamTrain, or: odamTrain)
+        checkpointEvery = try c.value(.checkpointEvery, or: checkpointEvery)
+        valImages = try c.value(.valImages, or: valImages)
+        trainImages = try c.value(.trainImages, or: trainImages)
+        assignment = try c.value(.assignment, or: assignment)
         guard model.classCount != nil else { throw ModelError("the training config's model needs a classCount") }
         guard epochs > 0, batchSize > 0 else { throw ModelError("epochs and batchSize must be positive") }
     }
@@ -87,6 +92,8 @@ public struct TrainingConfig: Decodable, Sendable {
         var config: TrainingConfig
         do { config = try JSONDecoder().decode(TrainingConfig.self, from: data) } catch let error as ModelError {
             throw ModelError("\(path): \(error.description)")
+        } catch let error as DecodingError {
+            throw ModelError("\(path)\(error.describedByKey())")
         } catch { throw ModelError("\(path): not a training config (\(error))") }
         let base = (path as NSString).deletingLastPathComponent
         func resolved(_ p: String) -> String { p.hasPrefix("/") || base.isEmpty ? p : base + "/" + p }
@@ -113,20 +120,17 @@ public struct OdamTrainSettings: Codable, Sendable {
 
     public enum Maps: String, Codable, Sendable { case exact, official }
 
-    enum CodingKeys: String, CodingKey { case weight, perObjectReference, predictionsPerImage, maps }
+    enum CodingKeys: String, CodingKey, CaseIterable { case weight, perObjectReference, predictionsPerImage, maps }
 
-    public init(weight: Float = 1, perObjectReference: Bool = true, predictionsPerImage: Int = 64, maps: Maps = .exact) {
-        self.weight = weight
-        self.perObjectReference = perObjectReference
-        self.predictionsPerImage = predictionsPerImage
-        self.maps = maps
-    }
+    /// The defaults above.
+    public init() {}
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        weight = try c.decodeIfPresent(Float.self, forKey: .weight) ?? 1
-        perObjectReference = try c.decodeIfPresent(Bool.self, forKey: .perObjectReference) ?? true
-        predictionsPerImage = try c.decodeIfPresent(Int.self, forKey: .predictionsPerImage) ?? 64
-        maps = try c.decodeIfPresent(Maps.self, forKey: .maps) ?? .exact
+        weight = try c.value(.weight, or: weight)
+        perObjectReference = try c.value(.perObjectReference, or: perObjectReference)
+        predictionsPerImage = try c.value(.predictionsPerImage, or: predictionsPerImage)
+        maps = try c.value(.maps, or: maps)
     }
 }

@@ -76,7 +76,10 @@ struct OdamTrainLossTests {
     @Test(arguments: [true, false], [false, true])
     func gradientMatchesFiniteDifferences(perObject: Bool, exact: Bool) {
         let setup = Setup()
-        let loss = OdamTrainLoss(settings: OdamTrainSettings(weight: 1, perObjectReference: perObject, predictionsPerImage: 10))
+        var settings = OdamTrainSettings()
+        settings.perObjectReference = perObject
+        settings.predictionsPerImage = 10
+        let loss = OdamTrainLoss(settings: settings)
         func maps(_ features: [Float]) -> [ResizedMap] { exact ? setup.exactMaps(features) : setup.maps(features) }
         func value(_ features: [Float]) -> Float { loss.imageLoss(samples: setup.samples, maps: maps(features)).0 }
         let maps = maps(setup.features)

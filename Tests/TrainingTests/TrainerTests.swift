@@ -66,5 +66,22 @@ struct TrainerTests {
         #expect {
             try TrainingConfig.load(contentsOf: file)
         } throws: { "\($0)".contains(file) }
+        // A misspelt key and a wrong type are named, with their path, not silently replaced by defaults.
+        let base = #""model": {"architecture": "fcos", "classCount": 2}, "train": "x", "output": "y", "epochs": 1"#
+        for (text, expected) in [
+            ("{\(base), \"learningRat\": 0.1}", "'learningRat': unknown key"),
+            ("{\(base), \"odamTrain\": {\"weigth\": 2}}", "'odamTrain.weigth': unknown key"),
+            ("{\(base), \"batchSize\": \"eight\"}", "'batchSize' must be a whole number"),
+        ] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+            #expect {
+                try TrainingConfig.load(contentsOf: file)
+            } throws: { "\($0)".contains(file) && "\($0)".contains(expected) }
+        }
+        // Keys left out take the defaults, Odam-Train's included.
+        try Data("{\(base), \"odamTrain\": {\"maps\": \"official\"}}".utf8).write(to: URL(fileURLWithPath: file))
+        let config = try TrainingConfig.load(contentsOf: file)
+        #expect(config.batchSize == 8 && config.learningRate == 0.01 && config.minSizes == [config.model.minSize])
+        #expect(config.odamTrain?.maps == .official && config.odamTrain?.predictionsPerImage == OdamTrainSettings().predictionsPerImage)
     }
 }
