@@ -2,6 +2,7 @@ import ArgumentParser
 import Detection
 import Engine
 import Foundation
+import Logging
 import Vision
 
 extension Odam {
@@ -35,7 +36,7 @@ extension Odam {
             let codec = ImageCodec(maximumPixels: maxPixels, appliesExifOrientation: exifOrientation)
             let (coco, failures) = DetectionReport.detect(
                 images: images, detector: detector, codec: codec, line: { print($0) },
-                failed: { FileHandle.standardError.write(Data("odam detect: \($0)\n".utf8)) })
+                failed: { Log.detect.error("\($0)") })
             if let cocoResults {
                 let data = try JSONSerialization.data(withJSONObject: coco, options: [.sortedKeys])
                 guard FileManager.default.createFile(atPath: cocoResults, contents: data) else {

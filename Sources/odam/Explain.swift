@@ -3,6 +3,7 @@ import Detection
 import Engine
 import Explain
 import Foundation
+import Logging
 import Vision
 
 extension GradientTransform: ExpressibleByArgument {}
@@ -91,7 +92,7 @@ extension Odam {
             let failures = ExplanationWriter(directory: out, writesRaw: raw).explain(
                 images: images, detector: detector, explainer: explainer, keeping: extras, targets: chosen,
                 includesCombined: includesCombined, limit: limit, codec: ImageCodec(maximumPixels: maxPixels),
-                written: { print($0) }, failed: { FileHandle.standardError.write(Data("odam explain: \($0)\n".utf8)) })
+                written: { print($0) }, failed: { Log.explain.error("\($0)") })
             if failures > 0 { throw ExitCode(1) }
         }
     }

@@ -27,4 +27,6 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 /// The loggers of the commands that are not long-running services (those log through the library's own).
 enum Log {
     static let enqueue = Logger(label: "odam.enqueue")
+    static let detect = Logger(label: "odam.detect")
+    static let explain = Logger(label: "odam.explain")
 }
