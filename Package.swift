@@ -76,6 +76,7 @@ let package = Package(
             name: "Runner",
             dependencies: [
                 "Engine", "Vision", "WeightsIO", "Detection", "Explain", "Postgres", "ObjectStore", "DefaultModel", "Digest", "Files",
+                "Processes",
                 "SpecDecoding", .product(name: "Yams", package: "Yams"), logging,
             ],
             swiftSettings: swiftSettings),

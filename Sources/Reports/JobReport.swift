@@ -24,10 +24,14 @@ public enum JobReport {
         for worker in workers {
             lines.append(
                 "  worker \(worker.id) on \(worker.host) (pid \(worker.pid), \(worker.threads) threads): \(worker.shardsHeld) shards held, \(worker.heartbeats) heartbeats"
+                    + (worker.residentBytes.map { ", memory \(megabytes($0))" } ?? "")
+                    + (worker.peakResidentBytes.map { " (peak \(megabytes($0)))" } ?? "")
             )
         }
         return lines
     }
+
+    static func megabytes(_ bytes: Int) -> String { "\(bytes / (1 << 20)) MiB" }
 
     /// A job's summary after `seconds`: images ok, failed and lost, detections kept, mean step times, the maps'
     /// agreement with plain autograd, the first failures, and queries to go further.

@@ -3,6 +3,7 @@ import Engine
 import Explain
 import Foundation
 import ObjectStore
+import Processes
 import Vision
 
 /// Why a worker stopped a shard before committing it.
@@ -49,8 +50,15 @@ public struct ShardProcessor {
         let (images, listing) = try Stopwatch.time { try jobs.pendingImages(claim) }
         results.imageCount = images.count
         results.databaseMillisecondsBefore = listing
+        defer {
+            // Between shards: heap memory freed by the shard's images goes back to the kernel.
+            MemoryUsage.releaseFreedHeap()
+        }
         for image in images {
             try checkpoint()
+            BufferPool.shared.resetPeak()
+            // Each image is an epoch of the buffer pool: sizes the last images did not use are freed.
+            defer { BufferPool.shared.endEpoch() }
             var timings = StepTimings()
             let imageWatch = Stopwatch()
             var watch = Stopwatch()
@@ -84,6 +92,8 @@ public struct ShardProcessor {
                 let levels = output.candidateAgreement + output.finalAgreement
                 row.minimumMapR = levels.map(\.minR).min()
                 row.levelsRecomputed = levels.filter(\.recomputed).count
+                row.tensorPeakBytes = BufferPool.shared.peakLiveBytes
+                row.workerResidentBytes = MemoryUsage.residentBytes()
                 results.images.append(row)
                 for (stage, levels) in [(MapAgreementRow.Stage.candidates, output.candidateAgreement), (.final, output.finalAgreement)] {
                     results.agreement += levels.map { MapAgreementRow(imageID: image.id, stage: stage, level: $0) }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ObjectStore
 import Postgres
+import Processes
 import Vision
 
 /// `odam worker`: registers, heartbeats on a connection of its own, and runs `concurrency` slots that each claim a
@@ -112,7 +113,9 @@ public final class Worker: @unchecked Sendable {
             let claims = lock.withLock { Array(held.values) }
             do {
                 if jobs == nil || !jobs!.isOpen { jobs = try JobStore(connecting: options.connectionString, leases: options.leases) }
-                let lost = try jobs!.heartbeat(worker: id, holding: claims)
+                let lost = try jobs!.heartbeat(
+                    worker: id, holding: claims, residentBytes: MemoryUsage.residentBytes(),
+                    peakResidentBytes: MemoryUsage.peakResidentBytes())
                 if !lost.isEmpty {
                     lock.withLock { for claim in lost { lostTokens.insert(claim.token) } }
                     for claim in lost {

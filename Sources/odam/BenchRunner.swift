@@ -21,6 +21,13 @@ extension Odam.Bench {
         @Option(help: "Image paths of the enqueue run (0 skips it).") var enqueueImages = 1_000_000
         @Option(help: "A database to use instead of a private embedded one (its jobs tables get the benchmark's jobs).")
         var database: String?
+        @Option(
+            help:
+                "Soak instead: this many generated scenes per worker, with odam's pool and an unbounded one; each worker's memory after --soak-warm-up images and at the end."
+        )
+        var soak: Int?
+        @Option(help: "Images after which the soak run takes each worker's first memory reading.") var soakWarmUp = 50
+        @Option(help: "The soak run's scene side in pixels.") var soakSize = 320
 
         func run() throws {
             var benchmark = RunnerBenchmark(
@@ -32,6 +39,9 @@ extension Odam.Bench {
             benchmark.claimShards = claimShards
             benchmark.enqueueImages = enqueueImages
             benchmark.database = database
+            benchmark.soakImagesPerWorker = soak
+            benchmark.soakWarmUp = soakWarmUp
+            benchmark.soakSize = soakSize
             try benchmark.run { say($0) }
         }
     }

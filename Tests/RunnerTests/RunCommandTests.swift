@@ -67,6 +67,18 @@ struct RunCommandTests {
         #expect(csv.output.hasPrefix("image_id,path,rank,") && csv.output.split(separator: "\n").count == lines.count + 1)
         let sql = try Self.odam(["sql", "-At", "-c", "SELECT count(*) FROM detections"], in: folder)
         #expect(sql.status == 0 && sql.output.contains(String(lines.count)), "\(sql.output)")
+        // Memory in the product's reports: every ok image has the worker's resident memory after it and its tensor
+        // working set, and every worker that heartbeat reported its resident memory.
+        let memory = try Self.odam(
+            [
+                "sql", "-At", "-F", "|", "-c",
+                """
+                SELECT (SELECT count(*) FROM image_results WHERE status = 'ok' AND worker_rss_bytes > 10000000
+                        AND tensor_peak_bytes > 1000000 AND tensor_peak_bytes < worker_rss_bytes),
+                    (SELECT count(*) FROM workers WHERE rss_bytes > 10000000 AND peak_rss_bytes >= rss_bytes)
+                """,
+            ], in: folder)
+        #expect(memory.status == 0 && memory.output.hasPrefix("3|2"), "\(memory.output)")
         #expect(
             !FileManager.default.fileExists(atPath: folder + "/.odam/postgres/postmaster.pid"),
             "status, results and sql stop the server they started")

@@ -5,4 +5,8 @@
 /// variadic, which Swift cannot call). Returns 0, or -1 with errno set (and on systems without it).
 int odam_set_parent_death_signal(int signal);
 
+/// Returns the heap's free memory to the kernel where the C library can (glibc's malloc_trim); 1 when memory was
+/// released, 0 otherwise (and on other C libraries).
+int odam_release_free_heap(void);
+
 #endif

@@ -91,6 +91,9 @@ public struct LiveWorker: Sendable, Equatable {
     public var threads: Int
     public var shardsHeld: Int
     public var heartbeats: Int
+    /// Resident memory at the last heartbeat and the most it has had (nil until a heartbeat reported them).
+    public var residentBytes: Int?
+    public var peakResidentBytes: Int?
 }
 
 /// An image of a claimed shard that has no result yet.
@@ -120,6 +123,9 @@ public struct ImageResult: Sendable, InsertableRecord {
     /// The lowest correlation of a checked map with plain autograd, and how many levels were recomputed.
     public var minimumMapR: Float?
     public var levelsRecomputed: Int?
+    /// The most bytes of tensors live at once while the image was processed, and the worker's resident memory after.
+    public var tensorPeakBytes: Int?
+    public var workerResidentBytes: Int?
 
     public init(imageID: Int, status: Status, error: String? = nil) {
         self.imageID = imageID
@@ -146,6 +152,7 @@ public struct ImageResult: Sendable, InsertableRecord {
                 ("forward_ms", t.forward), ("candidate_maps_ms", t.candidateMaps), ("odam_nms_ms", t.odamNMS),
                 ("final_maps_ms", t.finalMaps), ("encode_ms", t.encode), ("upload_ms", t.upload), ("upload_retries", r.uploadRetries),
                 ("map_path", r.mapPath), ("min_map_r", r.minimumMapR), ("levels_recomputed", r.levelsRecomputed),
+                ("tensor_peak_bytes", r.tensorPeakBytes), ("worker_rss_bytes", r.workerResidentBytes),
                 ("database_ms", databaseMilliseconds),
             ]
         }

@@ -127,11 +127,13 @@ extension JobStore {
     /// Workers that sent a heartbeat lately, with the shards they hold.
     public func liveWorkers() throws -> [LiveWorker] {
         try connection.query(
-            "SELECT id, host, pid, threads, shards_held, heartbeats FROM live_workers ORDER BY id", purpose: "reading the live workers"
+            "SELECT id, host, pid, threads, shards_held, heartbeats, rss_bytes, peak_rss_bytes FROM live_workers ORDER BY id",
+            purpose: "reading the live workers"
         ).records.map {
             LiveWorker(
                 id: try $0.decode("id"), host: try $0.decode("host"), pid: try $0.decode("pid"), threads: try $0.decode("threads"),
-                shardsHeld: try $0.decode("shards_held"), heartbeats: try $0.decode("heartbeats"))
+                shardsHeld: try $0.decode("shards_held"), heartbeats: try $0.decode("heartbeats"),
+                residentBytes: try $0.decodeIfPresent("rss_bytes"), peakResidentBytes: try $0.decodeIfPresent("peak_rss_bytes"))
         }
     }
 

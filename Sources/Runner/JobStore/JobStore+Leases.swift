@@ -60,11 +60,17 @@ extension JobStore {
         ).records[0].decode("left")
     }
 
-    /// The worker's heartbeat, extending the leases it still holds; returns the claims it lost.
-    public func heartbeat(worker: Int, holding claims: [ShardClaim]) throws -> [ShardClaim] {
+    /// The worker's heartbeat with its resident memory now and at its peak, extending the leases it still holds;
+    /// returns the claims it lost.
+    public func heartbeat(worker: Int, holding claims: [ShardClaim], residentBytes: Int? = nil, peakResidentBytes: Int? = nil) throws
+        -> [ShardClaim]
+    {
         try connection.query(
-            "UPDATE workers SET last_heartbeat_at = now(), heartbeats = heartbeats + 1 WHERE id = \(worker)",
-            purpose: "recording worker \(worker)'s heartbeat")
+            """
+            UPDATE workers SET last_heartbeat_at = now(), heartbeats = heartbeats + 1,
+                rss_bytes = coalesce(\(residentBytes)::bigint, rss_bytes), peak_rss_bytes = coalesce(\(peakResidentBytes)::bigint, peak_rss_bytes)
+            WHERE id = \(worker)
+            """, purpose: "recording worker \(worker)'s heartbeat")
         var lost: [ShardClaim] = []
         for claim in claims {
             let extended = try connection.query(

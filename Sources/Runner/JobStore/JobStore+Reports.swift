@@ -69,6 +69,18 @@ public struct DatabaseShare: Sendable {
     public var processingMilliseconds: Double
 }
 
+/// A worker's resident memory over a job: after its first images (warm-up) and at its end.
+public struct WorkerMemory: Sendable, Equatable {
+    public var worker: Int
+    public var images: Int
+    /// Resident bytes after the worker's `warmUp`-th image of the job, after its last, and the most after any.
+    public var afterWarmUpBytes: Int?
+    public var atEndBytes: Int?
+    public var maximumBytes: Int?
+    /// The largest tensor working set of one of its images.
+    public var maximumTensorPeakBytes: Int?
+}
+
 /// The report and export queries.
 extension JobStore {
     /// Totals and mean step times over a job's image results.
@@ -141,5 +153,31 @@ extension JobStore {
         return DatabaseShare(
             images: try row.decode("images"), databaseMilliseconds: try row.decode("database"),
             maximumDatabaseMilliseconds: try row.decode("maximum"), processingMilliseconds: try row.decode("processing"))
+    }
+
+    /// Per worker of `job`: resident memory after its `warmUp`-th successful image and after its last (from
+    /// `image_results.worker_rss_bytes`, images in the order they were recorded).
+    public func workerMemory(job: Int, warmUp: Int) throws -> [WorkerMemory] {
+        try connection.query(
+            """
+            WITH per_image AS (
+                SELECT a.worker_id, r.worker_rss_bytes, r.tensor_peak_bytes,
+                    row_number() OVER (PARTITION BY a.worker_id ORDER BY r.recorded_at, i.position) AS n,
+                    count(*) OVER (PARTITION BY a.worker_id) AS total
+                FROM image_results r JOIN images i ON i.id = r.image_id
+                JOIN shard_attempts a ON a.shard_id = r.shard_id AND a.lease_token = r.lease_token AND a.outcome = 'completed'
+                WHERE i.job_id = \(job) AND r.status = 'ok')
+            SELECT worker_id, max(total) AS images,
+                max(worker_rss_bytes) FILTER (WHERE n = least(\(warmUp), total)) AS warm,
+                max(worker_rss_bytes) FILTER (WHERE n = total) AS final, max(worker_rss_bytes) AS maximum,
+                max(tensor_peak_bytes) AS tensor_peak
+            FROM per_image GROUP BY worker_id ORDER BY worker_id
+            """, purpose: "reading job \(job)'s worker memory"
+        ).records.map {
+            WorkerMemory(
+                worker: try $0.decode("worker_id"), images: try $0.decode("images"), afterWarmUpBytes: try $0.decodeIfPresent("warm"),
+                atEndBytes: try $0.decodeIfPresent("final"), maximumBytes: try $0.decodeIfPresent("maximum"),
+                maximumTensorPeakBytes: try $0.decodeIfPresent("tensor_peak"))
+        }
     }
 }
