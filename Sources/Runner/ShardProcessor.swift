@@ -25,6 +25,9 @@ public struct ShardProcessor {
     public var upload: JobSpec.Upload
     /// The decoder, with the job's pixel limit.
     public var codec: ImageCodec
+    /// The worker's memory limit in bytes (`odam worker --max-memory`), or nil for none. Near it the pool's cache is
+    /// released; an image whose decode and forward pass would not fit in what is left fails, naming the limit.
+    public var memoryLimitBytes: Int?
 
     public init(
         pipeline: ImagePipeline, store: any ObjectStore, source: JobResources.ImageSource, upload: JobSpec.Upload = JobSpec.Upload(),
@@ -54,8 +57,12 @@ public struct ShardProcessor {
             // Between shards: heap memory freed by the shard's images goes back to the kernel.
             MemoryUsage.releaseFreedHeap()
         }
+        // The largest tensor working set of this shard's images so far: what the next forward pass needs besides
+        // the decoded image.
+        var workingSet = 0
         for image in images {
             try checkpoint()
+            let codec = memoryLimitBytes.map { limitedCodec(limit: $0, workingSet: workingSet) } ?? self.codec
             BufferPool.shared.resetPeak()
             // Each image is an epoch of the buffer pool: sizes the last images did not use are freed.
             defer { BufferPool.shared.endEpoch() }
@@ -65,7 +72,10 @@ public struct ShardProcessor {
             do {
                 let bytes = try source.fetch(image.path)
                 timings.fetch = watch.lap()
-                let decoded = try codec.decode(bytes, file: image.path)
+                let decoded: RGBImage
+                do { decoded = try codec.decode(bytes, file: image.path) } catch {
+                    throw memoryLimited(error, codec: codec, workingSet: workingSet)
+                }
                 timings.decode = watch.lap()
                 let output = try pipeline.process(decoded)
                 _ = watch.lap()
@@ -93,6 +103,7 @@ public struct ShardProcessor {
                 row.minimumMapR = levels.map(\.minR).min()
                 row.levelsRecomputed = levels.filter(\.recomputed).count
                 row.tensorPeakBytes = BufferPool.shared.peakLiveBytes
+                workingSet = max(workingSet, BufferPool.shared.peakLiveBytes)
                 row.workerResidentBytes = MemoryUsage.residentBytes()
                 results.images.append(row)
                 for (stage, levels) in [(MapAgreementRow.Stage.candidates, output.candidateAgreement), (.final, output.finalAgreement)] {
@@ -123,6 +134,29 @@ public struct ShardProcessor {
         try checkpoint()
         Failpoint.hit("commit")
         return results
+    }
+
+    /// A decode refused as too large because of the memory limit, as an error naming the limit; other errors as they are.
+    func memoryLimited(_ error: ImageError, codec: ImageCodec, workingSet: Int) -> any Error {
+        guard error.kind == .tooLarge, let limit = memoryLimitBytes, codec.maximumPixels < self.codec.maximumPixels else { return error }
+        return RunnerError(
+            "\(error.file): does not fit in the worker's memory limit (--max-memory \(limit >> 20) MiB, "
+                + "\((MemoryUsage.residentBytes() ?? 0) >> 20) MiB in use, \(workingSet >> 20) MiB for the forward pass: "
+                + "room for \(codec.maximumPixels) pixels): \(error.reason)")
+    }
+
+    /// The decoder for the next image under a memory limit: near the limit the pool's cache is released first, and
+    /// the pixel limit is what the rest allows after the forward pass's working set.
+    func limitedCodec(limit: Int, workingSet: Int) -> ImageCodec {
+        var resident = MemoryUsage.residentBytes() ?? 0
+        if resident > limit / 10 * 9 {
+            BufferPool.shared.releaseCache()
+            MemoryUsage.releaseFreedHeap()
+            resident = MemoryUsage.residentBytes() ?? resident
+        }
+        var limited = codec
+        limited.maximumPixels = min(codec.maximumPixels, max(0, (limit - resident - workingSet) / ImageCodec.peakBytesPerPixel))
+        return limited
     }
 
     /// Uploads an image's objects (maps, detections, overlays, as the job asks); what was uploaded, under which key.

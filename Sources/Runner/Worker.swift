@@ -28,6 +28,8 @@ public final class Worker: @unchecked Sendable {
         /// How long an unreachable object store is waited out (its shards released, charged to no budget) before
         /// its errors count against the shards' error budget.
         public var storeOutageSeconds = 600.0
+        /// The worker's memory limit in bytes (see ``ShardProcessor/memoryLimitBytes``), or nil for none.
+        public var memoryLimitBytes: Int?
         public var version = "0.1.0"
 
         public init(connectionString: String) { self.connectionString = connectionString }
@@ -267,9 +269,11 @@ public final class Worker: @unchecked Sendable {
             output.store = "s3://" + bucket
             return try JobResources.store(for: output)
         }
-        return ShardProcessor(
+        var processor = ShardProcessor(
             pipeline: try ImagePipeline(detector: detector, spec: spec), store: store,
             source: JobResources.ImageSource(job.source, store: store), upload: spec.output.upload,
             codec: ImageCodec(maximumPixels: spec.maxPixels ?? ImageCodec.defaultMaximumPixels))
+        processor.memoryLimitBytes = options.memoryLimitBytes
+        return processor
     }
 }

@@ -60,10 +60,13 @@ public struct ImageCodec: Sendable {
     /// The default pixel limit: 64 megapixels (a 2.3 GB peak for the detector's input tensors), lower on machines
     /// with less than 9 GB of memory, so that a 12 KB PNG of 100 million 1-bit pixels cannot take a worker's memory.
     public static let defaultMaximumPixels: Int = {
-        let bytesPerPixel = 36  // peak RSS per pixel of `odam detect` on a 100-megapixel PNG: 3.6 GB
         let memory = Int(clamping: sysconf(Int32(_SC_PHYS_PAGES))) &* Int(clamping: sysconf(Int32(_SC_PAGESIZE)))
-        return max(1_000_000, min(64_000_000, memory / 4 / bytesPerPixel))
+        return max(1_000_000, min(64_000_000, memory / 4 / peakBytesPerPixel))
     }()
+
+    /// Peak resident bytes per decoded pixel of detecting an image (`odam detect` on a 100-megapixel PNG: 3.6 GB):
+    /// what a memory limit allows in pixels.
+    public static let peakBytesPerPixel = 36
 
     public init(maximumPixels: Int = ImageCodec.defaultMaximumPixels, appliesExifOrientation: Bool = false) {
         self.maximumPixels = maximumPixels

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Processes
 import Runner
@@ -29,4 +30,24 @@ enum Log {
     static let enqueue = Logger(label: "odam.enqueue")
     static let detect = Logger(label: "odam.detect")
     static let explain = Logger(label: "odam.explain")
+}
+
+/// A memory size on the command line: bytes, or a number with K, M or G (powers of 1024), for example `600M`.
+struct MemorySize: ExpressibleByArgument {
+    var bytes: Int
+
+    init?(argument: String) {
+        let text = argument.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        let shifts: [Character: Int] = ["K": 10, "M": 20, "G": 30]
+        var digits = Substring(text)
+        var shift = 0
+        if let last = text.last, let unit = shifts[last] {
+            shift = unit
+            digits = digits.dropLast()
+        }
+        guard let number = Int(digits), number > 0 else { return nil }
+        let (value, overflow) = number.multipliedReportingOverflow(by: 1 << shift)
+        guard !overflow else { return nil }
+        bytes = value
+    }
 }

@@ -22,6 +22,11 @@ extension Odam {
         @Option(help: "Seconds between looks for work when no NOTIFY comes.") var pollSeconds = 5.0
         @Flag(help: "Exit when no shard is waiting or running.") var exitWhenIdle = false
         @Option(help: "Where weights from s3:// URLs are cached, by SHA-256.") var cacheDirectory = ".odam/cache"
+        @Option(
+            help:
+                "The worker's memory limit (bytes, or with K, M or G): near it the buffer cache is released, and an image that would not fit fails naming the limit."
+        )
+        var maxMemory: MemorySize?
         @OptionGroup var logOptions: LogOptions
 
         func run() throws {
@@ -34,6 +39,7 @@ extension Odam {
             options.leases = lease.policy
             options.exitWhenIdle = exitWhenIdle
             options.cacheDirectory = cacheDirectory
+            options.memoryLimitBytes = maxMemory?.bytes
             options.version = Odam.configuration.version
             let worker = Worker(options: options)
             Termination.onTermination { worker.requestStop() }

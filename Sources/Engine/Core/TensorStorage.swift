@@ -146,6 +146,17 @@ public final class BufferPool: Sendable {
         for address in released { UnsafeMutableRawPointer(bitPattern: address)!.deallocate() }
     }
 
+    /// Frees every cached buffer (a worker near its memory limit); the next images allocate afresh.
+    public func releaseCache() {
+        let released = state.withLock { state -> [UInt] in
+            let all = state.free.values.flatMap { $0 }
+            state.free = [:]
+            state.cachedBytes = 0
+            return all
+        }
+        for address in released { UnsafeMutableRawPointer(bitPattern: address)!.deallocate() }
+    }
+
     /// Bytes held by live tensors now, and the most held at once since the last ``resetPeak()``.
     public var liveBytes: Int { state.withLock { $0.liveBytes } }
     public var peakLiveBytes: Int { state.withLock { $0.peakLiveBytes } }
