@@ -4,7 +4,6 @@ import Digest
 import Foundation
 import ObjectStore
 import Postgres
-import Processes
 import Runner
 import ServiceTestSupport
 import Synthesis
@@ -63,39 +62,5 @@ struct ShardProcessorTests {
         ).rows[0]
         let direct = try ImagePipeline(detector: detector).process(try ImageCodec().decode(contentsOf: root + "/data/images/" + first[0]!))
         #expect(abs(Float(first[1]!)! - direct.records[0].box[0]) < 1e-3 && abs(Float(first[2]!)! - direct.records[0].score) < 1e-5)
-    }
-
-    /// Under a memory limit, an image whose decode would not fit in what is left fails naming the limit, and the
-    /// shard goes on; every ok image records its working set and the worker's resident memory.
-    @Test func anImageBeyondTheMemoryLimitFailsNamingIt() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("odam-memory-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        try SyntheticDataset.write(directory: root + "/data", count: 2, seed: 8, generator: SceneGenerator())
-        // 3000x3000 pixels: about 320 MB to decode and detect (36 bytes a pixel), a few KB as a PNG.
-        let large = try ImageCodec.encodePNG(pixels: [UInt8](repeating: 90, count: 3000 * 3000 * 3), width: 3000, height: 3000, channels: 3)
-        try Data(large).write(to: URL(fileURLWithPath: root + "/data/images/large.png"))
-        let jobs = JobStore(try freshTestDatabase("shard_memory"))
-        let walk = try Enqueuer.walk(root + "/data/images")
-        _ = try jobs.enqueue(NewJob(name: "t", spec: JobSpec(), source: root + "/data/images", images: walk.images, shardSize: 3))
-        let files = try DefaultModel.files()
-        let detector = try ModelSpec.resolve(files.spec).load(weights: files.weights)
-        let store = try FileStore(root: root + "/objects")
-        var processor = ShardProcessor(
-            pipeline: try ImagePipeline(detector: detector), store: store, source: .init(root + "/data/images", store: store))
-        let resident = try #require(MemoryUsage.residentBytes())
-        processor.memoryLimitBytes = resident + (150 << 20)
-        let worker = try jobs.registerWorker(host: "test", version: "t", threads: 1)
-        let claim = try #require(try jobs.claim(worker: worker).first)
-        let results = try processor.process(claim, jobs: jobs)
-        let failed = results.images.filter { $0.status == .failed }
-        #expect(failed.count == 1, "\(failed.map(\.error))")
-        let message = try #require(failed.first?.error)
-        #expect(message.hasPrefix("large.png: does not fit in the worker's memory limit (--max-memory"), "\(message)")
-        let ok = results.images.filter { $0.status == .ok }
-        #expect(
-            ok.count == 2 && ok.allSatisfy { ($0.tensorPeakBytes ?? 0) > 0 && ($0.workerResidentBytes ?? 0) > ($0.tensorPeakBytes ?? 0) })
-        // Without the limit the same image is processed.
-        processor.memoryLimitBytes = nil
-        #expect(try jobs.commit(results, claim: claim, worker: worker))
     }
 }

@@ -7,6 +7,7 @@ import Runner
 import ServiceTestSupport
 import TestSupport
 import Testing
+import Vision
 
 /// Workers killed at each point of their work, a worker fenced out while paused, and a run through PostgreSQL
 /// restarts and a proxy that fails S3 requests: each job completes with every image recorded exactly once.
@@ -219,5 +220,32 @@ struct WorkerFailureTests {
         #expect(
             try db.query("SELECT count(*) > 0 FROM shard_attempts WHERE outcome = 'released' AND error LIKE 'object store unreachable%'")
                 .rows == [["t"]])
+    }
+
+    /// A worker under `--max-memory`: an image whose decode and forward pass would not fit in what is left fails
+    /// naming the limit, the other images of its shard are processed, and every ok image records the worker's
+    /// resident memory, which stays under the limit.
+    @Test func anImageBeyondTheWorkersMemoryLimitFailsNamingIt() throws {
+        let cluster = try RunnerCluster(name: "worker_memory")
+        try RunnerCluster.synthetic(cluster.root, count: 2, seed: 8)
+        // 6000x6000 pixels: about 1.3 GB to decode and detect (36 bytes a pixel), a few hundred KB as a PNG.
+        let side = 6000
+        let large = try ImageCodec.encodePNG(pixels: [UInt8](repeating: 90, count: side * side * 3), width: side, height: side, channels: 3)
+        try Data(large).write(to: URL(fileURLWithPath: cluster.root + "/synthetic/images/large.png"))
+        try cluster.enqueue(cluster.root + "/synthetic/images", arguments: ["--shard-size", "3"])
+        let worker = try cluster.start(
+            ["worker", "--threads", "1", "--exit-when-idle", "--poll-seconds", "1", "--max-memory", "700M"], log: "worker")
+        #expect(RunnerCluster.finish(worker, timeout: 300) == 0, "\(cluster.logText("worker"))")
+        let db = try PostgresConnection(cluster.connectionString)
+        let rows = try db.query(
+            "SELECT i.path, r.status, r.error, r.worker_rss_bytes FROM image_results r JOIN images i ON i.id = r.image_id ORDER BY i.path"
+        ).rows
+        #expect(rows.count == 3, "\(rows)")
+        let failed = rows.filter { $0[1] == "failed" }
+        #expect(failed.count == 1 && failed[0][0] == "large.png", "\(rows)")
+        #expect(
+            failed.first?[2]?.hasPrefix("large.png: does not fit in the worker's memory limit (--max-memory 700 MiB") == true, "\(rows)")
+        let ok = rows.filter { $0[1] == "ok" }
+        #expect(ok.count == 2 && ok.allSatisfy { Int($0[3] ?? "") ?? .max < 700 << 20 }, "\(rows)")
     }
 }
