@@ -26,3 +26,12 @@ int odam_release_free_heap(void) {
     return 0;
 #endif
 }
+
+int odam_set_mmap_threshold(long bytes) {
+#if defined(__GLIBC__)
+    return mallopt(M_MMAP_THRESHOLD, (int)bytes);
+#else
+    (void)bytes;
+    return 0;
+#endif
+}

@@ -26,4 +26,11 @@ public enum MemoryUsage {
     public static func releaseFreedHeap() {
         _ = odam_release_free_heap()
     }
+
+    /// Serves allocations of at least `bytes` with mappings of their own, returned to the kernel when freed, at a
+    /// fixed threshold (glibc otherwise raises it after large frees, and a long-running worker's heap then fragments
+    /// and grows). Buffers reused image after image stay in odam's pool and never reach the C library.
+    public static func fixLargeAllocationThreshold(bytes: Int = 128 << 10) {
+        _ = odam_set_mmap_threshold(bytes)
+    }
 }

@@ -85,6 +85,7 @@ public final class Worker: @unchecked Sendable {
 
     /// Runs until stopped (or idle, with `exitWhenIdle`).
     public func run() throws -> Summary {
+        MemoryUsage.fixLargeAllocationThreshold()
         let jobs = try connect()
         let host = ProcessInfo.processInfo.hostName
         id = try jobs.registerWorker(host: host, version: options.version, threads: ComputeThreads.count)

@@ -9,4 +9,9 @@ int odam_set_parent_death_signal(int signal);
 /// released, 0 otherwise (and on other C libraries).
 int odam_release_free_heap(void);
 
+/// Makes the C library serve allocations of at least `bytes` with their own mappings, returned to the kernel when
+/// freed, and stops glibc from raising that threshold as it sees large frees (the dynamic threshold is what lets a
+/// long-running process's heap fragment and grow). Returns 1 when set, 0 otherwise (and on other C libraries).
+int odam_set_mmap_threshold(long bytes);
+
 #endif
