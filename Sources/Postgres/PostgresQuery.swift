@@ -63,7 +63,7 @@ public struct PostgresQuery: ExpressibleByStringInterpolation, Sendable, CustomS
     }
 
     /// A statement built from SQL text and its parameters by the caller (multi-row inserts); the text must not contain
-    /// any value, only placeholders for `binds`.
+    /// any value, only the parameter markers (`$1`, `$2`, …) that `binds` fill.
     public init(unsafeSQL sql: String, binds: [String?]) {
         self.sql = sql
         self.binds = binds

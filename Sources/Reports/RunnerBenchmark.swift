@@ -75,14 +75,7 @@ public struct RunnerBenchmark: Sendable {
         let claimJob = try jobs.enqueue(
             NewJob(name: "bench-claims", spec: JobSpec(), source: scratch, images: (0..<claimShards).map { "none-\($0).png" }, shardSize: 1)
         )
-        let claimWatch = Stopwatch()
-        let claimers = try (0..<workers).map { index in
-            try ChildProcess(
-                [executable, "bench", "claim-storm"], environment: ["ODAM_DATABASE_URL": connectionString],
-                output: scratch + "/claimer-\(index).log")
-        }
-        for claimer in claimers { claimer.wait() }
-        let claimSeconds = claimWatch.seconds
+        let claimSeconds = try runProcesses(["bench", "claim-storm"], connectionString: connectionString, logs: scratch + "/claimer")
         let claimed = try jobs.completedShards(job: claimJob)
         guard claimed == claimShards else { throw RunnerError("only \(claimed) of \(claimShards) shards were claimed; see the claimers") }
         report(
@@ -97,14 +90,7 @@ public struct RunnerBenchmark: Sendable {
         var spec = JobSpec()
         spec.output.store = "file://\(scratch)/objects"
         let job = try jobs.enqueue(NewJob(name: "bench-images", spec: spec, source: folder, images: walk.images, shardSize: shardSize))
-        let processWatch = Stopwatch()
-        let processes = try (0..<workers).map { index in
-            try ChildProcess(
-                [executable, "worker", "--threads", "1", "--exit-when-idle", "--poll-seconds", "1"],
-                environment: ["ODAM_DATABASE_URL": connectionString], output: scratch + "/worker-\(index).log")
-        }
-        for process in processes { process.wait() }
-        let wall = processWatch.seconds
+        let wall = try runProcesses(Self.workerArguments, connectionString: connectionString, logs: scratch + "/worker")
         let share = try jobs.databaseShare(job: job)
         guard share.images == images else {
             throw RunnerError("only \(share.images) of \(images) images were processed; see the worker logs")
@@ -156,15 +142,9 @@ public struct RunnerBenchmark: Sendable {
             spec.output.store = "file://\(scratch)/objects-\(index)"
             let job = try jobs.enqueue(
                 NewJob(name: "bench-soak-\(index)", spec: spec, source: folder, images: walk.images, shardSize: shardSize))
-            let watch = Stopwatch()
-            let processes = try (0..<workers).map { worker in
-                try ChildProcess(
-                    [executable, "worker", "--threads", "1", "--exit-when-idle", "--poll-seconds", "1"],
-                    environment: ["ODAM_DATABASE_URL": connectionString].merging(pool.environment) { $1 },
-                    output: scratch + "/soak-\(index)-worker-\(worker).log")
-            }
-            for process in processes { process.wait() }
-            let seconds = watch.seconds
+            let seconds = try runProcesses(
+                Self.workerArguments, connectionString: connectionString, environment: pool.environment,
+                logs: scratch + "/soak-\(index)-worker")
             let share = try jobs.databaseShare(job: job)
             guard share.images == walk.images.count else {
                 throw RunnerError("only \(share.images) of \(walk.images.count) images were processed; see the worker logs")
@@ -183,5 +163,23 @@ public struct RunnerBenchmark: Sendable {
             }
             try jobs.deleteJobs(named: "bench-soak-\(index)")
         }
+    }
+
+    /// A worker of the benchmark: one thread, exits when no work is left.
+    static let workerArguments = ["worker", "--threads", "1", "--exit-when-idle", "--poll-seconds", "1"]
+
+    /// Runs `workers` processes of `odam ARGUMENTS` on the database (logs in `LOGS-K.log`) until all exit; the
+    /// seconds they took.
+    func runProcesses(_ arguments: [String], connectionString: String, environment: [String: String] = [:], logs: String) throws
+        -> Double
+    {
+        let watch = Stopwatch()
+        let processes = try (0..<workers).map { index in
+            try ChildProcess(
+                [executable] + arguments, environment: environment.merging(["ODAM_DATABASE_URL": connectionString]) { $1 },
+                output: logs + "-\(index).log")
+        }
+        for process in processes { process.wait() }
+        return watch.seconds
     }
 }

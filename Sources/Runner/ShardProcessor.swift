@@ -66,22 +66,21 @@ public struct ShardProcessor {
             BufferPool.shared.resetPeak()
             // Each image is an epoch of the buffer pool: sizes the last images did not use are freed.
             defer { BufferPool.shared.endEpoch() }
-            var timings = StepTimings()
             let imageWatch = Stopwatch()
             var watch = Stopwatch()
             do {
                 let bytes = try source.fetch(image.path)
-                timings.fetch = watch.lap()
+                let fetched = watch.lap()
                 let decoded: RGBImage
                 do { decoded = try codec.decode(bytes, file: image.path) } catch {
                     throw memoryLimited(error, codec: codec, workingSet: workingSet)
                 }
-                timings.decode = watch.lap()
+                let decodeMilliseconds = watch.lap()
                 let output = try pipeline.process(decoded)
                 _ = watch.lap()
                 let retriesBefore = store.retries
                 let uploaded = try upload(output, image: image, job: claim.jobID)
-                timings.upload = watch.lap()
+                let uploadMilliseconds = watch.lap()
                 // Hashed after the upload's timing: the digest is bookkeeping, not the store's time.
                 let objects = uploaded.map {
                     HeatMapObject(imageID: image.id, key: $0.key, kind: $0.kind, bytes: $0.bytes.count, sha256: SHA256.hex($0.bytes))
@@ -93,10 +92,11 @@ public struct ShardProcessor {
                 row.candidates = output.candidates
                 row.kept = output.records.count
                 row.keptByNMS = output.keptByNMS
+                // The pipeline timed its own steps; fetch, decode and upload are the shard's.
                 row.timings = output.timings
-                row.timings.fetch = timings.fetch
-                row.timings.decode = timings.decode
-                row.timings.upload = timings.upload
+                row.timings.fetch = fetched
+                row.timings.decode = decodeMilliseconds
+                row.timings.upload = uploadMilliseconds
                 row.uploadRetries = store.retries - retriesBefore
                 row.mapPath = pipeline.mapMaker.path.rawValue
                 let levels = output.candidateAgreement + output.finalAgreement

@@ -104,7 +104,7 @@ public struct PendingImage: Sendable, Equatable {
 }
 
 /// One image's row of `image_results`: what became of it, and where its time went.
-public struct ImageResult: Sendable, InsertableRecord {
+public struct ImageResult: Sendable {
     public enum Status: String, Sendable { case ok, failed }
 
     public var imageID: Int
@@ -123,7 +123,8 @@ public struct ImageResult: Sendable, InsertableRecord {
     /// The lowest correlation of a checked map with plain autograd, and how many levels were recomputed.
     public var minimumMapR: Float?
     public var levelsRecomputed: Int?
-    /// The most bytes of tensors live at once while the image was processed, and the worker's resident memory after.
+    /// The most bytes of tensors live at once while the image was processed (the process's: with several slots it
+    /// includes the other slots' tensors), and the worker's resident memory after.
     public var tensorPeakBytes: Int?
     public var workerResidentBytes: Int?
 
@@ -156,10 +157,6 @@ public struct ImageResult: Sendable, InsertableRecord {
                 ("database_ms", databaseMilliseconds),
             ]
         }
-    }
-
-    var columnValues: [(column: String, value: (any PostgresEncodable)?)] {
-        row(claim: ShardClaim(shardID: 0, jobID: 0, token: 0), databaseMilliseconds: 0).columnValues
     }
 }
 
