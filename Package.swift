@@ -81,7 +81,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
-            name: "Reports", dependencies: ["Engine", "Postgres", "Processes", "Runner", "Synthesis"], swiftSettings: swiftSettings),
+            name: "Reports", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Postgres", "Processes", "Runner", "Synthesis"], swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
             name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain", "SpecDecoding"],

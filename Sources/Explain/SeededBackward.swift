@@ -30,16 +30,27 @@ struct SeededBackward {
         }
     }
 
-    /// Backpropagates the seeds of `count` pairs through `outputs` to `leaf`, `seedsPerPass` at a time, and hands
-    /// each pair's gradient (`leaf.count` values) to `body`.
+    /// The memory one pass's seeds may hold together, where a level is large (FCOS-R50's P3 at 800x1216 is 15.6 MB a
+    /// tensor): at most as many seeds go back together as fit, at least one.
+    static let passBytes = 256 << 20
+
+    /// The seeds that go back together when each holds `bytesPerSeed`: `seedsPerPass`, fewer where they would not fit
+    /// in ``passBytes``.
+    func seedsPerPass(bytesPerSeed: Int) -> Int { max(1, min(seedsPerPass, Self.passBytes / max(bytesPerSeed, 1))) }
+
+    /// Backpropagates the seeds of `count` pairs through `outputs` to `leaf`, `perPass` at a time, and hands each
+    /// pair's gradient (`leaf.count` values) to `body`. By default a convolutional head's: a seed's backward holds
+    /// about 16 leaf-sized buffers at its peak (the 3x3 input-gradient convolution's column buffer alone is 9).
     ///
     /// - Parameter writeSeed: fills the seed of pair `p`: one buffer per output, of that output's size, zeroed.
     func gradients(
-        leaf: Tensor, outputs: [Tensor], count: Int, writeSeed: (_ pair: Int, _ seeds: [UnsafeMutablePointer<Float>]) -> Void,
+        leaf: Tensor, outputs: [Tensor], count: Int, perPass: Int? = nil,
+        writeSeed: (_ pair: Int, _ seeds: [UnsafeMutablePointer<Float>]) -> Void,
         _ body: (_ pair: Int, _ gradient: UnsafePointer<Float>) -> Void
     ) {
-        for chunkStart in Swift.stride(from: 0, to: count, by: seedsPerPass) {
-            let chunk = chunkStart..<min(chunkStart + seedsPerPass, count)
+        let perPass = perPass ?? seedsPerPass(bytesPerSeed: 16 * leaf.count * MemoryLayout<Float>.size)
+        for chunkStart in Swift.stride(from: 0, to: count, by: perPass) {
+            let chunk = chunkStart..<min(chunkStart + perPass, count)
             let seeds = outputs.map { Tensor(zeros: [chunk.count] + $0.shape) }
             for (s, p) in chunk.enumerated() {
                 writeSeed(p, zip(seeds, outputs).map { $0.storage.base + s * $1.count })
@@ -87,7 +98,8 @@ struct SeededBackward {
         let (height, width) = levelGrid
         let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
         var maps: [HeatMap] = []
-        gradients(leaf: pooled, outputs: outputs, count: pairs.count, writeSeed: writeSeed) { p, gradient in
+        // The RoI head's seeds each go back through every RoI's rows: batching them is what keeps it fast.
+        gradients(leaf: pooled, outputs: outputs, count: pairs.count, perPass: seedsPerPass, writeSeed: writeSeed) { p, gradient in
             let row = rows[p]
             let roiMap = method.map(
                 gradient: gradient + row * perRoI, activation: activations.storage.base + row * perRoI, channels: channels,

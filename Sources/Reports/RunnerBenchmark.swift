@@ -18,12 +18,8 @@ public struct RunnerBenchmark: Sendable {
     public var enqueueImages = 1_000_000
     /// A database to use instead of a private embedded one.
     public var database: String?
-    /// With a count: the soak run instead (that many generated scenes per worker, each worker's resident memory after
-    /// ``soakWarmUp`` images and at the end, with today's pool and with an unbounded one side by side).
-    public var soakImagesPerWorker: Int?
-    public var soakWarmUp = 50
-    /// The soak run's scene side in pixels (the shipped model's 320 by default).
-    public var soakSize = 320
+    /// The soak run instead of the three measurements, when set.
+    public var soak: Soak?
     /// The odam binary the worker and claimer processes run.
     public var executable: String
     public var migrations: String
@@ -53,9 +49,8 @@ public struct RunnerBenchmark: Sendable {
         try Migrator(directory: migrations).migrate(jobs.connection)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         report("odam bench runner: \(workers) worker processes, \(cores) cores, PostgreSQL \(try jobs.serverVersion())")
-        if let soakImagesPerWorker {
-            return try soak(
-                imagesPerWorker: soakImagesPerWorker, jobs: jobs, connectionString: connectionString, scratch: scratch, report: report)
+        if let soak {
+            return try runSoak(soak, jobs: jobs, connectionString: connectionString, scratch: scratch, report: report)
         }
 
         // 0. Enqueueing: the job, its shards and its images in one transaction (COPY), as odam enqueue records a walk.
@@ -114,55 +109,6 @@ public struct RunnerBenchmark: Sendable {
             count += 1
         }
         return count
-    }
-
-    /// The pools the soak run compares: odam's (sized by the working set, sizes unused for two images freed) and
-    /// an unbounded one that keeps every size (odam's pool before it was bounded).
-    static let soakPools: [(name: String, environment: [String: String])] = [
-        ("working-set pool (default)", [:]), ("unbounded pool", ["ODAM_POOL_BYTES": String(8 << 30), "ODAM_POOL_EPOCHS": "0"]),
-    ]
-
-    /// `workers` processes each process about `imagesPerWorker` generated scenes, once per pool; per worker the
-    /// resident memory after `soakWarmUp` images and at the end, from `image_results.worker_rss_bytes`.
-    func soak(imagesPerWorker: Int, jobs: JobStore, connectionString: String, scratch: String, report: (String) -> Void) throws {
-        let total = imagesPerWorker * workers
-        _ = try SyntheticDataset.write(
-            directory: scratch + "/soak", count: total, seed: 23, generator: SceneGenerator(width: soakSize, height: soakSize))
-        let folder = scratch + "/soak/images"
-        let walk = try Enqueuer.walk(folder)
-        report(
-            "soak: \(walk.images.count) scenes of \(soakSize)x\(soakSize), \(workers) workers with 1 thread each, shards of \(shardSize)")
-        report(
-            "| pool | worker | images | images/s (all workers) | RSS after \(soakWarmUp) | RSS at end | growth | max RSS | max tensor working set |"
-        )
-        report("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        func mib(_ bytes: Int?) -> String { bytes.map { String(format: "%.0f MiB", Double($0) / 1_048_576) } ?? "-" }
-        for (index, pool) in Self.soakPools.enumerated() {
-            var spec = JobSpec()
-            spec.output.store = "file://\(scratch)/objects-\(index)"
-            let job = try jobs.enqueue(
-                NewJob(name: "bench-soak-\(index)", spec: spec, source: folder, images: walk.images, shardSize: shardSize))
-            let seconds = try runProcesses(
-                Self.workerArguments, connectionString: connectionString, environment: pool.environment,
-                logs: scratch + "/soak-\(index)-worker")
-            let share = try jobs.databaseShare(job: job)
-            guard share.images == walk.images.count else {
-                throw RunnerError("only \(share.images) of \(walk.images.count) images were processed; see the worker logs")
-            }
-            for memory in try jobs.workerMemory(job: job, warmUp: soakWarmUp) {
-                var growth = "-"
-                if let warm = memory.afterWarmUpBytes, let end = memory.atEndBytes, warm > 0 {
-                    growth = String(format: "%+.1f%%", 100 * Double(end - warm) / Double(warm))
-                }
-                let rate = String(format: "%.2f", Double(share.images) / seconds)
-                let cells: [String] = [
-                    pool.name, String(memory.worker), String(memory.images), rate, mib(memory.afterWarmUpBytes), mib(memory.atEndBytes),
-                    growth, mib(memory.maximumBytes), mib(memory.maximumTensorPeakBytes),
-                ]
-                report("| " + cells.joined(separator: " | ") + " |")
-            }
-            try jobs.deleteJobs(named: "bench-soak-\(index)")
-        }
     }
 
     /// A worker of the benchmark: one thread, exits when no work is left.

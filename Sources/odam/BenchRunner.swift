@@ -27,7 +27,14 @@ extension Odam.Bench {
         )
         var soak: Int?
         @Option(help: "Images after which the soak run takes each worker's first memory reading.") var soakWarmUp = 50
-        @Option(help: "The soak run's scene side in pixels.") var soakSize = 320
+        @Option(help: "The soak run's scene size in pixels, HxW.") var soakSize = "320x320"
+        @Option(help: "The soak run's model: shipped, a torchvision builder name or a JSON model spec.") var soakModel = "shipped"
+        @Option(
+            help:
+                "The soak model's weights; without them, a model other than the shipped one gets random weights whose class bias is shifted until --soak-candidates predictions of the first scene score above the job's threshold."
+        )
+        var soakWeights: String?
+        @Option(help: "Candidates above the score threshold that the random weights are calibrated to.") var soakCandidates = 20
 
         func run() throws {
             var benchmark = RunnerBenchmark(
@@ -39,9 +46,17 @@ extension Odam.Bench {
             benchmark.claimShards = claimShards
             benchmark.enqueueImages = enqueueImages
             benchmark.database = database
-            benchmark.soakImagesPerWorker = soak
-            benchmark.soakWarmUp = soakWarmUp
-            benchmark.soakSize = soakSize
+            if let soak {
+                var settings = RunnerBenchmark.Soak(imagesPerWorker: soak)
+                settings.warmUp = soakWarmUp
+                let sizes = try parseSizes(soakSize)
+                guard sizes.count == 1, sizes[0].0 > 0, sizes[0].1 > 0 else { throw ValidationError("--soak-size \(soakSize): expected one HxW") }
+                (settings.height, settings.width) = sizes[0]
+                settings.model = soakModel
+                settings.weights = soakWeights
+                settings.candidates = soakCandidates
+                benchmark.soak = settings
+            }
             try benchmark.run { say($0) }
         }
     }
