@@ -81,7 +81,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
-            name: "Reports", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Postgres", "Processes", "Runner", "Synthesis"], swiftSettings: swiftSettings),
+            name: "Reports",
+            dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Postgres", "Processes", "Runner", "Synthesis"],
+            swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(
             name: "Training", dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain", "SpecDecoding"],
@@ -134,7 +136,9 @@ let package = Package(
             name: "TrainingTests", dependencies: ["Engine", "NN", "Detection", "Explain", "Synthesis", "Training", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "ServiceTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Runner"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ReportsTests", dependencies: ["Reports", "Runner", "Detection", "Engine", "Synthesis", "Vision"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes", logging], swiftSettings: swiftSettings),
         .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swiftSettings),
         .testTarget(

@@ -104,6 +104,14 @@ public struct ModelSpec: Sendable, Codable, Equatable {
         if let nmsThreshold, !(0...1).contains(nmsThreshold) {
             throw ModelError("nmsThreshold \(nmsThreshold) is not an IoU in [0, 1]")
         }
+        guard baseWidth >= 1, fpnChannels >= 1 else {
+            throw ModelError("baseWidth \(baseWidth) and fpnChannels \(fpnChannels) must both be at least 1")
+        }
+        // FCOS's heads and RetinaNet v2's normalize 32 groups of the FPN's channels.
+        if architecture == .fcos || (architecture == .retinanet && version == 2), !fpnChannels.isMultiple(of: 32) {
+            throw ModelError(
+                "fpnChannels \(fpnChannels) is not a multiple of 32, the GroupNorm groups of \(architecture.rawValue)'s heads")
+        }
         let transform = DetectionTransform(minSize: minSize, maxSize: maxSize)
         switch architecture {
         case .fcos:

@@ -55,7 +55,8 @@ extension RunnerBenchmark {
                 threshold: spec.nms.scoreThreshold, to: weights)
             report(
                 String(
-                    format: "model: %@ with random weights (seed 0), class bias shifted by %+.2f: %d candidates of the first scene above %.2f",
+                    format:
+                        "model: %@ with random weights (seed 0), class bias shifted by %+.2f: %d candidates of the first scene above %.2f",
                     soak.model, shift, count, spec.nms.scoreThreshold))
             spec.model.weights = weights
         }
@@ -97,9 +98,11 @@ extension RunnerBenchmark {
     /// Writes random weights of `model` (its builder's seed) to `path`, the classifier's foreground bias shifted by the
     /// smallest amount (to 1/64 of a logit) that gives `scene` at least `candidates` candidates scoring above
     /// `threshold`; the shift and the count it gave.
-    static func writeRandomWeights(model: String, scene: String, candidates target: Int, threshold: Float, to path: String) throws -> (
-        shift: Float, count: Int
-    ) {
+    public static func writeRandomWeights(model: String, scene: String, candidates target: Int, threshold: Float, to path: String) throws
+        -> (
+            shift: Float, count: Int
+        )
+    {
         let spec = try ModelSpec.resolve(model)
         let detector = try spec.build(classCount: 91)
         // Faster R-CNN's softmax keeps index 0 for the background; the one-stage heads have no background class.
@@ -112,7 +115,8 @@ extension RunnerBenchmark {
         let original = bias.value.scalars
         let image = try ImageCodec().decode(contentsOf: scene).tensor()
         func apply(shift: Float) {
-            bias.value = Tensor(shape: bias.shape, values: original.indices.map { $0 >= firstForeground ? original[$0] + shift : original[$0] })
+            bias.value = Tensor(
+                shape: bias.shape, values: original.indices.map { $0 >= firstForeground ? original[$0] + shift : original[$0] })
         }
         func count(shift: Float) -> Int {
             apply(shift: shift)

@@ -50,7 +50,9 @@ extension Odam.Bench {
                 var settings = RunnerBenchmark.Soak(imagesPerWorker: soak)
                 settings.warmUp = soakWarmUp
                 let sizes = try parseSizes(soakSize)
-                guard sizes.count == 1, sizes[0].0 > 0, sizes[0].1 > 0 else { throw ValidationError("--soak-size \(soakSize): expected one HxW") }
+                guard sizes.count == 1, sizes[0].0 > 0, sizes[0].1 > 0 else {
+                    throw ValidationError("--soak-size \(soakSize): expected one HxW")
+                }
                 (settings.height, settings.width) = sizes[0]
                 settings.model = soakModel
                 settings.weights = soakWeights
