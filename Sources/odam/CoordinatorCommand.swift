@@ -18,7 +18,7 @@ extension Odam {
 
         func run() throws {
             logOptions.apply()
-            var options = Coordinator.Options(connectionString: try databaseOptions.connectionString())
+            var options = Coordinator.Options(connectionString: try databaseOptions.required(by: "coordinator"))
             options.tickSeconds = tickSeconds
             options.leases = lease.policy
             options.exitWhenDone = exitWhenDone

@@ -2,14 +2,41 @@ import ArgumentParser
 import Foundation
 import Postgres
 
-/// Where the runner's database is: `--database`, `ODAM_DATABASE_URL`, or odam's own embedded server.
+/// Where the runner's database is: `--database`, `ODAM_DATABASE_URL`, `DATABASE_URL`, libpq's own `PG*` variables, or
+/// (for the single-machine commands only) odam's own embedded server.
 struct DatabaseOptions: ParsableArguments {
     @Option(
-        help: "A libpq connection string or postgres:// URL (default: ODAM_DATABASE_URL, else odam's embedded server in .odam/postgres).")
+        help:
+            "A libpq connection string or postgres:// URL (default: ODAM_DATABASE_URL, else DATABASE_URL, else libpq's PG* variables, else odam's embedded server in .odam/postgres; workers and coordinators need one of the first four)."
+    )
     var database: String?
 
     /// The configured database, or nil for the embedded one.
-    var configured: String? { database ?? ProcessInfo.processInfo.environment["ODAM_DATABASE_URL"] }
+    var configured: String? { Self.configured(database: database, environment: ProcessInfo.processInfo.environment) }
+
+    /// The variables by which libpq finds a server on its own (an empty connection string reads them).
+    static let libpqServerVariables = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE"]
+
+    /// `database`, else `ODAM_DATABASE_URL`, else `DATABASE_URL`, else the empty string (libpq's defaults) when a
+    /// variable of ``libpqServerVariables`` is set; nil when none names a server.
+    static func configured(database: String?, environment: [String: String]) -> String? {
+        if let database { return database }
+        for name in ["ODAM_DATABASE_URL", "DATABASE_URL"] {
+            if let value = environment[name], !value.isEmpty { return value }
+        }
+        return libpqServerVariables.contains { !(environment[$0] ?? "").isEmpty } ? "" : nil
+    }
+
+    /// The configured database for `command`, one of the distributed processes (worker, coordinator), which never start
+    /// an embedded server: each machine's would be a database of its own, sharing no work with the others.
+    func required(by command: String) throws -> String {
+        guard let configured else {
+            throw CommandFailure(
+                "odam \(command) needs the job database: pass --database, or set ODAM_DATABASE_URL, DATABASE_URL or libpq's PG* variables (PGHOST, PGDATABASE, …). It never starts odam's embedded PostgreSQL: on one machine, `odam run DIR` starts it with its own workers and coordinator."
+            )
+        }
+        return configured
+    }
 
     /// The embedded server's handle (in `.odam/postgres` of the current folder).
     static func embedded() throws -> EmbeddedPostgres {

@@ -32,7 +32,7 @@ extension Odam {
         func run() throws {
             logOptions.apply()
             compute.apply()
-            var options = Worker.Options(connectionString: try databaseOptions.connectionString())
+            var options = Worker.Options(connectionString: try databaseOptions.required(by: "worker"))
             options.concurrency = concurrency
             options.heartbeatSeconds = heartbeatSeconds
             options.pollSeconds = pollSeconds

@@ -25,6 +25,11 @@ public enum OdamBinary {
         public var output: String { stdout + stderr }
     }
 
+    /// The variables by which odam finds a database: a child sees only those its test names.
+    static let databaseVariables = [
+        "ODAM_DATABASE_URL", "DATABASE_URL", "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE",
+    ]
+
     /// Runs odam with `arguments` to its end (in `folder`, with `environment` added, on the embedded database unless
     /// the environment names one); its status and what it printed on each stream.
     public static func run(_ arguments: [String], in folder: String? = nil, environment: [String: String] = [:]) throws -> Run {
@@ -41,7 +46,7 @@ public enum OdamBinary {
         process.arguments = arguments
         if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
         var merged = ProcessInfo.processInfo.environment
-        merged["ODAM_DATABASE_URL"] = nil
+        for name in databaseVariables { merged[name] = nil }
         process.environment = merged.merging(environment) { $1 }
         // Files rather than pipes: a child that fills one pipe while the other is read would never finish.
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + ".out"))
@@ -62,7 +67,8 @@ public enum OdamBinary {
         -> ChildProcess
     {
         try require()
-        let unset = environment["ODAM_DATABASE_URL"] == nil ? "unset ODAM_DATABASE_URL && " : ""
+        let inherited = databaseVariables.filter { environment[$0] == nil }
+        let unset = inherited.isEmpty ? "" : "unset \(inherited.joined(separator: " ")) && "
         return try ChildProcess(
             ["/bin/sh", "-c", "cd \"$1\" && shift && \(unset)exec \"$@\"", "sh", folder ?? FileManager.default.currentDirectoryPath, path]
                 + arguments, environment: environment, output: log)
