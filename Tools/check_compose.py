@@ -3,7 +3,8 @@
 
 - every service that runs the odam image calls a real odam subcommand (asked of the built binary's --help);
 - workers and coordinators scale with deploy.replicas and get the database and S3 settings;
-- the Dockerfile builds with the same command as .ci/run (swift build -c release).
+- the Dockerfile builds with the same command as .ci/run (swift build -c release);
+- images from registries are pinned by version, SeaweedFS to the version the tests install.
 Usage: python3 Tools/check_compose.py .build/release/odam
 """
 import re
@@ -29,6 +30,17 @@ for name, service in services.items():
     for option in [c for c in command[1:] if c.startswith("--")]:
         if option not in sub_help:
             problems.append(f"{name}: odam {command[0]} has no option {option}")
+# Images from registries are pinned by version; SeaweedFS to the release the tests run against.
+setup_version = re.search(r"^seaweedfs_version=(\S+)", open("Tools/setup").read(), re.MULTILINE).group(1)
+for name, service in services.items():
+    image = service.get("image", "")
+    if image == "odam:latest":
+        continue
+    tag = image.rpartition(":")[2] if ":" in image else ""
+    if tag in ("", "latest"):
+        problems.append(f"{name}: image {image!r} is not pinned to a version")
+    if image.startswith("chrislusf/seaweedfs") and tag != setup_version:
+        problems.append(f"{name}: SeaweedFS {tag!r} differs from the tests' {setup_version!r} (Tools/setup)")
 for name in ["worker", "coordinator"]:
     service = services[name]
     if "replicas" not in service.get("deploy", {}):
