@@ -12,6 +12,8 @@ public final class HTTPClient: @unchecked Sendable {
         public var region: String
         public var accessKey: String
         public var secretKey: String
+        /// Temporary credentials' token (STS, SSO, instance roles), sent as `x-amz-security-token`, which SigV4 signs.
+        public var sessionToken: String?
         public var service = "s3"
     }
 
@@ -117,6 +119,8 @@ public final class HTTPClient: @unchecked Sendable {
         var headers: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headers) }
         if signing != nil { headers = curl_slist_append(headers, "x-amz-content-sha256: \(payloadHash)") }
+        // libcurl's SigV4 signs every x-amz-* header given here, the token included.
+        if let token = signing?.sessionToken { headers = curl_slist_append(headers, "x-amz-security-token: \(token)") }
         if let contentType { headers = curl_slist_append(headers, "Content-Type: \(contentType)") }
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))

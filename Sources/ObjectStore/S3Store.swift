@@ -25,6 +25,8 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         /// is 5 MiB).
         public var multipartThreshold = 16 << 20
         public var partSize = 8 << 20
+        /// The session token of temporary credentials (`AWS_SESSION_TOKEN`).
+        public var sessionToken: String?
 
         public init(
             endpoint: String, region: String = "us-east-1", bucket: String, accessKey: String, secretKey: String, pathStyle: Bool = true,
@@ -42,7 +44,8 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         }
 
         /// From the usual variables: `AWS_ENDPOINT_URL` (unless `endpoint` is given), `AWS_REGION` (or
-        /// `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`.
+        /// `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, for temporary credentials,
+        /// `AWS_SESSION_TOKEN`.
         public static func fromEnvironment(bucket: String, prefix: String = "", endpoint: String? = nil) throws -> Configuration {
             let env = ProcessInfo.processInfo.environment
             guard let endpoint = endpoint ?? env["AWS_ENDPOINT_URL"] else {
@@ -51,9 +54,11 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
             guard let key = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"] else {
                 throw ObjectStoreError("S3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
             }
-            return Configuration(
+            var configuration = Configuration(
                 endpoint: endpoint, region: env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1", bucket: bucket, accessKey: key,
                 secretKey: secret, prefix: prefix)
+            configuration.sessionToken = env["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            return configuration
         }
     }
 
@@ -66,7 +71,8 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         self.configuration = configuration
         client = HTTPClient(
             signing: HTTPClient.Signing(
-                region: configuration.region, accessKey: configuration.accessKey, secretKey: configuration.secretKey),
+                region: configuration.region, accessKey: configuration.accessKey, secretKey: configuration.secretKey,
+                sessionToken: configuration.sessionToken),
             maxAttempts: configuration.maxAttempts, timeout: configuration.timeout)
     }
 

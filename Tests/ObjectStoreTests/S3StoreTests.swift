@@ -35,6 +35,33 @@ struct S3StoreTests {
         }
     }
 
+    /// Temporary credentials: the token goes with every request, among the headers SigV4 signs. SeaweedFS takes a
+    /// request with a token for one of its own STS sessions and refuses one it did not issue, so the request is
+    /// checked on the wire, through a relay, and the refusal shows that the server read the token.
+    @Test func sessionTokensAreSentAndSigned() throws {
+        let seaweed = try SeaweedServer.shared()
+        try seaweed.store(bucket: "odam-session").createBucket()
+        let port = try freeLoopbackPorts(1, range: 50_000..<60_000)[0]
+        let proxy = try FaultProxy(port: UInt16(port), upstreamPort: UInt16(seaweed.port)) { _ in nil }
+        var configuration = seaweed.store(bucket: "odam-session").configuration
+        configuration.endpoint = "http://127.0.0.1:\(port)"
+        configuration.maxAttempts = 1
+        #expect(try S3Store(configuration).get("absent.txt") == nil, "without a token the relay passes signed requests")
+        configuration.sessionToken = "FwoGZXIvYXdzEXAMPLE//token+with/odd=chars"
+        #expect {
+            try S3Store(configuration).put("t.txt", bytes: Array("temporary".utf8), contentType: "text/plain")
+        } throws: { error in
+            "\(error)".contains("HTTP 403") && "\(error)".contains("InvalidAccessKeyId") && !"\(error)".contains("EXAMPLE")
+        }
+        let heads = proxy.relayedRequestHeads
+        #expect(heads.count == 2)
+        let withToken = heads.last!.lowercased().components(separatedBy: "\r\n")
+        #expect(withToken.contains("x-amz-security-token: fwogzxivyxdzexample//token+with/odd=chars"), "\(heads.last!)")
+        let authorization = try #require(withToken.first { $0.hasPrefix("authorization: aws4-hmac-sha256") }, "\(heads.last!)")
+        #expect(authorization.contains(";x-amz-security-token"), "the token is among the signed headers: \(authorization)")
+        #expect(!heads.first!.lowercased().contains("x-amz-security-token"))
+    }
+
     @Test func anUnreachableServerIsNamedAfterRetries() {
         let store = S3Store(.init(endpoint: "http://127.0.0.1:9", bucket: "b", accessKey: "k", secretKey: "s", maxAttempts: 2, timeout: 5))
         #expect {

@@ -17,6 +17,9 @@ public final class FaultProxy: @unchecked Sendable {
 
     /// Requests answered with a fault so far.
     public var faultsInjected: Int { lock.withLock { faults } }
+    /// The first bytes (the request line and headers) of each relayed request, for checks of what went on the wire.
+    public var relayedRequestHeads: [String] { lock.withLock { heads } }
+    private var heads: [String] = []
 
     /// Listens on `port` and relays to `upstreamPort`; `fault(n)` decides for the n-th connection (from 0).
     public init(port: UInt16, upstreamPort: UInt16, fault: @escaping @Sendable (Int) -> Fault?) throws {
@@ -76,11 +79,17 @@ public final class FaultProxy: @unchecked Sendable {
             let done = DispatchGroup()
             for (from, to) in [(client, upstream), (upstream, client)] {
                 done.enter()
-                Thread {
+                Thread { [self] in
                     var buffer = [UInt8](repeating: 0, count: 65536)
+                    var first = from == client
                     while true {
                         let n = recv(from, &buffer, buffer.count, 0)
                         if n <= 0 { break }
+                        if first {
+                            let head = String(decoding: buffer[0..<n], as: UTF8.self)
+                            lock.withLock { heads.append(head.components(separatedBy: "\r\n\r\n")[0]) }
+                            first = false
+                        }
                         if !sendAll(to, buffer[0..<n]) { break }
                     }
                     shutdown(to, Int32(SHUT_WR))
