@@ -44,19 +44,25 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         }
 
         /// From the usual variables: `AWS_ENDPOINT_URL` (unless `endpoint` is given), `AWS_REGION` (or
-        /// `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, for temporary credentials,
-        /// `AWS_SESSION_TOKEN`.
-        public static func fromEnvironment(bucket: String, prefix: String = "", endpoint: String? = nil) throws -> Configuration {
-            let env = ProcessInfo.processInfo.environment
-            guard let endpoint = endpoint ?? env["AWS_ENDPOINT_URL"] else {
-                throw ObjectStoreError("S3 needs an endpoint: the job spec's output.endpoint or AWS_ENDPOINT_URL")
+        /// `AWS_DEFAULT_REGION`, unless `region` is given), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, for
+        /// temporary credentials, `AWS_SESSION_TOKEN`. Without an endpoint it is AWS's own for the region,
+        /// `https://s3.REGION.amazonaws.com`, addressed virtual-hosted (as AWS asks); a given endpoint is addressed by
+        /// path (as most other servers need).
+        public static func fromEnvironment(
+            bucket: String, prefix: String = "", endpoint: String? = nil, region: String? = nil,
+            environment env: [String: String] = ProcessInfo.processInfo.environment
+        ) throws -> Configuration {
+            let region = region ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1"
+            guard region.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }), !region.isEmpty else {
+                throw ObjectStoreError("S3 region '\(region)' is not a region name (such as eu-west-1)")
             }
+            let given = endpoint ?? env["AWS_ENDPOINT_URL"].flatMap { $0.isEmpty ? nil : $0 }
             guard let key = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"] else {
                 throw ObjectStoreError("S3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
             }
             var configuration = Configuration(
-                endpoint: endpoint, region: env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1", bucket: bucket, accessKey: key,
-                secretKey: secret, prefix: prefix)
+                endpoint: given ?? "https://s3.\(region).amazonaws.com", region: region, bucket: bucket, accessKey: key, secretKey: secret,
+                pathStyle: given != nil, prefix: prefix)
             configuration.sessionToken = env["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
             return configuration
         }

@@ -8,15 +8,15 @@ import ObjectStore
 /// What a worker opens for a job: its object store, where its images come from, and its detector.
 public enum JobResources {
     /// The job's output store: a local folder (`file://`) or S3 (`s3://bucket/prefix`, endpoint and region from the
-    /// spec or `AWS_ENDPOINT_URL`/`AWS_REGION`, credentials only from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`).
+    /// spec or `AWS_ENDPOINT_URL`/`AWS_REGION`, else AWS's own endpoint for the region; credentials only from the
+    /// environment).
     public static func store(for output: JobSpec.Output) throws -> any ObjectStore {
         if output.store.hasPrefix("file://") { return try FileStore(root: String(output.store.dropFirst("file://".count))) }
         let location = output.store.dropFirst("s3://".count).split(separator: "/", maxSplits: 1).map(String.init)
         guard let bucket = location.first, !bucket.isEmpty else { throw RunnerError("output.store \(output.store): no bucket") }
         var configuration = try S3Store.Configuration.fromEnvironment(
-            bucket: bucket, prefix: location.count > 1 ? location[1] + "/" : "", endpoint: output.endpoint)
-        if let region = output.region { configuration.region = region }
-        configuration.pathStyle = output.addressing == .path
+            bucket: bucket, prefix: location.count > 1 ? location[1] + "/" : "", endpoint: output.endpoint, region: output.region)
+        if let addressing = output.addressing { configuration.pathStyle = addressing == .path }
         return S3Store(configuration)
     }
 

@@ -150,7 +150,7 @@ extension JobSpec.Output {
         store = try c.value(.store, or: store)
         endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
         region = try c.decodeIfPresent(String.self, forKey: .region)
-        addressing = try c.value(.addressing, or: addressing)
+        addressing = try c.decodeIfPresent(JobSpec.Output.Addressing.self, forKey: .addressing)
         upload = try c.value(.upload, or: upload)
     }
 }

@@ -80,7 +80,9 @@ public struct JobSpec: Codable, Sendable, Equatable {
             case virtual
         }
 
-        public var addressing: Addressing = .path
+        /// Nil: virtual-hosted on AWS's own endpoint (derived from the region when no endpoint is given), path-style
+        /// on a given endpoint.
+        public var addressing: Addressing?
         public var upload = Upload()
     }
 

@@ -83,3 +83,33 @@ struct S3StoreTests {
         #expect(store.retries == 0)
     }
 }
+
+/// Where S3 is when the job names no endpoint: AWS's own for the region, virtual-hosted.
+struct S3ConfigurationTests {
+    static let credentials = ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"]
+
+    @Test func withoutAnEndpointItIsAWSForTheRegionVirtualHosted() throws {
+        let aws = try S3Store.Configuration.fromEnvironment(
+            bucket: "photos", environment: Self.credentials.merging(["AWS_REGION": "eu-west-1"]) { $1 })
+        #expect(aws.endpoint == "https://s3.eu-west-1.amazonaws.com" && !aws.pathStyle && aws.region == "eu-west-1")
+        #expect(S3Store(aws).url(for: "a/b.png") == "https://photos.s3.eu-west-1.amazonaws.com/a/b.png")
+        // The job's region wins over the environment's, and names the endpoint.
+        let spec = try S3Store.Configuration.fromEnvironment(
+            bucket: "photos", region: "ap-south-1", environment: Self.credentials.merging(["AWS_DEFAULT_REGION": "eu-west-1"]) { $1 })
+        #expect(spec.endpoint == "https://s3.ap-south-1.amazonaws.com")
+        let token = try S3Store.Configuration.fromEnvironment(
+            bucket: "photos", environment: Self.credentials.merging(["AWS_SESSION_TOKEN": "tok"]) { $1 })
+        #expect(token.sessionToken == "tok" && token.region == "us-east-1")
+    }
+
+    @Test func aGivenEndpointIsAddressedByPath() throws {
+        let local = try S3Store.Configuration.fromEnvironment(
+            bucket: "photos", environment: Self.credentials.merging(["AWS_ENDPOINT_URL": "http://127.0.0.1:8333"]) { $1 })
+        #expect(local.pathStyle && S3Store(local).url(for: "x.png") == "http://127.0.0.1:8333/photos/x.png")
+        #expect(local.sessionToken == nil)
+        #expect(throws: ObjectStoreError.self) {
+            try S3Store.Configuration.fromEnvironment(bucket: "photos", region: "eu-west-1/../../evil", environment: Self.credentials)
+        }
+        #expect(throws: ObjectStoreError.self) { try S3Store.Configuration.fromEnvironment(bucket: "photos", environment: [:]) }
+    }
+}
