@@ -24,6 +24,9 @@ public struct ConnectionInfo: Sendable {
         self.options = options
     }
 
+    /// The environment variables by which libpq finds a server on its own (an empty connection string reads them).
+    public static let serverVariables = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE"]
+
     /// The password, if the string holds one.
     public var password: String? { options.first { $0.keyword == "password" }?.value }
 

@@ -14,17 +14,14 @@ struct DatabaseOptions: ParsableArguments {
     /// The configured database, or nil for the embedded one.
     var configured: String? { Self.configured(database: database, environment: ProcessInfo.processInfo.environment) }
 
-    /// The variables by which libpq finds a server on its own (an empty connection string reads them).
-    static let libpqServerVariables = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE"]
-
     /// `database`, else `ODAM_DATABASE_URL`, else `DATABASE_URL`, else the empty string (libpq's defaults) when a
-    /// variable of ``libpqServerVariables`` is set; nil when none names a server.
+    /// variable of `ConnectionInfo.serverVariables` is set; nil when none names a server.
     static func configured(database: String?, environment: [String: String]) -> String? {
         if let database { return database }
         for name in ["ODAM_DATABASE_URL", "DATABASE_URL"] {
             if let value = environment[name], !value.isEmpty { return value }
         }
-        return libpqServerVariables.contains { !(environment[$0] ?? "").isEmpty } ? "" : nil
+        return ConnectionInfo.serverVariables.contains { !(environment[$0] ?? "").isEmpty } ? "" : nil
     }
 
     /// The configured database for `command`, one of the distributed processes (worker, coordinator), which never start

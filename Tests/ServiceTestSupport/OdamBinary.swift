@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Processes
 
 /// The `odam` executable these tests run as users do: the one built next to the test bundle (the README's test command
@@ -26,9 +27,7 @@ public enum OdamBinary {
     }
 
     /// The variables by which odam finds a database: a child sees only those its test names.
-    static let databaseVariables = [
-        "ODAM_DATABASE_URL", "DATABASE_URL", "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE",
-    ]
+    static let databaseVariables = ["ODAM_DATABASE_URL", "DATABASE_URL"] + ConnectionInfo.serverVariables
 
     /// Runs odam with `arguments` to its end (in `folder`, with `environment` added, on the embedded database unless
     /// the environment names one); its status and what it printed on each stream.
