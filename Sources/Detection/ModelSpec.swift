@@ -29,12 +29,15 @@ public struct ModelSpec: Sendable, Codable, Equatable {
     /// torchvision's model version: 1, or 2 for the `_v2` builders (RetinaNet: P6 from C5 and GroupNorm heads; Faster
     /// R-CNN: batch-norm FPN, two RPN convolutions, a conv box head).
     public var version: Int = 1
+    /// The name of each label, indexed by label (index 0 is the background of torchvision's heads); nil: COCO's for a
+    /// 91-class head, else "label N" (see ``ClassNames``).
+    public var classNames: [String]?
 
     public init(architecture: Architecture) { self.architecture = architecture }
 
     enum CodingKeys: String, CodingKey {
         case architecture, backbone, baseWidth, fpnChannels, classCount, representationSize, minSize, maxSize
-        case scoreThreshold, nmsThreshold, detectionsPerImage, topKCandidates, normalization, version
+        case scoreThreshold, nmsThreshold, detectionsPerImage, topKCandidates, normalization, version, classNames
     }
 
     public init(from decoder: any Decoder) throws {
@@ -53,6 +56,7 @@ public struct ModelSpec: Sendable, Codable, Equatable {
         topKCandidates = try c.decodeIfPresent(Int.self, forKey: .topKCandidates)
         normalization = try c.decodeIfPresent(NormalizationKind.self, forKey: .normalization) ?? .frozen
         version = try c.decodeIfPresent(Int.self, forKey: .version) ?? 1
+        classNames = try c.decodeIfPresent([String].self, forKey: .classNames)
     }
 
     /// A torchvision builder name: `fcos_resnet50_fpn`, `retinanet_resnet50_fpn`, `fasterrcnn_resnet50_fpn`, the same
@@ -159,6 +163,7 @@ public struct ModelSpec: Sendable, Codable, Equatable {
         guard let classes = classCount ?? classCount(in: tensors) else {
             throw ModelError("\(path): no classifier weights for a \(architecture.rawValue) model (is it the right checkpoint?)")
         }
+        _ = try ClassNames(spec: self, classCount: classes)
         let detector = try build(classCount: classes)
         do {
             try detector.load(tensors, strict: true, shape: \.shape, convert: { $0.floatTensor() })

@@ -1,17 +1,21 @@
-import Detection
+public import Detection
 public import Engine
 import Foundation
 public import Vision
 
 /// Writes heat maps to disk: per image a folder with `index.json`, an 8-bit gray PNG and a color overlay PNG per
-/// map, and with `raw` the float32 maps as `.npy` (feature grid and image resolution).
+/// map (the detection's box, class name and score drawn on it), and with `raw` the float32 maps as `.npy` (feature
+/// grid and image resolution).
 public struct ExplanationWriter {
     public var directory: String
     public var writesRaw: Bool
+    /// The names overlays and `index.json` give the labels.
+    public var classNames: ClassNames
 
-    public init(directory: String, writesRaw: Bool = false) {
+    public init(directory: String, writesRaw: Bool = false, classNames: ClassNames = ClassNames(names: [])) {
         self.directory = directory
         self.writesRaw = writesRaw
+        self.classNames = classNames
     }
 
     /// A file-name-safe form of `text`: letters, digits, '.', '_' and '-' only, no leading dot.
@@ -31,6 +35,7 @@ public struct ExplanationWriter {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var entries: [[String: Any]] = []
         for (index, (detection, candidate)) in detections.enumerated() {
+            let caption = Self.caption(className: classNames.name(of: detection.label), score: detection.score)
             var files: [String: [String: String]] = [:]
             var all = maps[index].map { ($0.key.rawValue, $0.value.normalized, Optional($0.value.raw)) }
             if includesCombined, !maps[index].isEmpty {
@@ -42,7 +47,9 @@ public struct ExplanationWriter {
                 try write(
                     ImageCodec.encodePNG(pixels: gray, width: image.width, height: image.height, channels: 1), to: folder + "/\(stem).png")
                 try write(
-                    ImageCodec.encodePNG(pixels: Self.overlay(image, normalized), width: image.width, height: image.height, channels: 3),
+                    ImageCodec.encodePNG(
+                        pixels: Self.overlay(image, normalized, box: detection.box, caption: caption), width: image.width,
+                        height: image.height, channels: 3),
                     to: folder + "/\(stem)_overlay.png")
                 var record = ["map": "\(stem).png", "overlay": "\(stem)_overlay.png"]
                 if writesRaw {
@@ -57,6 +64,7 @@ public struct ExplanationWriter {
             }
             entries.append([
                 "index": index, "box": detection.box.map(Double.init), "score": Double(detection.score), "label": detection.label,
+                "class": classNames.name(of: detection.label),
                 "level": candidate.level, "anchor": ["row": candidate.row, "column": candidate.column, "anchor": candidate.anchor],
                 "maps": files,
             ])
@@ -75,14 +83,33 @@ public struct ExplanationWriter {
         }
     }
 
-    /// The image with a jet-colored map blended over it, half and half.
+    /// A detection's caption on overlays: its class name and score, "person 0.93".
+    public static func caption(className: String, score: Float) -> String {
+        "\(className) " + String(format: "%.2f", score)
+    }
+
+    /// The overlay with the detection's box outlined and its caption above it.
+    public static func overlay(_ image: RGBImage, _ map: Tensor, box: Box<Float>, caption: String) -> [UInt8] {
+        var overlaid = RGBImage(width: image.width, height: image.height, pixels: overlay(image, map))
+        overlaid.annotate(box: (box.x1, box.y1, box.x2, box.y2), caption: caption)
+        return overlaid.pixels
+    }
+
+    /// The image with the jet-colored map (``jet(_:)``) blended over it, half and half.
     public static func overlay(_ image: RGBImage, _ map: Tensor) -> [UInt8] {
+        let colors = jet(map)
+        return (0..<colors.count).map { UInt8((Float(image.pixels[$0]) * 0.5 + Float(colors[$0]) * 0.5).rounded()) }
+    }
+
+    /// A normalized map as RGB pixels of the jet color map. For a value v in [0, 1]: red clamp(1.5 − |4v − 3|), green
+    /// clamp(1.5 − |4v − 2|), blue clamp(1.5 − |4v − 1|): dark blue at 0, cyan, green at 0.5, yellow, dark red at 1,
+    /// as matplotlib's and OpenCV's jet.
+    public static func jet(_ map: Tensor) -> [UInt8] {
         let values = map.scalars
-        var out = [UInt8](repeating: 0, count: image.pixels.count)
+        var out = [UInt8](repeating: 0, count: 3 * values.count)
         for i in 0..<values.count {
             let v = max(0, min(1, values[i]))
-            let color = [1.5 - abs(4 * v - 3), 1.5 - abs(4 * v - 2), 1.5 - abs(4 * v - 1)].map { max(0, min(1, $0)) * 255 }
-            for c in 0..<3 { out[3 * i + c] = UInt8((Float(image.pixels[3 * i + c]) * 0.5 + color[c] * 0.5).rounded()) }
+            for (c, center) in [Float(3), 2, 1].enumerated() { out[3 * i + c] = UInt8((max(0, min(1, 1.5 - abs(4 * v - center))) * 255).rounded()) }
         }
         return out
     }

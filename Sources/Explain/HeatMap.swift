@@ -17,6 +17,9 @@ public struct HeatMap: Sendable {
     public var raw: Tensor
     /// The original image's (height, width).
     public var originalSize: ImageSize
+    /// Pixels of the resized (padded) input per cell of `raw`'s level, (vertical, horizontal); nil for maps made at
+    /// the image's own resolution (D-RISE).
+    public var stride: (Float, Float)? = nil
 
     /// `raw` resized (bilinear, align_corners false) to the original image and min-max normalized to [0, 1];
     /// computed on each access (maps are compared at feature resolution, and only written ones need pixels).
@@ -29,6 +32,13 @@ public struct HeatMap: Sendable {
 }
 
 extension HeatMap {
+    /// A heat map of a raw map on a feature grid (or at the image's resolution), for an image of `originalSize`.
+    public init(raw: Tensor, imageSize: ImageSize, stride: (Float, Float)? = nil) {
+        self.raw = raw
+        self.originalSize = imageSize
+        self.stride = stride
+    }
+
     /// A heat map whose raw map [H, W] is at the original image's resolution (as D-RISE makes it).
     public init(atOriginalSize raw: Tensor) {
         self.init(raw: raw, originalSize: ImageSize(height: raw.shape[0], width: raw.shape[1]))
@@ -46,6 +56,7 @@ extension HeatMap {
             levelSize: ImageSize(height: grid.shape[0], width: grid.shape[1]), stride: stride, inputSize: inputSize)
         raw = grid.sliced(alongAxis: 0, start: 0, end: rows).sliced(alongAxis: 1, start: 0, end: columns)
         self.originalSize = originalSize
+        self.stride = stride
     }
 
     /// The paper's combined map: the pixel-wise maximum of a prediction's class and box maps.

@@ -21,6 +21,8 @@ public struct ImagePipeline {
     public var usesOdamNMS = true
     /// Whether to encode a color overlay PNG of each kept detection's combined map.
     public var makesOverlays = false
+    /// The names the detections JSON and the overlays' captions give the labels.
+    public var classNames = ClassNames(names: [])
 
     /// The pipeline a job spec asks for; throws when its map path does not serve the detector.
     public init(detector: any Detector, spec: JobSpec) throws {
@@ -68,9 +70,8 @@ public struct ImagePipeline {
         public var candidates: Int
         /// What plain NMS at the same IoU threshold would have kept.
         public var keptByNMS: Int
-        /// A safetensors file: per detection `d{rank}.{target}` uint8 maps [H, W] at the original size (the min-max
-        /// normalized map × 255, as the PNGs), metadata with the targets and the boxes; the statistics are computed
-        /// on the float maps before quantizing.
+        /// The ``MapsFile``'s bytes: per detection and target the raw map on its feature grid, cropped, in float16;
+        /// the statistics are computed on the float32 maps at the image's resolution.
         public var mapsFile: [UInt8]
         /// A color overlay PNG of each kept detection's combined map (when asked for).
         public var overlays: [[UInt8]]
@@ -112,16 +113,16 @@ public struct ImagePipeline {
         let (records, file, overlays, json) = try timed(\.encode) { () -> ([Record], [UInt8], [[UInt8]], [UInt8]) in
             var records: [Record] = []
             var overlays: [[UInt8]] = []
-            var tensors: [String: StoredTensor] = [:]
             for (rank, detection) in kept.detections.enumerated() {
                 let normalized = targets.map { finalMaps[rank][$0]!.normalized }
-                for (target, map) in zip(targets, normalized) { tensors["d\(rank).\(target.rawValue)"] = Self.stored(map) }
                 let map = HeatMap.combined(normalized)
-                tensors["d\(rank).combined"] = Self.stored(map)
                 if makesOverlays {
                     overlays.append(
                         try ImageCodec.encodePNG(
-                            pixels: ExplanationWriter.overlay(image, map), width: image.width, height: image.height, channels: 3))
+                            pixels: ExplanationWriter.overlay(
+                                image, map, box: detection.box,
+                                caption: ExplanationWriter.caption(className: classNames.name(of: detection.label), score: detection.score)),
+                            width: image.width, height: image.height, channels: 3))
                 }
                 let correlation: Float? =
                     usesOdamNMS
@@ -136,24 +137,23 @@ public struct ImagePipeline {
                         peakInBox: ExplanationMetrics.pointingHit(map, box: detection.box),
                         compactness: ExplanationMetrics.compactness(map, box: detection.box), maxCorrelation: correlation))
             }
-            let boxes = records.map { $0.box.map { String($0) }.joined(separator: ",") }.joined(separator: ";")
-            let file = try SafeTensors.encode(
-                tensors,
-                metadata: [
-                    "targets": (targets.map(\.rawValue) + ["combined"]).joined(separator: ","), "boxes": boxes,
-                    "format": "odam heat maps: d{rank}.{target}, uint8 [height, width], the min-max normalized map times 255",
-                ])
-            return (records, file, overlays, try Self.json(records, image: image))
+            let file = try MapsFile(
+                image: ImageSize(height: image.height, width: image.width), targets: targets,
+                detections: kept.detections.indices.map { (kept.detections[$0], result.candidates[predictions[$0]].level) },
+                maps: finalMaps, classNames: classNames
+            ).encoded()
+            return (records, file, overlays, try Self.json(records, image: image, classNames: classNames))
         }
         return Output(
             records: records, candidates: result.candidates.count, keptByNMS: keptByNMS, mapsFile: file, overlays: overlays,
             detectionsJSON: json, timings: timings, candidateAgreement: candidateAgreement, finalAgreement: finalAgreement)
     }
 
-    static func json(_ records: [Record], image: RGBImage) throws -> [UInt8] {
+    static func json(_ records: [Record], image: RGBImage, classNames: ClassNames) throws -> [UInt8] {
         let detections: [[String: Any]] = records.enumerated().map { rank, record in
             [
                 "rank": rank, "box": record.box.map(Double.init), "score": Double(record.score), "label": record.label,
+                "class": classNames.name(of: record.label),
                 "energy_in_box": record.energyInBox, "peak_in_box": record.peakInBox, "compactness": record.compactness,
                 "max_correlation": record.maxCorrelation.map { Double($0) as Any } ?? NSNull(), "maps": "d\(rank).*",
             ]
@@ -161,9 +161,4 @@ public struct ImagePipeline {
         let document: [String: Any] = ["width": image.width, "height": image.height, "detections": detections]
         return Array(try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes]))
     }
-
-    static func stored(_ map: Tensor) -> StoredTensor {
-        StoredTensor(dtype: .uint8, shape: map.shape, bytes: map.scalars.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) })
-    }
-
 }

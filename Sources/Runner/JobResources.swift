@@ -90,10 +90,10 @@ public enum JobResources {
         }
     }
 
-    /// The job's detector: the shipped model, or a model spec with weights from a local path or an `s3://` URL
+    /// The job's detector and its class names: the shipped model, or a model spec with weights from a local path or an `s3://` URL
     /// (downloaded once per worker machine into `cache`, named by its SHA-256, and checked against the spec's).
     public static func detector(for model: JobSpec.Model, cache: String, store: (String) throws -> any ObjectStore) throws
-        -> any Detector
+        -> (detector: any Detector, classNames: ClassNames)
     {
         let spec: ModelSpec
         var weights: String
@@ -132,6 +132,7 @@ public enum JobResources {
                 throw RunnerError("model.weights \(weights): SHA-256 \(actual) differs from the spec's \(expected)")
             }
         }
-        return try spec.load(weights: weights)
+        let detector = try spec.load(weights: weights)
+        return (detector, try ClassNames(spec: spec, classCount: detector.classCount))
     }
 }

@@ -265,13 +265,15 @@ public final class Worker: @unchecked Sendable {
     func makeProcessor(job: StoredJob) throws -> ShardProcessor {
         let spec = job.spec
         let store = try JobResources.store(for: spec.output)
-        let detector = try JobResources.detector(for: spec.model, cache: options.cacheDirectory) { bucket in
+        let (detector, classNames) = try JobResources.detector(for: spec.model, cache: options.cacheDirectory) { bucket in
             var output = spec.output
             output.store = "s3://" + bucket
             return try JobResources.store(for: output)
         }
+        var pipeline = try ImagePipeline(detector: detector, spec: spec)
+        pipeline.classNames = classNames
         var processor = ShardProcessor(
-            pipeline: try ImagePipeline(detector: detector, spec: spec), store: store,
+            pipeline: pipeline, store: store,
             source: JobResources.ImageSource(job.source, store: store), upload: spec.output.upload,
             codec: ImageCodec(maximumPixels: spec.maxPixels ?? ImageCodec.defaultMaximumPixels))
         processor.memoryLimitBytes = options.memoryLimitBytes

@@ -15,6 +15,8 @@ public final class Trainer {
     public let detector: FCOS
     let samples: [Sample]
     let loss: FCOSLoss
+    /// The names the saved model spec gives its labels.
+    let classNames: [String]
     var optimizer: SGD
     public private(set) var iteration = 0
 
@@ -58,6 +60,11 @@ public final class Trainer {
                 path: config.train + "/" + image.fileName, boxes: objects.map { Array($0.box) }, labels: objects.map(\.categoryID),
                 ignored: objects.map(\.ignore))
         }
+        // The model's class names come from the training annotations unless its spec names them.
+        let classCount = spec.classCount!
+        classNames =
+            config.model.classNames
+            ?? (0..<classCount).map { $0 == 0 ? "__background__" : annotations.categories[$0] ?? "label \($0)" }
         if let limit = config.trainImages { samples = Array(samples.prefix(limit)) }
         guard !samples.isEmpty else { throw ModelError("\(config.train)/annotations.json: no training images") }
         self.samples = samples
@@ -244,6 +251,7 @@ public final class Trainer {
         try SafeTensors.write(detector.stateDict, to: path)
         var spec = config.model
         spec.normalization = .batchNorm
+        spec.classNames = classNames
         let data = try JSONEncoder.sorted.encode(spec)
         guard FileManager.default.createFile(atPath: (path as NSString).deletingPathExtension + ".json", contents: data) else {
             throw ModelError("\(path): cannot write the model spec beside the weights")

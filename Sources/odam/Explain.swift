@@ -89,7 +89,8 @@ extension Odam {
                 }
                 explainer = exact
             }
-            let failures = ExplanationWriter(directory: out, writesRaw: raw).explain(
+            let classNames = try ClassNames(spec: spec, classCount: detector.classCount)
+            let failures = ExplanationWriter(directory: out, writesRaw: raw, classNames: classNames).explain(
                 images: images, detector: detector, explainer: explainer, keeping: extras, targets: chosen,
                 includesCombined: includesCombined, limit: limit, codec: ImageCodec(maximumPixels: maxPixels),
                 written: { print($0) }, failed: { Log.explain.error("\($0)") })

@@ -29,18 +29,19 @@ struct ImagePipelineTests {
             let correlation = try #require(record.maxCorrelation, "Odam-NMS made candidate maps")
             #expect(correlation >= 0 && correlation <= 1.0001)
         }
-        let (tensors, metadata) = try SafeTensors.read(bytes: output.mapsFile, file: "maps.safetensors")
-        #expect(metadata["targets"] == "score,x1,y1,x2,y2,combined")
-        #expect(tensors.count == output.records.count * 6)
-        for rank in output.records.indices {
-            let combined = tensors["d\(rank).combined"]!.floatTensor()
-            #expect(tensors["d\(rank).combined"]!.dtype == .uint8)
+        let file = try MapsFile(bytes: output.mapsFile, file: "maps.safetensors")
+        #expect(file.targets == [.score, .x1, .y1, .x2, .y2] && file.width == scene.image.width && file.height == scene.image.height)
+        #expect(file.detections.count == output.records.count)
+        for (rank, record) in output.records.enumerated() {
+            let entry = file.detections[rank]
+            #expect(entry.box == record.box && entry.score == record.score && entry.label == record.label)
+            #expect(Set(entry.maps.keys) == Set(file.targets))
+            // The statistics were computed on the float32 combined map; the rebuilt one gives the same to 1e-3.
+            let combined = try file.normalizedMap(rank: rank, target: "combined")
             #expect(combined.shape == [scene.image.height, scene.image.width])
-            // The combined map is the pixel-wise maximum of the others, all in [0, 1].
-            let parts = ["score", "x1", "y1", "x2", "y2"].map { tensors["d\(rank).\($0)"]!.floatTensor().scalars }
-            let expected = (0..<combined.count).map { i in parts.map { $0[i] }.max()! }
-            #expect(combined.scalars == expected)
-            #expect(combined.scalars.allSatisfy { $0 >= 0 && $0 <= 255 } && combined.scalars.max() == 255)
+            let energy = ExplanationMetrics.energy(
+                combined, region: ExplanationMetrics.boxMask(record.box, height: scene.image.height, width: scene.image.width))
+            #expect(abs(energy - record.energyInBox) < 1e-3, "rank \(rank): \(energy) against \(record.energyInBox)")
         }
         // Most people of the crowd scene are found and point at themselves.
         #expect(output.records.filter(\.peakInBox).count * 2 >= output.records.count)

@@ -122,6 +122,14 @@ extension JobStore {
         ).records.map { ImageFailure(path: try $0.decode("path"), error: try $0.decodeIfPresent("error")) }
     }
 
+    /// The job whose worker uploaded the object `key` (a maps file, overlay or detections JSON), or nil.
+    public func jobOfObject(key: String) throws -> Int? {
+        try connection.query(
+            "SELECT i.job_id FROM heat_map_objects o JOIN images i ON i.id = o.image_id WHERE o.key = \(key) LIMIT 1",
+            purpose: "looking up object \(key)"
+        ).records.first.map { try $0.decode("job_id") }
+    }
+
     /// A job's kept detections, by image and rank.
     public func detections(job: Int) throws -> [ExportedDetection] {
         try connection.query(
