@@ -109,7 +109,9 @@ public struct ExplanationWriter {
         var out = [UInt8](repeating: 0, count: 3 * values.count)
         for i in 0..<values.count {
             let v = max(0, min(1, values[i]))
-            for (c, center) in [Float(3), 2, 1].enumerated() { out[3 * i + c] = UInt8((max(0, min(1, 1.5 - abs(4 * v - center))) * 255).rounded()) }
+            for (c, center) in [Float(3), 2, 1].enumerated() {
+                out[3 * i + c] = UInt8((max(0, min(1, 1.5 - abs(4 * v - center))) * 255).rounded())
+            }
         }
         return out
     }

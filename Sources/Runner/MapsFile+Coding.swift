@@ -52,7 +52,8 @@ extension MapsFile {
             entries.append(
                 EntryMetadata(
                     box: [entry.box.x1, entry.box.y1, entry.box.x2, entry.box.y2], score: entry.score, label: entry.label,
-                    class: entry.className, level: entry.level, stride: [entry.stride.0, entry.stride.1], grid: [entry.gridRows, entry.gridColumns],
+                    class: entry.className, level: entry.level, stride: [entry.stride.0, entry.stride.1],
+                    grid: [entry.gridRows, entry.gridColumns],
                     maps: maps))
         }
         let encoder = JSONEncoder()
@@ -94,7 +95,8 @@ extension MapsFile {
         var detections: [Entry] = []
         for (rank, entry) in entries.enumerated() {
             guard entry.box.count == 4, entry.stride.count == 2, entry.stride.allSatisfy({ $0.isFinite && $0 > 0 }), entry.grid.count == 2,
-                entry.grid.allSatisfy({ $0 > 0 }), entry.grid[0].multipliedReportingOverflow(by: entry.grid[1]).partialValue <= Self.maximumGridCells,
+                entry.grid.allSatisfy({ $0 > 0 }),
+                entry.grid[0].multipliedReportingOverflow(by: entry.grid[1]).partialValue <= Self.maximumGridCells,
                 !entry.grid[0].multipliedReportingOverflow(by: entry.grid[1]).overflow
             else { throw fail("detection \(rank): box, stride or grid malformed") }
             var maps: [ExplanationTarget: CroppedMap] = [:]
@@ -103,7 +105,8 @@ extension MapsFile {
                 guard let target = ExplanationTarget(rawValue: name), targets.contains(target) else {
                     throw fail("\(tensorName): target not among the file's targets")
                 }
-                guard let tensor = tensors[tensorName], tensor.dtype == .float16, tensor.shape.count == 2, tensor.shape.allSatisfy({ $0 > 0 })
+                guard let tensor = tensors[tensorName], tensor.dtype == .float16, tensor.shape.count == 2,
+                    tensor.shape.allSatisfy({ $0 > 0 })
                 else { throw fail("\(tensorName): missing, or not a float16 [rows, columns] tensor") }
                 guard map.offset.count == 2, map.offset.allSatisfy({ $0 >= 0 }), map.offset[0] <= entry.grid[0] - tensor.shape[0],
                     map.offset[1] <= entry.grid[1] - tensor.shape[1], map.scale.isFinite, map.scale >= 0
@@ -113,11 +116,13 @@ extension MapsFile {
                 let values = tensor.floatTensor().scalars
                 guard values.allSatisfy(\.isFinite) else { throw fail("\(tensorName): values are not finite") }
                 maps[target] = CroppedMap(
-                    row: map.offset[0], column: map.offset[1], rows: tensor.shape[0], columns: tensor.shape[1], scale: map.scale, values: values)
+                    row: map.offset[0], column: map.offset[1], rows: tensor.shape[0], columns: tensor.shape[1], scale: map.scale,
+                    values: values)
             }
             detections.append(
                 Entry(
-                    box: Box(entry.box), score: entry.score, label: entry.label, className: entry.class, level: entry.level, stride: (entry.stride[0], entry.stride[1]),
+                    box: Box(entry.box), score: entry.score, label: entry.label, className: entry.class, level: entry.level,
+                    stride: (entry.stride[0], entry.stride[1]),
                     gridRows: entry.grid[0], gridColumns: entry.grid[1], maps: maps))
         }
         self.init(width: width, height: height, targets: targets, detections: detections)

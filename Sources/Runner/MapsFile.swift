@@ -47,7 +47,8 @@ public struct MapsFile: Sendable, Equatable {
         public var maps: [ExplanationTarget: CroppedMap]
 
         public static func == (a: Entry, b: Entry) -> Bool {
-            a.box == b.box && a.score == b.score && a.label == b.label && a.className == b.className && a.level == b.level && a.stride == b.stride
+            a.box == b.box && a.score == b.score && a.label == b.label && a.className == b.className && a.level == b.level
+                && a.stride == b.stride
                 && a.gridRows == b.gridRows && a.gridColumns == b.gridColumns && a.maps == b.maps
         }
     }
@@ -114,7 +115,9 @@ public struct MapsFile: Sendable, Equatable {
         let (entry, map) = try lookUp(rank: rank, target: target)
         var grid = [Float](repeating: 0, count: entry.gridRows * entry.gridColumns)
         for r in 0..<map.rows {
-            for c in 0..<map.columns { grid[(map.row + r) * entry.gridColumns + map.column + c] = map.values[r * map.columns + c] * map.scale }
+            for c in 0..<map.columns {
+                grid[(map.row + r) * entry.gridColumns + map.column + c] = map.values[r * map.columns + c] * map.scale
+            }
         }
         return Tensor(shape: [entry.gridRows, entry.gridColumns], values: grid)
     }
@@ -128,7 +131,8 @@ public struct MapsFile: Sendable, Equatable {
             return HeatMap.combined(parts)
         }
         guard let parsed = ExplanationTarget(rawValue: target) else {
-            throw RunnerError("unknown target '\(target)' (the file has \((targets.map(\.rawValue) + ["combined"]).joined(separator: ", ")))")
+            throw RunnerError(
+                "unknown target '\(target)' (the file has \((targets.map(\.rawValue) + ["combined"]).joined(separator: ", ")))")
         }
         let grid = try gridMap(rank: rank, target: parsed)
         return grid.reshaped([1, 1, grid.shape[0], grid.shape[1]])
@@ -148,7 +152,8 @@ public struct MapsFile: Sendable, Equatable {
             throw RunnerError("no detection of rank \(rank) (the file has \(detections.count): ranks 0..<\(detections.count))")
         }
         guard let map = detections[rank].maps[target] else {
-            throw RunnerError("detection \(rank) has no \(target.rawValue) map (targets: \(targets.map(\.rawValue).joined(separator: ", ")))")
+            throw RunnerError(
+                "detection \(rank) has no \(target.rawValue) map (targets: \(targets.map(\.rawValue).joined(separator: ", ")))")
         }
         return (detections[rank], map)
     }

@@ -46,7 +46,9 @@ extension Odam.Maps {
             let raw = target == "combined" ? normalized : try file.imageMap(rank: rank, target: target)
             let values = raw.scalars
             let peak = values.indices.max { values[$0] < values[$1] } ?? 0
-            print("d\(rank).\(target): \(file.width)x\(file.height), raw maximum \(values.max() ?? 0) at x \(peak % file.width), y \(peak / file.width)")
+            print(
+                "d\(rank).\(target): \(file.width)x\(file.height), raw maximum \(values.max() ?? 0) at x \(peak % file.width), y \(peak / file.width)"
+            )
             if let npy { try write(NumpyFile.encode(raw), to: npy) }
             if let png {
                 let entry = file.detections[rank]
@@ -54,7 +56,8 @@ extension Odam.Maps {
                 if let image {
                     let photo = try ImageCodec().decode(contentsOf: image)
                     guard photo.width == file.width, photo.height == file.height else {
-                        throw ValidationError("--image \(image) is \(photo.width)x\(photo.height); the maps are \(file.width)x\(file.height)")
+                        throw ValidationError(
+                            "--image \(image) is \(photo.width)x\(photo.height); the maps are \(file.width)x\(file.height)")
                     }
                     base = RGBImage(width: file.width, height: file.height, pixels: ExplanationWriter.overlay(photo, normalized))
                 }
@@ -113,7 +116,11 @@ extension Odam.Maps {
                     "grid": [entry.gridRows, entry.gridColumns],
                     "maps": Dictionary(
                         uniqueKeysWithValues: entry.maps.map { target, map in
-                            (target.rawValue, ["offset": [map.row, map.column], "shape": [map.rows, map.columns], "scale": Double(map.scale)] as [String: Any])
+                            (
+                                target.rawValue,
+                                ["offset": [map.row, map.column], "shape": [map.rows, map.columns], "scale": Double(map.scale)]
+                                    as [String: Any]
+                            )
                         }),
                 ]
             }

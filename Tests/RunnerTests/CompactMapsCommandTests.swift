@@ -64,7 +64,8 @@ struct CompactMapsCommandTests {
             #expect(explain.status == 0, "\(explain.output)")
             let stem = (name as NSString).deletingPathExtension
             let explainIndex = try #require(
-                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/\(stem)/index.json"))) as? [String: Any])
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/\(stem)/index.json")))
+                    as? [String: Any])
             let explained = try #require(explainIndex["predictions"] as? [[String: Any]])
             for (rank, entry) in file.detections.enumerated() {
                 let box = [entry.box.x1, entry.box.y1, entry.box.x2, entry.box.y2].map(Double.init)
@@ -92,7 +93,10 @@ struct CompactMapsCommandTests {
             let fromPython = try Self.readNumpy(npy)
             let raw = try file.imageMap(rank: 0, target: "score").scalars
             let worst = zip(fromPython.values, raw).map { abs($0 - $1) }.max() ?? 1
-            #expect(fromPython.shape == [image.height, image.width] && worst <= 1e-5 * (raw.max() ?? 1), "\(worst) of \(raw.max() ?? 0); \(fromPython.values.count) values, first \(fromPython.values.prefix(3)) against \(raw.prefix(3))")
+            #expect(
+                fromPython.shape == [image.height, image.width] && worst <= 1e-5 * (raw.max() ?? 1),
+                "\(worst) of \(raw.max() ?? 0); \(fromPython.values.count) values, first \(fromPython.values.prefix(3)) against \(raw.prefix(3))"
+            )
         }
         #expect(compared >= 4, "detections kept by the run and explained by odam explain: \(compared)")
 

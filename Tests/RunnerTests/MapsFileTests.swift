@@ -15,13 +15,17 @@ struct MapsFileTests {
         for r in 3..<10 {
             for c in 8..<15 { values[r * 30 + c] = 0.037 * Float(1 + (r * 7 + c * 3) % 11) }
         }
-        return HeatMap(grid: Tensor(shape: [20, 30], values: values), stride: (8, 8), inputSize: ImageSize(height: 160, width: 240), originalSize: ImageSize(height: 333, width: 500))
+        return HeatMap(
+            grid: Tensor(shape: [20, 30], values: values), stride: (8, 8), inputSize: ImageSize(height: 160, width: 240),
+            originalSize: ImageSize(height: 333, width: 500))
     }
 
     /// A map with values everywhere spanning five orders of magnitude, as the exact path makes them.
     static func spreadMap() -> HeatMap {
         let values = (0..<(20 * 30)).map { Float(1e-5) * pow(1.03, Float(($0 * 37) % 400)) }
-        return HeatMap(grid: Tensor(shape: [20, 30], values: values), stride: (8, 8), inputSize: ImageSize(height: 160, width: 240), originalSize: ImageSize(height: 333, width: 500))
+        return HeatMap(
+            grid: Tensor(shape: [20, 30], values: values), stride: (8, 8), inputSize: ImageSize(height: 160, width: 240),
+            originalSize: ImageSize(height: 333, width: 500))
     }
 
     static func file(_ maps: [ExplanationTarget: HeatMap]) -> MapsFile {
