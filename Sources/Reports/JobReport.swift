@@ -31,6 +31,19 @@ public enum JobReport {
         return lines
     }
 
+    /// Every job's progress and the live workers as one JSON object (`odam status --json`): `jobs` and `live_workers`,
+    /// keys in snake case; a worker's memory is absent until its first heartbeat reports it.
+    public static func statusJSON(_ jobs: JobStore) throws -> String {
+        struct Status: Encodable {
+            var jobs: [JobProgress]
+            var liveWorkers: [LiveWorker]
+        }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(Status(jobs: try jobs.progress(), liveWorkers: try jobs.liveWorkers())), as: UTF8.self)
+    }
+
     static func megabytes(_ bytes: Int) -> String { "\(bytes / (1 << 20)) MiB" }
 
     /// A job's summary after `seconds`: images ok, failed and lost, detections kept, mean step times, the maps'

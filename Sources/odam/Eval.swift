@@ -28,6 +28,7 @@ extension Odam.Eval {
         @Flag(help: "Also deletion and insertion curves (21 forward passes per object and method).") var faithfulness = false
         @Flag(help: "Also the sanity check: correlation with the maps of the model with a random head.") var sanity = false
         @Option(help: "Evaluate the first N images only.") var limitImages: Int?
+        @Flag(help: "Print the results as one JSON object instead of a table.") var json = false
 
         func run() throws {
             compute.apply()
@@ -45,7 +46,7 @@ extension Odam.Eval {
             if let driseImages { evaluation.driseImages = driseImages }
             if sanity { evaluation.randomized = try RandomizationCheck.headRandomized(detector, spec: spec) }
             let rows = try evaluation.run(detector: detector, annotations: coco, imageDirectory: images, methods: chosen)
-            print(ExplanationEvaluation.table(rows))
+            print(json ? try EvaluationJSON.text(EvaluationJSON.explanation(rows)) : ExplanationEvaluation.table(rows))
         }
     }
 }
@@ -87,6 +88,7 @@ extension Odam.Eval {
                 "Odam-NMS's candidate maps: exact (autograd through the real head) or approximate (FCOS's reversed head, each level verified against exact samples)."
         )
         var mapPath: MapPath = .exact
+        @Flag(help: "Print the results as one JSON object instead of a table.") var json = false
 
         func run() throws {
             compute.apply()
@@ -124,7 +126,7 @@ extension Odam.Eval {
             }
             let report = try DetectionEvaluation(crowdCategory: category, detectionsPerImage: detections).run(
                 detector: detector, groundTruth: groundTruth, imageDirectory: images, methods: methods, mapPath: mapPath)
-            print(DetectionEvaluation.table(report))
+            print(json ? try EvaluationJSON.text(EvaluationJSON.detection(report)) : DetectionEvaluation.table(report))
         }
     }
 }

@@ -9,10 +9,16 @@ extension Odam {
 
         @OptionGroup var databaseOptions: DatabaseOptions
         @Flag(help: "Redraw every second until Ctrl-C.") var watch = false
+        @Flag(help: "Print one JSON object (jobs, live_workers) instead of lines.") var json = false
 
         func run() throws {
             try databaseOptions.session { connectionString in
                 let jobs = try JobStore(connecting: connectionString)
+                if json {
+                    guard !watch else { throw ValidationError("--json prints once: drop --watch") }
+                    print(try JobReport.statusJSON(jobs))
+                    return
+                }
                 repeat {
                     let lines = try JobReport.status(jobs)
                     if watch { print("\u{1B}[2J\u{1B}[H", terminator: "") }

@@ -53,6 +53,12 @@ struct RunCommandTests {
         // The results, after the fact: the embedded server starts again on demand.
         let status = try Self.odam(["status"], in: folder)
         #expect(status.status == 0 && status.output.contains("job 1 photos") && status.output.contains("4/4 images"), "\(status.output)")
+        let statusJSON = try Self.odam(["status", "--json"], in: folder)
+        let statusObject = try #require(
+            try JSONSerialization.jsonObject(with: Data(statusJSON.output.utf8)) as? [String: Any], "\(statusJSON.output)")
+        let jobsJSON = try #require(statusObject["jobs"] as? [[String: Any]])
+        #expect(jobsJSON.count == 1 && jobsJSON[0]["job"] as? Int == 1 && jobsJSON[0]["images_done"] as? Int == 4)
+        #expect(jobsJSON[0]["is_finished"] as? Bool == true && (statusObject["live_workers"] as? [Any])?.isEmpty == true)
         let jsonl = try Self.odam(["results", "1", "--format", "jsonl"], in: folder)
         let lines = jsonl.output.split(separator: "\n").filter { $0.hasPrefix("{") }
         #expect(jsonl.status == 0 && !lines.isEmpty, "\(jsonl.output)")

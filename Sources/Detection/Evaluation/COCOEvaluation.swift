@@ -50,6 +50,11 @@ public struct COCOEvaluation: Sendable {
         public var ap75: Double { stats[2] }
         public var ar100: Double { stats[8] }
 
+        /// The names of `stats` in JSON reports, in pycocotools' order.
+        public static let keys = [
+            "ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large",
+        ]
+
         static let labels = [
             "AP @[.50:.95 | all | 100]", "AP @[.50 | all | 100]", "AP @[.75 | all | 100]", "AP @[.50:.95 | small | 100]",
             "AP @[.50:.95 | medium | 100]", "AP @[.50:.95 | large | 100]", "AR @[.50:.95 | all | 1]", "AR @[.50:.95 | all | 10]",

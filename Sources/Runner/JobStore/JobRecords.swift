@@ -50,7 +50,7 @@ public struct StoredJob: Sendable {
 }
 
 /// A job's progress (the `job_progress` view).
-public struct JobProgress: Sendable, Equatable {
+public struct JobProgress: Sendable, Equatable, Encodable {
     public var job: Int
     public var name: String
     public var imageCount: Int
@@ -84,7 +84,7 @@ public struct JobProgress: Sendable, Equatable {
 }
 
 /// A worker that heartbeats (the `live_workers` view).
-public struct LiveWorker: Sendable, Equatable {
+public struct LiveWorker: Sendable, Equatable, Encodable {
     public var id: Int
     public var host: String
     public var pid: Int
