@@ -56,6 +56,8 @@ public struct ImagePipeline {
         public var box: Box<Float>
         public var score: Float
         public var label: Int
+        /// The label's name, when the model names its classes.
+        public var className: String?
         /// The share of the combined map's energy inside the box, whether its peak is inside, and its compactness.
         public var energyInBox: Double
         public var peakInBox: Bool
@@ -132,6 +134,7 @@ public struct ImagePipeline {
                 records.append(
                     Record(
                         box: detection.box, score: detection.score, label: detection.label,
+                        className: classNames.names.isEmpty ? nil : classNames.name(of: detection.label),
                         energyInBox: ExplanationMetrics.energy(
                             map, region: ExplanationMetrics.boxMask(detection.box, height: image.height, width: image.width)),
                         peakInBox: ExplanationMetrics.pointingHit(map, box: detection.box),

@@ -114,7 +114,8 @@ public struct ShardProcessor {
                 for (rank, record) in output.records.enumerated() {
                     results.detections.append(
                         DetectionRow(
-                            imageID: image.id, rank: rank, box: record.box, score: record.score, label: record.label, mapsKey: mapsKey,
+                            imageID: image.id, rank: rank, box: record.box, score: record.score, label: record.label,
+                            className: record.className, mapsKey: mapsKey,
                             energyInBox: record.energyInBox, peakInBox: record.peakInBox, compactness: record.compactness,
                             maxCorrelation: record.maxCorrelation))
                 }

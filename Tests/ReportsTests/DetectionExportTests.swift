@@ -16,7 +16,7 @@ struct DetectionExportTests {
     static let detections = [
         ExportedDetection(
             imageID: 7, path: "a/b,c.png", rank: 0, x1: 10, y1: 20, x2: 30.5, y2: 60, score: 0.875, label: 1, energyInBox: 0.5,
-            peakInBox: true, compactness: 0.25, maxCorrelation: nil, mapsKey: "job1/7-b_c.png/maps.safetensors"),
+            peakInBox: true, compactness: 0.25, maxCorrelation: nil, mapsKey: "job1/7-b_c.png/maps.safetensors", className: "person"),
         ExportedDetection(
             imageID: 8, path: "=cmd.png", rank: 1, x1: 0, y1: 0, x2: 1, y2: 2, score: 0.5, label: 3, energyInBox: nil, peakInBox: nil,
             compactness: nil, maxCorrelation: 0.75, mapsKey: nil),
@@ -34,7 +34,9 @@ struct DetectionExportTests {
         let lines = try DetectionExport.render(Self.detections, as: .jsonl).split(separator: "\n")
         #expect(lines.count == 2)
         let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
-        #expect(first["peak_in_box"] as? Bool == true && first["max_correlation"] == nil && first["path"] as? String == "a/b,c.png")
+        #expect(
+            first["peak_in_box"] as? Bool == true && first["max_correlation"] == nil && first["path"] as? String == "a/b,c.png"
+                && first["class"] as? String == "person")
         let second = try #require(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
         #expect(second["energy_in_box"] == nil && second["max_correlation"] as? Double == 0.75 && second.count == 10)
     }
@@ -42,7 +44,7 @@ struct DetectionExportTests {
     @Test func csvHasAHeaderAndQuotedCells() throws {
         let lines = try DetectionExport.render(Self.detections, as: .csv).split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines[0] == Substring(DetectionExport.columns.joined(separator: ",")))
-        #expect(lines[1].hasPrefix("7,\"a/b,c.png\",0,10.0,20.0,30.5,60.0,0.875,1,0.5,true,0.25,,job1/"))
+        #expect(lines[1].hasPrefix("7,\"a/b,c.png\",0,10.0,20.0,30.5,60.0,0.875,1,person,0.5,true,0.25,,job1/"))
         #expect(lines[2].hasPrefix("8,'=cmd.png,1,") && lines[2].hasSuffix(",0.75,"))
         #expect(lines.count == 4 && lines[3].isEmpty)
     }

@@ -63,7 +63,9 @@ struct RunCommandTests {
         let lines = jsonl.output.split(separator: "\n").filter { $0.hasPrefix("{") }
         #expect(jsonl.status == 0 && !lines.isEmpty, "\(jsonl.output)")
         let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
-        #expect(first["path"] is String && first["score"] is Double && first["maps_key"] is String && first["peak_in_box"] is Bool)
+        #expect(
+            first["path"] is String && first["class"] is String && first["score"] is Double && first["maps_key"] is String
+                && first["peak_in_box"] is Bool)
         let coco = try Self.odam(["results", "1", "--format", "coco", "--out", folder + "/coco.json"], in: folder)
         #expect(coco.status == 0)
         let entries = try #require(

@@ -36,6 +36,8 @@ public struct ExportedDetection: Sendable, Equatable {
     public var x1: Double, y1: Double, x2: Double, y2: Double
     public var score: Double
     public var label: Int
+    /// The label's name, when the model names its classes.
+    public var className: String?
     public var energyInBox: Double?
     public var peakInBox: Bool?
     public var compactness: Double?
@@ -44,8 +46,10 @@ public struct ExportedDetection: Sendable, Equatable {
 
     public init(
         imageID: Int, path: String, rank: Int, x1: Double, y1: Double, x2: Double, y2: Double, score: Double, label: Int,
-        energyInBox: Double?, peakInBox: Bool?, compactness: Double?, maxCorrelation: Double?, mapsKey: String?
+        energyInBox: Double?, peakInBox: Bool?, compactness: Double?, maxCorrelation: Double?, mapsKey: String?,
+        className: String? = nil
     ) {
+        self.className = className
         self.imageID = imageID
         self.path = path
         self.rank = rank
@@ -134,7 +138,7 @@ extension JobStore {
     public func detections(job: Int) throws -> [ExportedDetection] {
         try connection.query(
             """
-            SELECT image_id, path, rank, x1, y1, x2, y2, score, label, energy_in_box, peak_in_box, compactness, max_correlation, maps_key
+            SELECT image_id, path, rank, x1, y1, x2, y2, score, label, class_name, energy_in_box, peak_in_box, compactness, max_correlation, maps_key
             FROM detection_maps WHERE job_id = \(job) ORDER BY image_id, rank
             """, purpose: "reading job \(job)'s detections"
         ).records.map {
@@ -143,7 +147,8 @@ extension JobStore {
                 y1: try $0.decode("y1"), x2: try $0.decode("x2"), y2: try $0.decode("y2"), score: try $0.decode("score"),
                 label: try $0.decode("label"), energyInBox: try $0.decodeIfPresent("energy_in_box"),
                 peakInBox: try $0.decodeIfPresent("peak_in_box"), compactness: try $0.decodeIfPresent("compactness"),
-                maxCorrelation: try $0.decodeIfPresent("max_correlation"), mapsKey: try $0.decodeIfPresent("maps_key"))
+                maxCorrelation: try $0.decodeIfPresent("max_correlation"), mapsKey: try $0.decodeIfPresent("maps_key"),
+                className: try $0.decodeIfPresent("class_name"))
         }
     }
 
