@@ -82,7 +82,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Reports",
-            dependencies: ["Engine", "NN", "Vision", "WeightsIO", "Detection", "Postgres", "Processes", "Runner", "Synthesis"],
+            dependencies: [
+                "Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain", "ObjectStore", "Postgres", "Processes", "Runner",
+                "Synthesis",
+            ],
             swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),
         .target(

@@ -15,7 +15,7 @@ struct Odam: ParsableCommand {
         subcommands: [
             Detect.self, ExplainCommand.self, Eval.self, Synth.self, Train.self, RunCommand.self, Migrate.self, Enqueue.self,
             WorkerCommand.self,
-            CoordinatorCommand.self, Status.self, Results.self, Maps.self, SQL.self, Weights.self, Bench.self,
+            CoordinatorCommand.self, Status.self, Results.self, Report.self, Maps.self, SQL.self, Weights.self, Bench.self,
         ])
 
     /// Installs the log handler, then runs the command the arguments name.

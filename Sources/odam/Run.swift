@@ -23,6 +23,7 @@ extension Odam {
         @Option(help: "Worker processes (default: one per core).") var workers: Int?
         @Option(help: "Compute threads per worker (default: cores / workers, at least 1).") var threads: Int?
         @Option(help: "The folder of migration files (found as odam migrate finds it when not given).") var migrations: String?
+        @Flag(help: "Skip the HTML report (.odam/reports/jobN/index.html) written at the end.") var noReport = false
         @Argument(help: "The folder of images.") var directory: String
 
         /// The advisory lock key under which runs decide to resume or enqueue ("oden" in ASCII; the coordinator's
@@ -96,6 +97,17 @@ extension Odam {
             say("")
             let (lines, lost) = try JobReport.summary(job: job, seconds: Date().timeIntervalSince(started), jobs)
             for line in lines { say(line) }
+            if !noReport {
+                // The page is a view of what is in SQL: failing to draw it does not fail the job.
+                do {
+                    let (page, problems) = try JobPage().write(
+                        job: job, jobs: jobs, to: FileManager.default.currentDirectoryPath + "/.odam/reports/job\(job)")
+                    for problem in problems { Log.report.warning("\(problem)") }
+                    say("Report: \(page) (open it in a browser; odam report \(job) --out DIR writes it elsewhere)")
+                } catch {
+                    Log.report.error("the report of job \(job) could not be written: \(error)")
+                }
+            }
             if lost > 0 {
                 throw CommandFailure("job \(job) lost \(lost) images with failed shards (SELECT * FROM failures WHERE job_id = \(job))")
             }

@@ -27,15 +27,10 @@ struct CompactMapsCommandTests {
     }
 
     @Test func storedMapsAreCompactAndRebuildWhatExplainWrites() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("odam-compact-maps-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: folder)
-        try FileManager.default.createDirectory(atPath: folder + "/photos", withIntermediateDirectories: true)
-        defer {
-            try? EmbeddedPostgres(dataDirectory: folder + "/.odam/postgres").stop()
-            try? FileManager.default.removeItem(atPath: folder)
-        }
         let photos = ["astronaut.png", "rocket.jpg"]
-        for name in photos { try FileManager.default.copyItem(atPath: sampleImagePath(name), toPath: folder + "/photos/" + name) }
+        let scratch = try RunFolder("compact-maps", photos: photos)
+        defer { scratch.remove() }
+        let folder = scratch.path
         let run = try OdamBinary.run(["run", "photos", "--workers", "1", "--migrations", Repository.migrations], in: folder)
         #expect(run.status == 0, "\(run.output)")
 

@@ -25,16 +25,9 @@ struct RunCommandTests {
     }
 
     @Test func theMainJobRunsOnTheEmbeddedDefaults() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("odam-run-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: folder)
-        try FileManager.default.createDirectory(atPath: folder + "/photos", withIntermediateDirectories: true)
-        defer {
-            try? EmbeddedPostgres(dataDirectory: folder + "/.odam/postgres").stop()
-            try? FileManager.default.removeItem(atPath: folder)
-        }
-        for name in ["chelsea.png", "rocket.jpg", "coffee.png"] {
-            try FileManager.default.copyItem(atPath: sampleImagePath(name), toPath: folder + "/photos/" + name)
-        }
+        let scratch = try RunFolder("run", photos: ["chelsea.png", "rocket.jpg", "coffee.png"])
+        defer { scratch.remove() }
+        let folder = scratch.path
         try Data("not a png".utf8).write(to: URL(fileURLWithPath: folder + "/photos/broken.png"))
         let run = try Self.odam(["run", "photos", "--workers", "2", "--migrations", RunnerCluster.migrations], in: folder)
         #expect(run.status == 0, "\(run.output)")
