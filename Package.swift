@@ -148,7 +148,7 @@ let package = Package(
             name: "RunnerTests",
             dependencies: [
                 "Engine", "Detection", "Explain", "WeightsIO", "Synthesis", "DefaultModel", "Runner", "Vision", "Postgres", "ObjectStore",
-                "TestSupport", "ServiceTestSupport", "Digest", "Processes", "Files", "Reports",
+                "TestSupport", "ServiceTestSupport", "Digest", "Processes", "Files", "Reports", .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

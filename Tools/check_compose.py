@@ -28,7 +28,8 @@ for name, service in services.items():
         continue
     sub_help = subprocess.run([odam, command[0], "--help"], capture_output=True, text=True, check=True).stdout
     for option in [c for c in command[1:] if c.startswith("--")]:
-        if option not in sub_help:
+        # A whole option, not a prefix of a longer one (--max-mem is not --max-memory).
+        if not re.search(re.escape(option) + r"(?![\w-])", sub_help):
             problems.append(f"{name}: odam {command[0]} has no option {option}")
 # Images from registries are pinned by version; SeaweedFS to the release the tests run against.
 setup_version = re.search(r"^seaweedfs_version=(\S+)", open("Tools/setup").read(), re.MULTILINE).group(1)
