@@ -12,13 +12,12 @@
 Usage: python Tools/check_kubernetes.py .build/release/odam   (.ci/run installs the validators into .venv-k8s)
 """
 import pathlib
-import re
-import subprocess
 import sys
 
 import kubernetes_validate
 import yaml
 from cloudcoil.models.keda.v1alpha1 import ScaledObject
+from odam_commands import command_problems
 
 # The oldest release the clouds still run and the newest the validator knows.
 KUBERNETES_VERSIONS = ["1.30.0", "1.37.0"]
@@ -86,20 +85,11 @@ for name, resources in documents.items():
         if kind in ("Deployment", "Job"):
             deployments[resource["metadata"]["name"]] = (name, resource)
 
-help_text = subprocess.run([odam, "--help"], capture_output=True, text=True, check=True).stdout
-subcommands = set(re.findall(r"^\s{2}([a-z]+)\s", help_text, re.MULTILINE))
 for object_name, (name, resource) in deployments.items():
     for container in resource["spec"]["template"]["spec"]["containers"]:
         if container["image"] != "odam":
             problems.append(f"{name}: container {container['name']} runs {container['image']!r}, not the odam image")
-        args = container.get("args", [])
-        if not args or args[0] not in subcommands:
-            problems.append(f"{name}: {args[:1]} is not an odam subcommand ({sorted(subcommands)})")
-            continue
-        sub_help = subprocess.run([odam, args[0], "--help"], capture_output=True, text=True, check=True).stdout
-        for option in [a for a in args[1:] if a.startswith("--")]:
-            if not re.search(re.escape(option) + r"(?![\w-])", sub_help):
-                problems.append(f"{name}: odam {args[0]} has no option {option}")
+        problems += command_problems(odam, container.get("args", []), f"{name}: container {container['name']}")
         env = {e["name"]: e for e in container.get("env", [])}
         database = env.get("ODAM_DATABASE_URL", {})
         if "secretKeyRef" not in database.get("valueFrom", {}):
