@@ -4,10 +4,12 @@ import Vision
 /// Output formats of `odam detect`: JSON lines and COCO results.
 public enum DetectionReport {
     /// One JSON object per detection: image, box (x1, y1, x2, y2 in original pixels), score, label.
-    public static func jsonLines(image: String, _ detections: [Detection]) -> [String] {
+    public static func jsonLines(image: String, _ detections: [Detection], labelNames: ClassNames = ClassNames(names: [])) -> [String] {
         detections.map { detection in
             let box = detection.box.map { formatted($0) }.joined(separator: ",")
-            return "{\"image\":\(quoted(image)),\"box\":[\(box)],\"score\":\(formatted(detection.score)),\"label\":\(detection.label)}"
+            let name = labelNames.names.isEmpty ? "" : ",\"label_name\":\(quoted(labelNames.name(of: detection.label)))"
+            return
+                "{\"image\":\(quoted(image)),\"box\":[\(box)],\"score\":\(formatted(detection.score)),\"label\":\(detection.label)\(name)}"
         }
     }
 
@@ -50,7 +52,8 @@ extension DetectionReport {
     /// error line), `failed` the cause of each image that failed, which does not stop the others. Returns the COCO
     /// results of every image (numbered by ``cocoImageID(path:fallback:)``) and how many failed.
     public static func detect(
-        images: [String], detector: any Detector, codec: ImageCodec, line: (String) -> Void, failed: (String) -> Void
+        images: [String], detector: any Detector, codec: ImageCodec, labelNames: ClassNames = ClassNames(names: []),
+        line: (String) -> Void, failed: (String) -> Void
     ) -> (coco: [[String: Any]], failures: Int) {
         var coco: [[String: Any]] = []
         var failures = 0
@@ -60,7 +63,7 @@ extension DetectionReport {
                 var timings = StageTimings()
                 let result = detector.detect([image.tensor()], timings: &timings)[0]
                 do { try result.checkFinite() } catch { throw DetectionFailure("\(path): \(error)") }
-                for text in jsonLines(image: path, result.detections) { line(text) }
+                for text in jsonLines(image: path, result.detections, labelNames: labelNames) { line(text) }
                 coco += cocoResults(imageID: cocoImageID(path: path, fallback: index + 1), result.detections)
             } catch {
                 failures += 1

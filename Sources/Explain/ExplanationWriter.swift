@@ -35,7 +35,7 @@ public struct ExplanationWriter {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var entries: [[String: Any]] = []
         for (index, (detection, candidate)) in detections.enumerated() {
-            let caption = Self.caption(className: classNames.name(of: detection.label), score: detection.score)
+            let caption = Self.caption(labelName: classNames.name(of: detection.label), score: detection.score)
             var files: [String: [String: String]] = [:]
             var all = maps[index].map { ($0.key.rawValue, $0.value.normalized, Optional($0.value.raw)) }
             if includesCombined, !maps[index].isEmpty {
@@ -64,7 +64,7 @@ public struct ExplanationWriter {
             }
             entries.append([
                 "index": index, "box": detection.box.map(Double.init), "score": Double(detection.score), "label": detection.label,
-                "class": classNames.name(of: detection.label),
+                "label_name": classNames.name(of: detection.label),
                 "level": candidate.level, "anchor": ["row": candidate.row, "column": candidate.column, "anchor": candidate.anchor],
                 "maps": files,
             ])
@@ -84,8 +84,8 @@ public struct ExplanationWriter {
     }
 
     /// A detection's caption on overlays: its class name and score, "person 0.93".
-    public static func caption(className: String, score: Float) -> String {
-        "\(className) " + String(format: "%.2f", score)
+    public static func caption(labelName: String, score: Float) -> String {
+        "\(labelName) " + String(format: "%.2f", score)
     }
 
     /// The overlay with the detection's box outlined and its caption above it.

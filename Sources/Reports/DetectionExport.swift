@@ -8,7 +8,7 @@ public enum DetectionExport {
     /// The fields of the JSON lines and CSV formats, in order: each column's name next to how it is read.
     static let fields: [(name: String, value: @Sendable (ExportedDetection) -> Any?)] = [
         ("image_id", { $0.imageID }), ("path", { $0.path }), ("rank", { $0.rank }), ("x1", { $0.x1 }), ("y1", { $0.y1 }),
-        ("x2", { $0.x2 }), ("y2", { $0.y2 }), ("score", { $0.score }), ("label", { $0.label }), ("class", { $0.className }),
+        ("x2", { $0.x2 }), ("y2", { $0.y2 }), ("score", { $0.score }), ("label", { $0.label }), ("label_name", { $0.labelName }),
         ("energy_in_box", { $0.energyInBox }),
         ("peak_in_box", { $0.peakInBox }), ("compactness", { $0.compactness }), ("max_correlation", { $0.maxCorrelation }),
         ("maps_key", { $0.mapsKey }),

@@ -84,7 +84,7 @@ extension JobPage {
             <h2>Mean time per image by step</h2>\(timingPlot(summary))
 
             """
-        let classes = Set(detections.map { className($0) }).sorted()
+        let classes = Set(detections.map { labelName($0) }).sorted()
         page += """
             <h2>Detections</h2>
             <div class="controls"><label>class <select id="class-filter"><option value="">all</option>\
@@ -110,9 +110,9 @@ extension JobPage {
             }
             func data(_ value: Double?) -> String { value.map { String($0) } ?? "" }
             page += """
-                <tr data-class="\(e(className(d)))" data-score="\(d.score)" data-energy="\(data(d.energyInBox))" \
+                <tr data-class="\(e(labelName(d)))" data-score="\(d.score)" data-energy="\(data(d.energyInBox))" \
                 data-correlation="\(data(d.maxCorrelation))" data-compactness="\(data(d.compactness))">\
-                <td>\(cell)</td><td>\(e(d.path))</td><td class="num">\(d.rank)</td><td>\(e(className(d)))</td>\
+                <td>\(cell)</td><td>\(e(d.path))</td><td class="num">\(d.rank)</td><td>\(e(labelName(d)))</td>\
                 <td class="num">\(number(d.score, 3))</td><td class="num">\(number(d.energyInBox, 3))</td>\
                 <td>\(d.peakInBox.map { $0 ? "yes" : "no" } ?? "–")</td><td class="num">\(number(d.maxCorrelation, 3))</td>\
                 <td class="num">\(number(d.compactness, 3))</td></tr>
@@ -130,5 +130,5 @@ extension JobPage {
         return page + "<script>\(script)</script>\n</body></html>\n"
     }
 
-    static func className(_ detection: ExportedDetection) -> String { detection.className ?? "label \(detection.label)" }
+    static func labelName(_ detection: ExportedDetection) -> String { detection.labelName ?? "label \(detection.label)" }
 }

@@ -83,7 +83,7 @@ extension JobPage {
                             Float(detection.y2) * scale
                         ),
                         caption: ExplanationWriter.caption(
-                            className: detection.className ?? "label \(detection.label)", score: Float(detection.score)))
+                            labelName: detection.labelName ?? "label \(detection.label)", score: Float(detection.score)))
                     let name = "thumbs/\(detection.imageID)-\(detection.rank).png"
                     let png = try ImageCodec.encodePNG(
                         pixels: thumbnail.pixels, width: thumbnail.width, height: thumbnail.height, channels: 3)

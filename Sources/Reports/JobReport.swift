@@ -70,7 +70,7 @@ public enum JobReport {
         lines += [
             "",
             "Query the results (odam sql opens psql on the embedded database):",
-            "  SELECT path, rank, class_name, score, energy_in_box, maps_key FROM detection_maps WHERE job_id = \(job) ORDER BY score DESC LIMIT 10;",
+            "  SELECT path, rank, label_name, score, energy_in_box, maps_key FROM detection_maps WHERE job_id = \(job) ORDER BY score DESC LIMIT 10;",
             "  SELECT path, total_ms FROM slowest_images WHERE job_id = \(job) LIMIT 5;",
             "  SELECT * FROM failures WHERE job_id = \(job);",
             "Export: odam results \(job) --format coco|jsonl|csv",

@@ -57,7 +57,7 @@ public struct ImagePipeline {
         public var score: Float
         public var label: Int
         /// The label's name, when the model names its classes.
-        public var className: String?
+        public var labelName: String?
         /// The share of the combined map's energy inside the box, whether its peak is inside, and its compactness.
         public var energyInBox: Double
         public var peakInBox: Bool
@@ -123,7 +123,7 @@ public struct ImagePipeline {
                         try ImageCodec.encodePNG(
                             pixels: ExplanationWriter.overlay(
                                 image, map, box: detection.box,
-                                caption: ExplanationWriter.caption(className: classNames.name(of: detection.label), score: detection.score)),
+                                caption: ExplanationWriter.caption(labelName: classNames.name(of: detection.label), score: detection.score)),
                             width: image.width, height: image.height, channels: 3))
                 }
                 let correlation: Float? =
@@ -134,7 +134,7 @@ public struct ImagePipeline {
                 records.append(
                     Record(
                         box: detection.box, score: detection.score, label: detection.label,
-                        className: classNames.names.isEmpty ? nil : classNames.name(of: detection.label),
+                        labelName: classNames.names.isEmpty ? nil : classNames.name(of: detection.label),
                         energyInBox: ExplanationMetrics.energy(
                             map, region: ExplanationMetrics.boxMask(detection.box, height: image.height, width: image.width)),
                         peakInBox: ExplanationMetrics.pointingHit(map, box: detection.box),
@@ -156,7 +156,7 @@ public struct ImagePipeline {
         let detections: [[String: Any]] = records.enumerated().map { rank, record in
             [
                 "rank": rank, "box": record.box.map(Double.init), "score": Double(record.score), "label": record.label,
-                "class": classNames.name(of: record.label),
+                "label_name": classNames.name(of: record.label),
                 "energy_in_box": record.energyInBox, "peak_in_box": record.peakInBox, "compactness": record.compactness,
                 "max_correlation": record.maxCorrelation.map { Double($0) as Any } ?? NSNull(), "maps": "d\(rank).*",
             ]

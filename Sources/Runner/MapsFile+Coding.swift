@@ -10,7 +10,7 @@ extension MapsFile {
         var box: [Float]
         var score: Float
         var label: Int
-        var `class`: String?
+        var labelName: String?
         var level: Int
         var stride: [Float]
         var grid: [Int]
@@ -52,7 +52,7 @@ extension MapsFile {
             entries.append(
                 EntryMetadata(
                     box: [entry.box.x1, entry.box.y1, entry.box.x2, entry.box.y2], score: entry.score, label: entry.label,
-                    class: entry.className, level: entry.level, stride: [entry.stride.0, entry.stride.1],
+                    labelName: entry.labelName, level: entry.level, stride: [entry.stride.0, entry.stride.1],
                     grid: [entry.gridRows, entry.gridColumns],
                     maps: maps))
         }
@@ -121,7 +121,7 @@ extension MapsFile {
             }
             detections.append(
                 Entry(
-                    box: Box(entry.box), score: entry.score, label: entry.label, className: entry.class, level: entry.level,
+                    box: Box(entry.box), score: entry.score, label: entry.label, labelName: entry.labelName, level: entry.level,
                     stride: (entry.stride[0], entry.stride[1]),
                     gridRows: entry.grid[0], gridColumns: entry.grid[1], maps: maps))
         }

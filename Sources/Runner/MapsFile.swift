@@ -40,14 +40,14 @@ public struct MapsFile: Sendable, Equatable {
         public var score: Float
         public var label: Int
         /// The label's name, when the model names its classes.
-        public var className: String?
+        public var labelName: String?
         public var level: Int
         public var stride: (Float, Float)
         public var gridRows: Int, gridColumns: Int
         public var maps: [ExplanationTarget: CroppedMap]
 
         public static func == (a: Entry, b: Entry) -> Bool {
-            a.box == b.box && a.score == b.score && a.label == b.label && a.className == b.className && a.level == b.level
+            a.box == b.box && a.score == b.score && a.label == b.label && a.labelName == b.labelName && a.level == b.level
                 && a.stride == b.stride
                 && a.gridRows == b.gridRows && a.gridColumns == b.gridColumns && a.maps == b.maps
         }
@@ -81,7 +81,7 @@ public struct MapsFile: Sendable, Equatable {
             self.detections.append(
                 Entry(
                     box: detection.box, score: detection.score, label: detection.label,
-                    className: classNames.names.isEmpty ? nil : classNames.name(of: detection.label), level: level, stride: stride,
+                    labelName: classNames.names.isEmpty ? nil : classNames.name(of: detection.label), level: level, stride: stride,
                     gridRows: grid.rows, gridColumns: grid.columns, maps: cropped))
         }
     }

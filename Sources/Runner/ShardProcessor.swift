@@ -115,7 +115,7 @@ public struct ShardProcessor {
                     results.detections.append(
                         DetectionRow(
                             imageID: image.id, rank: rank, box: record.box, score: record.score, label: record.label,
-                            className: record.className, mapsKey: mapsKey,
+                            labelName: record.labelName, mapsKey: mapsKey,
                             energyInBox: record.energyInBox, peakInBox: record.peakInBox, compactness: record.compactness,
                             maxCorrelation: record.maxCorrelation))
                 }

@@ -10,7 +10,8 @@ extension Odam {
         static let configuration = CommandConfiguration(
             abstract: "Detect objects in images; print one JSON line per detection.",
             discussion: """
-                Each line: {"image": PATH, "box": [x1, y1, x2, y2], "score": S, "label": L} with the box in the original \
+                Each line: {"image": PATH, "box": [x1, y1, x2, y2], "score": S, "label": L, "label_name": NAME} (label_name when the model names its \
+                classes) with the box in the original \
                 image's pixels. An image that cannot be read gets {"image": PATH, "error": CAUSE} and a message on \
                 standard error; the other images are still processed, and the exit status is 1.
                 """)
@@ -35,7 +36,8 @@ extension Odam {
             let detector = try spec.load(weights: weightsPath)
             let codec = ImageCodec(maximumPixels: maxPixels, appliesExifOrientation: exifOrientation)
             let (coco, failures) = DetectionReport.detect(
-                images: images, detector: detector, codec: codec, line: { print($0) },
+                images: images, detector: detector, codec: codec,
+                labelNames: try ClassNames(spec: spec, classCount: detector.classCount), line: { print($0) },
                 failed: { Log.detect.error("\($0)") })
             if let cocoResults {
                 let data = try JSONSerialization.data(withJSONObject: coco, options: [.sortedKeys])

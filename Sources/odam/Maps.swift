@@ -63,7 +63,7 @@ extension Odam.Maps {
                 }
                 base.annotate(
                     box: (entry.box.x1, entry.box.y1, entry.box.x2, entry.box.y2),
-                    caption: ExplanationWriter.caption(className: entry.className ?? "label \(entry.label)", score: entry.score))
+                    caption: ExplanationWriter.caption(labelName: entry.labelName ?? "label \(entry.label)", score: entry.score))
                 try write(ImageCodec.encodePNG(pixels: base.pixels, width: base.width, height: base.height, channels: 3), to: png)
             }
         }
@@ -100,7 +100,7 @@ extension Odam.Maps {
                 let cells = entry.maps.values.map { $0.rows * $0.columns }.reduce(0, +)
                 lines.append(
                     String(rank).padding(toLength: 6, withPad: " ", startingAt: 0)
-                        + (entry.className ?? "label \(entry.label)").padding(toLength: 18, withPad: " ", startingAt: 0)
+                        + (entry.labelName ?? "label \(entry.label)").padding(toLength: 18, withPad: " ", startingAt: 0)
                         + String(format: "%.3f  ", entry.score) + box.padding(toLength: 29, withPad: " ", startingAt: 0)
                         + String(entry.level).padding(toLength: 7, withPad: " ", startingAt: 0)
                         + "\(entry.gridRows)x\(entry.gridColumns)".padding(toLength: 9, withPad: " ", startingAt: 0) + String(cells))
@@ -112,7 +112,7 @@ extension Odam.Maps {
             let detections: [[String: Any]] = file.detections.enumerated().map { rank, entry in
                 [
                     "rank": rank, "box": [entry.box.x1, entry.box.y1, entry.box.x2, entry.box.y2].map(Double.init),
-                    "score": Double(entry.score), "label": entry.label, "class": entry.className ?? NSNull(), "level": entry.level,
+                    "score": Double(entry.score), "label": entry.label, "label_name": entry.labelName ?? NSNull(), "level": entry.level,
                     "grid": [entry.gridRows, entry.gridColumns],
                     "maps": Dictionary(
                         uniqueKeysWithValues: entry.maps.map { target, map in

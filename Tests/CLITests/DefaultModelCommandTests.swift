@@ -14,6 +14,8 @@ struct DefaultModelCommandTests {
         let lines = detect.stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         #expect(!lines.isEmpty, "the shipped model finds objects in a synthetic scene")
         #expect(lines.allSatisfy { [1, 2, 3].contains($0["label"] as? Int ?? -1) }, "labels are person, car, sign")
+        let names = ["__background__", "person", "car", "sign"]
+        #expect(lines.allSatisfy { $0["label_name"] as? String == names[$0["label"] as? Int ?? 0] }, "each line names its label")
         let explain = try DetectCommandTests.run(["explain", "--threads", "2", "--out", scratch + "/maps", "--limit", "2", image])
         #expect(explain.status == 0, "\(explain.stderr)")
         #expect(FileManager.default.fileExists(atPath: scratch + "/maps/000000/index.json"))

@@ -16,7 +16,7 @@ struct DetectionExportTests {
     static let detections = [
         ExportedDetection(
             imageID: 7, path: "a/b,c.png", rank: 0, x1: 10, y1: 20, x2: 30.5, y2: 60, score: 0.875, label: 1, energyInBox: 0.5,
-            peakInBox: true, compactness: 0.25, maxCorrelation: nil, mapsKey: "job1/7-b_c.png/maps.safetensors", className: "person"),
+            peakInBox: true, compactness: 0.25, maxCorrelation: nil, mapsKey: "job1/7-b_c.png/maps.safetensors", labelName: "person"),
         ExportedDetection(
             imageID: 8, path: "=cmd.png", rank: 1, x1: 0, y1: 0, x2: 1, y2: 2, score: 0.5, label: 3, energyInBox: nil, peakInBox: nil,
             compactness: nil, maxCorrelation: 0.75, mapsKey: nil),
@@ -36,7 +36,7 @@ struct DetectionExportTests {
         let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
         #expect(
             first["peak_in_box"] as? Bool == true && first["max_correlation"] == nil && first["path"] as? String == "a/b,c.png"
-                && first["class"] as? String == "person")
+                && first["label_name"] as? String == "person")
         let second = try #require(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
         #expect(second["energy_in_box"] == nil && second["max_correlation"] as? Double == 0.75 && second.count == 10)
     }

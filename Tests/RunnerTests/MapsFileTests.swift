@@ -41,7 +41,7 @@ struct MapsFileTests {
         let file = try MapsFile(bytes: bytes, file: "maps.safetensors")
         #expect(file == Self.file(maps), "decoding gives back what was encoded")
         let entry = try #require(file.detections.first)
-        #expect(entry.className == "car" && entry.level == 1 && entry.stride == (8, 8) && entry.gridRows == 20 && entry.gridColumns == 30)
+        #expect(entry.labelName == "car" && entry.level == 1 && entry.stride == (8, 8) && entry.gridRows == 20 && entry.gridColumns == 30)
         let score = try #require(entry.maps[.score])
         #expect(score.row == 3 && score.column == 8 && score.rows == 7 && score.columns == 7, "the crop is the non-zero rectangle")
         #expect(bytes.count < 2 * (49 + 600) + 1200, "float16 values of the crop and of the whole spread map, plus the header")

@@ -57,7 +57,7 @@ struct RunCommandTests {
         #expect(jsonl.status == 0 && !lines.isEmpty, "\(jsonl.output)")
         let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
         #expect(
-            first["path"] is String && first["class"] is String && first["score"] is Double && first["maps_key"] is String
+            first["path"] is String && first["label_name"] is String && first["score"] is Double && first["maps_key"] is String
                 && first["peak_in_box"] is Bool)
         let coco = try Self.odam(["results", "1", "--format", "coco", "--out", folder + "/coco.json"], in: folder)
         #expect(coco.status == 0)

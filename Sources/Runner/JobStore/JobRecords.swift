@@ -205,7 +205,7 @@ public struct DetectionRow: Sendable, InsertableRecord {
     public var score: Float
     public var label: Int
     /// The label's name, when the model names its classes.
-    public var className: String?
+    public var labelName: String?
     public var mapsKey: String?
     public var energyInBox: Double
     public var peakInBox: Bool
@@ -213,10 +213,10 @@ public struct DetectionRow: Sendable, InsertableRecord {
     public var maxCorrelation: Float?
 
     public init(
-        imageID: Int, rank: Int, box: Box<Float>, score: Float, label: Int, className: String? = nil, mapsKey: String?,
+        imageID: Int, rank: Int, box: Box<Float>, score: Float, label: Int, labelName: String? = nil, mapsKey: String?,
         energyInBox: Double, peakInBox: Bool, compactness: Double, maxCorrelation: Float?
     ) {
-        self.className = className
+        self.labelName = labelName
         self.imageID = imageID
         self.rank = rank
         self.box = box
@@ -232,7 +232,7 @@ public struct DetectionRow: Sendable, InsertableRecord {
     var columnValues: [(column: String, value: (any PostgresEncodable)?)] {
         [
             ("image_id", imageID), ("rank", rank), ("x1", box[0]), ("y1", box[1]), ("x2", box[2]), ("y2", box[3]), ("score", score),
-            ("label", label), ("class_name", className), ("maps_key", mapsKey), ("energy_in_box", energyInBox), ("peak_in_box", peakInBox),
+            ("label", label), ("label_name", labelName), ("maps_key", mapsKey), ("energy_in_box", energyInBox), ("peak_in_box", peakInBox),
             ("compactness", compactness), ("max_correlation", maxCorrelation),
         ]
     }

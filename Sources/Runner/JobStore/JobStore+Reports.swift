@@ -37,7 +37,7 @@ public struct ExportedDetection: Sendable, Equatable {
     public var score: Double
     public var label: Int
     /// The label's name, when the model names its classes.
-    public var className: String?
+    public var labelName: String?
     public var energyInBox: Double?
     public var peakInBox: Bool?
     public var compactness: Double?
@@ -47,9 +47,9 @@ public struct ExportedDetection: Sendable, Equatable {
     public init(
         imageID: Int, path: String, rank: Int, x1: Double, y1: Double, x2: Double, y2: Double, score: Double, label: Int,
         energyInBox: Double?, peakInBox: Bool?, compactness: Double?, maxCorrelation: Double?, mapsKey: String?,
-        className: String? = nil
+        labelName: String? = nil
     ) {
-        self.className = className
+        self.labelName = labelName
         self.imageID = imageID
         self.path = path
         self.rank = rank
@@ -138,7 +138,7 @@ extension JobStore {
     public func detections(job: Int) throws -> [ExportedDetection] {
         try connection.query(
             """
-            SELECT image_id, path, rank, x1, y1, x2, y2, score, label, class_name, energy_in_box, peak_in_box, compactness, max_correlation, maps_key
+            SELECT image_id, path, rank, x1, y1, x2, y2, score, label, label_name, energy_in_box, peak_in_box, compactness, max_correlation, maps_key
             FROM detection_maps WHERE job_id = \(job) ORDER BY image_id, rank
             """, purpose: "reading job \(job)'s detections"
         ).records.map {
@@ -148,7 +148,7 @@ extension JobStore {
                 label: try $0.decode("label"), energyInBox: try $0.decodeIfPresent("energy_in_box"),
                 peakInBox: try $0.decodeIfPresent("peak_in_box"), compactness: try $0.decodeIfPresent("compactness"),
                 maxCorrelation: try $0.decodeIfPresent("max_correlation"), mapsKey: try $0.decodeIfPresent("maps_key"),
-                className: try $0.decodeIfPresent("class_name"))
+                labelName: try $0.decodeIfPresent("label_name"))
         }
     }
 

@@ -1,8 +1,8 @@
 -- Class names beside the labels: what the model calls each kept detection's label (its spec's classNames, COCO's for
 -- a 91-class head), so results read without a label table.
 
-ALTER TABLE detections ADD COLUMN class_name text;
-COMMENT ON COLUMN detections.class_name IS 'The label''s name as the model names it (NULL when the model names no classes).';
+ALTER TABLE detections ADD COLUMN label_name text;
+COMMENT ON COLUMN detections.label_name IS 'The label''s name as the model names it (NULL when the model names no classes).';
 
 -- Recreated: the view lists the detections' columns as they were when it was made.
 DROP VIEW detection_maps;
