@@ -18,11 +18,11 @@ public enum DetectionReport {
         "{\"image\":\(quoted(image)),\"error\":\(quoted(message))}"
     }
 
-    /// COCO results entries (`bbox` as x, y, width, height).
-    public static func cocoResults(imageID: Int, _ detections: [Detection]) -> [[String: Any]] {
+    /// COCO results entries (`bbox` as x, y, width, height); `category` maps a label to its category id.
+    public static func cocoResults(imageID: Int, _ detections: [Detection], category: (Int) -> Int = { $0 }) -> [[String: Any]] {
         detections.map { d in
             [
-                "image_id": imageID, "category_id": d.label, "score": Double(d.score),
+                "image_id": imageID, "category_id": category(d.label), "score": Double(d.score),
                 "bbox": [Double(d.box[0]), Double(d.box[1]), Double(d.box[2] - d.box[0]), Double(d.box[3] - d.box[1])],
             ]
         }
@@ -50,28 +50,42 @@ public enum DetectionReport {
 extension DetectionReport {
     /// `odam detect`'s work on a list of files: each image decoded and detected; `line` hears its JSON lines (or an
     /// error line), `failed` the cause of each image that failed, which does not stop the others. Returns the COCO
-    /// results of every image (numbered by ``cocoImageID(path:fallback:)``) and how many failed.
+    /// results of every image and how many failed. COCO image ids are the numeric stem (``cocoImageID(path:fallback:)``),
+    /// or with `annotations` the annotation file's id for the path (``COCOAnnotations/PathIndex``; images it does not
+    /// list are left out of the results and returned) with its category ids for the labels.
     public static func detect(
         images: [String], detector: any Detector, codec: ImageCodec, labelNames: ClassNames = ClassNames(names: []),
-        line: (String) -> Void, failed: (String) -> Void
-    ) -> (coco: [[String: Any]], failures: Int) {
+        annotations: COCOAnnotations? = nil, line: (String) -> Void, failed: (String) -> Void
+    ) -> (coco: [[String: Any]], failures: Int, unmatched: [String]) {
         var coco: [[String: Any]] = []
         var failures = 0
-        for (index, path) in images.enumerated() {
+        var unmatched: [String] = []
+        let index = annotations.map(COCOAnnotations.PathIndex.init)
+        for (position, path) in images.enumerated() {
             do {
                 let image = try codec.decode(contentsOf: path)
                 var timings = StageTimings()
                 let result = detector.detect([image.tensor()], timings: &timings)[0]
                 do { try result.checkFinite() } catch { throw DetectionFailure("\(path): \(error)") }
                 for text in jsonLines(image: path, result.detections, labelNames: labelNames) { line(text) }
-                coco += cocoResults(imageID: cocoImageID(path: path, fallback: index + 1), result.detections)
+                if let annotations, let index {
+                    guard let id = index.imageID(forPath: path) else {
+                        unmatched.append(path)
+                        continue
+                    }
+                    coco += cocoResults(imageID: id, result.detections) { label in
+                        annotations.categoryID(label: label, labelName: labelNames.names.isEmpty ? nil : labelNames.name(of: label))
+                    }
+                } else {
+                    coco += cocoResults(imageID: cocoImageID(path: path, fallback: position + 1), result.detections)
+                }
             } catch {
                 failures += 1
                 line(errorLine(image: path, "\(error)"))
                 failed("\(error)")
             }
         }
-        return (coco, failures)
+        return (coco, failures, unmatched)
     }
 }
 

@@ -34,13 +34,15 @@ public enum EvaluationJSON {
                         "sparse_recall": row.crowd.sparseRecall, "crowd_count": row.crowd.crowdCount, "sparse_count": row.crowd.sparseCount,
                     ] as [String: Any],
                 ]
-                if let coco = row.coco {
-                    entry["coco"] = Dictionary(
-                        uniqueKeysWithValues: zip(COCOEvaluation.Summary.keys, coco.stats.map { $0 < 0 ? Double.nan : $0 }))
-                }
+                if let summary = row.coco { entry["coco"] = coco(summary) }
                 return entry
             },
         ]
+    }
+
+    /// A COCO summary: the twelve numbers by name (`ap`, `ap50`, …, `ar_large`), undefined ones null.
+    public static func coco(_ summary: COCOEvaluation.Summary) -> [String: Any] {
+        Dictionary(uniqueKeysWithValues: zip(COCOEvaluation.Summary.keys, summary.stats.map { $0 < 0 ? Double.nan : $0 }))
     }
 
     /// `odam eval explain`'s rows, one per method.

@@ -1,3 +1,4 @@
+import Detection
 import Foundation
 import Runner
 
@@ -20,22 +21,44 @@ public enum DetectionExport {
     /// The detections in `format`: coco is `[{"image_id", "file_name", "category_id", "bbox": [x, y, w, h], "score"}]`;
     /// jsonl and csv carry one detection per line with ``columns`` (a missing value is left out of a JSON line and
     /// empty in CSV).
-    public static func render(_ detections: [ExportedDetection], as format: Format) throws -> String {
+    ///
+    /// With `annotations` (coco only), the results join that ground truth: each image id is the annotation file's
+    /// for the image's path under `source` (the job's folder or URL prefix; ``COCOAnnotations/PathIndex``), each
+    /// category id the file's for the label (or for its name), and detections of images the file does not list are
+    /// left out and returned. Without, image ids are odam's (`images.id`: stable for the job) and category ids the
+    /// labels.
+    public static func render(
+        _ detections: [ExportedDetection], as format: Format, annotations: COCOAnnotations? = nil, source: String = ""
+    ) throws -> (text: String, unmatchedImages: [String]) {
         switch format {
         case .coco:
-            let entries: [[String: Any]] = detections.map { d in
-                [
-                    "image_id": d.imageID, "file_name": d.path, "category_id": d.label, "bbox": [d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1],
+            let index = annotations.map(COCOAnnotations.PathIndex.init)
+            var unmatched: [String] = []
+            var entries: [[String: Any]] = []
+            for d in detections {
+                var imageID = d.imageID, categoryID = d.label
+                if let annotations, let index {
+                    guard let id = index.imageID(forPath: source.isEmpty ? d.path : source + "/" + d.path) else {
+                        if unmatched.last != d.path { unmatched.append(d.path) }
+                        continue
+                    }
+                    imageID = id
+                    categoryID = annotations.categoryID(label: d.label, labelName: d.labelName)
+                }
+                entries.append([
+                    "image_id": imageID, "file_name": d.path, "category_id": categoryID, "bbox": [d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1],
                     "score": d.score,
-                ]
+                ])
             }
-            return try json(entries) + "\n"
+            return (try json(entries) + "\n", unmatched)
         case .jsonl:
-            return try detections.map { d in
+            let lines = try detections.map { d in
                 try json(Dictionary(uniqueKeysWithValues: fields.compactMap { field in field.value(d).map { (field.name, $0) } })) + "\n"
-            }.joined()
+            }
+            return (lines.joined(), [])
         case .csv:
-            return ([CSV.line(columns)] + detections.map { d in CSV.line(fields.map { $0.value(d).map(text) }) }).map { $0 + "\n" }.joined()
+            let lines = [CSV.line(columns)] + detections.map { d in CSV.line(fields.map { $0.value(d).map(text) }) }
+            return (lines.map { $0 + "\n" }.joined(), [])
         }
     }
 

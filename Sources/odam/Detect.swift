@@ -22,6 +22,11 @@ extension Odam {
         @Option(help: "Short side the image is resized to (default: the model's, 800).") var minSize: Int?
         @Option(help: "Longest side after resizing (default: the model's, 1333).") var maxSize: Int?
         @Option(help: "Also write the detections as a COCO results JSON file.") var cocoResults: String?
+        @Option(
+            help:
+                "With --coco-results: image and category ids from this COCO annotation file (images found by path, the longest tail matching a file_name)."
+        )
+        var annotations: String?
         @Option(help: "Refuse images with more pixels than this (decompression-bomb guard).") var maxPixels = ImageCodec
             .defaultMaximumPixels
         @Flag(help: "Rotate JPEGs as their EXIF orientation says.") var exifOrientation = false
@@ -35,10 +40,17 @@ extension Odam {
             if let maxSize { spec.maxSize = maxSize }
             let detector = try spec.load(weights: weightsPath)
             let codec = ImageCodec(maximumPixels: maxPixels, appliesExifOrientation: exifOrientation)
-            let (coco, failures) = DetectionReport.detect(
+            if annotations != nil, cocoResults == nil { throw ValidationError("--annotations numbers --coco-results: give both") }
+            let groundTruth = try annotations.map { try COCOAnnotations(contentsOf: $0) }
+            let (coco, failures, unmatched) = DetectionReport.detect(
                 images: images, detector: detector, codec: codec,
-                labelNames: try ClassNames(spec: spec, classCount: detector.classCount), line: { print($0) },
+                labelNames: try ClassNames(spec: spec, classCount: detector.classCount), annotations: groundTruth, line: { print($0) },
                 failed: { Log.detect.error("\($0)") })
+            if let annotations, !unmatched.isEmpty {
+                Log.detect.warning(
+                    "\(unmatched.count) images are not in \(annotations), left out of the COCO results: \(unmatched.prefix(5).joined(separator: ", "))"
+                )
+            }
             if let cocoResults {
                 let data = try JSONSerialization.data(withJSONObject: coco, options: [.sortedKeys])
                 guard FileManager.default.createFile(atPath: cocoResults, contents: data) else {

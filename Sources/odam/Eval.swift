@@ -6,7 +6,7 @@ import Foundation
 extension Odam {
     struct Eval: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Evaluations on annotated images.", subcommands: [DetectEval.self, ExplainEval.self])
+            abstract: "Evaluations on annotated images.", subcommands: [DetectEval.self, ExplainEval.self, COCOEval.self])
     }
 }
 
@@ -127,6 +127,28 @@ extension Odam.Eval {
             let report = try DetectionEvaluation(crowdCategory: category, detectionsPerImage: detections).run(
                 detector: detector, groundTruth: groundTruth, imageDirectory: images, methods: methods, mapPath: mapPath)
             print(json ? try EvaluationJSON.text(EvaluationJSON.detection(report)) : DetectionEvaluation.table(report))
+        }
+    }
+}
+
+extension Odam.Eval {
+    struct COCOEval: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "coco",
+            abstract: "COCO AP/AR of a results file against an annotation file, as pycocotools' COCOeval (bbox).",
+            discussion: """
+                RESULTS is a COCO results JSON ([{image_id, category_id, bbox, score}]), for example from odam results JOB \
+                --format coco --annotations GT.json or odam detect --coco-results --annotations GT.json.
+                """)
+
+        @Argument(help: "The COCO results file.") var results: String
+        @Option(help: "The COCO annotation file (ground truth).") var annotations: String
+        @Flag(help: "Print the twelve numbers as one JSON object instead of pycocotools' table.") var json = false
+
+        func run() throws {
+            let summary = try COCOEvaluation().evaluate(
+                groundTruth: try COCOAnnotations(contentsOf: annotations), results: try COCOResult.load(contentsOf: results))
+            print(json ? try EvaluationJSON.text(EvaluationJSON.coco(summary)) : summary.table)
         }
     }
 }

@@ -31,6 +31,7 @@ enum Log {
     static let detect = Logger(label: "odam.detect")
     static let explain = Logger(label: "odam.explain")
     static let report = Logger(label: "odam.report")
+    static let results = Logger(label: "odam.results")
 }
 
 /// A memory size on the command line: bytes, or a number with K, M or G (powers of 1024), for example `600M`.

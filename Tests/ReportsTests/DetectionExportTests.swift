@@ -23,7 +23,7 @@ struct DetectionExportTests {
     ]
 
     @Test func cocoHasXYWHBoxesAndCategories() throws {
-        let text = try DetectionExport.render(Self.detections, as: .coco)
+        let text = try DetectionExport.render(Self.detections, as: .coco).text
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
         #expect(entries.count == 2)
         #expect(entries[0]["bbox"] as? [Double] == [10, 20, 20.5, 40] && entries[0]["category_id"] as? Int == 1)
@@ -31,7 +31,7 @@ struct DetectionExportTests {
     }
 
     @Test func jsonLinesLeaveMissingValuesOut() throws {
-        let lines = try DetectionExport.render(Self.detections, as: .jsonl).split(separator: "\n")
+        let lines = try DetectionExport.render(Self.detections, as: .jsonl).text.split(separator: "\n")
         #expect(lines.count == 2)
         let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
         #expect(
@@ -42,7 +42,7 @@ struct DetectionExportTests {
     }
 
     @Test func csvHasAHeaderAndQuotedCells() throws {
-        let lines = try DetectionExport.render(Self.detections, as: .csv).split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = try DetectionExport.render(Self.detections, as: .csv).text.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines[0] == Substring(DetectionExport.columns.joined(separator: ",")))
         #expect(lines[1].hasPrefix("7,\"a/b,c.png\",0,10.0,20.0,30.5,60.0,0.875,1,person,0.5,true,0.25,,job1/"))
         #expect(lines[2].hasPrefix("8,'=cmd.png,1,") && lines[2].hasSuffix(",0.75,"))
