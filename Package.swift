@@ -128,7 +128,7 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "ServiceTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "ExplainTests", dependencies: ["Engine", "NN", "Vision", "Detection", "Explain", "TestSupport"],
+            name: "ExplainTests", dependencies: ["Engine", "NN", "Vision", "Detection", "Explain", "DefaultModel", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "NNTests", dependencies: ["Engine", "NN", "TestSupport"],

@@ -27,11 +27,13 @@ public struct DetectorMaps {
         self.samplesPerLevel = samplesPerLevel
         // Odam-NMS's candidates: the class logit on the prediction's level; for Faster R-CNN on its RoI features
         // projected back into the proposal, as the official Odam-NMS does.
-        let candidateFeature: FeatureSource = detector is FasterRCNN ? .roiFeatures : .predictionLevel
+        // SSDLite: its first, 19x19 map for both (its coarser maps go down to one cell, which holds no "where").
+        let finalFeature = Explainers.defaultFeature(for: detector)
+        let candidateFeature: FeatureSource = detector is FasterRCNN ? .roiFeatures : finalFeature
         guard let batched = Explainers.exact(for: detector, feature: candidateFeature),
             let single = Explainers.exact(for: detector, feature: candidateFeature, seedsPerPass: 1),
-            let batchedLevel = Explainers.exact(for: detector),
-            let singleLevel = Explainers.exact(for: detector, seedsPerPass: 1)
+            let batchedLevel = Explainers.exact(for: detector, feature: finalFeature),
+            let singleLevel = Explainers.exact(for: detector, feature: finalFeature, seedsPerPass: 1)
         else { throw ModelError("\(type(of: detector)) has no exact ODAM explainer") }
         switch path {
         case .exact:

@@ -72,7 +72,8 @@ extension HeatMap {
         )
     }
 
-    /// (H - min) / max(max - min, float32 epsilon), as the official code.
+    /// (H - min) / max(max - min, float32 epsilon), as the official code; a map that is constant to float32 precision
+    /// (a prediction's level of one cell, resized) is all zeros rather than its rounding noise stretched to [0, 1].
     public static func minMaxNormalized(_ map: Tensor) -> Tensor {
         var low = Float.infinity, high = -Float.infinity
         map.withUnsafeBufferPointer { values in
@@ -82,6 +83,7 @@ extension HeatMap {
             }
         }
         if map.count == 0 { return map }
+        if high - low <= 1e-5 * max(abs(high), abs(low)) { return Tensor(zeros: map.shape) }
         let range = max(high - low, Float.ulpOfOne)
         var out = Tensor(uninitializedShape: map.shape)
         map.withUnsafeBufferPointer { values in

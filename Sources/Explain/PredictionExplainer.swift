@@ -11,12 +11,19 @@ extension FCOSExplainer: PredictionExplainer {}
 extension FCOSReversedHead: PredictionExplainer {}
 extension RetinaNetExplainer: PredictionExplainer {}
 extension FasterRCNNExplainer: PredictionExplainer {}
+extension SSDLiteExplainer: PredictionExplainer {}
 
 /// Which explainer serves a detector.
 public enum Explainers {
     /// The exact path (autograd through the head) for any of odam's detectors.
     /// `nil` where the detector has no such explainer or the feature source does not apply to it (RoI features are
     /// Faster R-CNN's). `seedsPerPass` overrides the explainer's default batch of seeds per backward pass.
+    /// The map a detector's predictions are explained on by default: the prediction's FPN level, or for SSDLite the
+    /// first (19x19) feature map, since its later maps shrink to a single cell.
+    public static func defaultFeature(for detector: any Detector) -> FeatureSource {
+        detector is SSDLite ? .backbone(stage: 0) : .predictionLevel
+    }
+
     public static func exact(
         for detector: any Detector, method: HeatMapMethod = .odam(), edges: EdgeTargets = .decodedBox,
         feature: FeatureSource = .predictionLevel, seedsPerPass: Int? = nil
@@ -33,6 +40,10 @@ public enum Explainers {
         case let fasterRCNN as FasterRCNN:
             FasterRCNNExplainer(
                 detector: fasterRCNN, seedsPerPass: seedsPerPass ?? 16, method: method, edges: edges, feature: feature)
+        case let ssd as SSDLite:
+            // The prediction's own map, or (backbone:K, any K) the first 19x19 map every later one derives from.
+            feature == .roiFeatures
+                ? nil : SSDLiteExplainer(detector: ssd, seedsPerPass: seedsPerPass ?? 8, method: method, feature: feature)
         default: nil
         }
     }

@@ -34,9 +34,9 @@ extension Odam {
         var edges = EdgeTargets.decodedBox
         @Option(
             help:
-                "Feature map: level (the prediction's FPN level), backbone:K (backbone stage K feeding the FPN, 0 finest), or roi (Faster R-CNN's RoI features projected into the proposal)."
+                "Feature map: level (the prediction's FPN level), backbone:K (backbone stage K feeding the FPN, 0 finest; SSDLite: its first 19x19 map), or roi (Faster R-CNN's RoI features projected into the proposal). Default: level, and backbone:0 for SSDLite, whose coarser maps shrink to one cell."
         )
-        var feature = "level"
+        var feature: String?
         @Option(help: "Explain detections scoring above this (default: the model's threshold).") var scoreThresh: Float?
         @Option(help: "Explain at most this many detections per image, best first.") var limit: Int?
         @Flag(help: "Also write the float32 maps as .npy (image resolution and feature grid).") var raw = false
@@ -68,10 +68,10 @@ extension Odam {
             if includesCombined { chosen = Array(Set(chosen + [.score, .x1, .y1, .x2, .y2])).sorted { $0.rawValue < $1.rawValue } }
             var (spec, weightsPath) = try modelOptions.resolved()
             if let scoreThresh { spec.scoreThreshold = scoreThresh }
-            guard let featureSource = FeatureSource(argument: feature) else {
-                throw ValidationError("--feature \(feature): expected level, backbone:K or roi")
-            }
             let detector = try spec.load(weights: weightsPath)
+            guard let featureSource = feature.map({ FeatureSource(argument: $0) }) ?? Explainers.defaultFeature(for: detector) else {
+                throw ValidationError("--feature \(feature ?? ""): expected level, backbone:K or roi")
+            }
             let explainer: any PredictionExplainer
             var extras: ForwardTrace.Extra = []
             if path != .exact {

@@ -102,6 +102,15 @@ public final class MobileNetV2: Module {
             + Self.prefixed("last", last)
     }
 
+    /// The second feature map from the first (block 13's expansion output): the rest of block 13 (stride 2, no
+    /// residual), the later blocks and the last convolution.
+    public func secondFeature(fromFirst expansion: Tensor) -> Tensor {
+        let block = blocks[Self.firstFeatureBlock]
+        var y = block.project(block.depthwise(expansion))
+        for later in blocks.dropFirst(Self.firstFeatureBlock + 1) { y = later(y).output }
+        return last(y)
+    }
+
     /// The two feature maps SSDLite predicts from: [N, 576, H/16, W/16] and [N, 1280, H/32, W/32].
     public func callAsFunction(_ x: Tensor) -> [Tensor] {
         var y = stem(x)

@@ -93,6 +93,14 @@ public final class SSDLite: Detector {
         return maps
     }
 
+    /// The feature map of `level` computed from the first one (so that gradients reach that 19x19 map).
+    public func featureMap(_ level: Int, fromFirst first: Tensor) -> Tensor {
+        guard level > 0 else { return first }
+        var map = backbone.secondFeature(fromFirst: first)
+        for extra in extras.prefix(level - 1) { map = extra(map) }
+        return map
+    }
+
     public func head(_ level: Int, _ map: Tensor) -> (logits: Tensor, codes: Tensor) {
         let head = heads[level]
         return (head.classLogits(head.classDepthwise(map)), head.box(head.boxDepthwise(map)))

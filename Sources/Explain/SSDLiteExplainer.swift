@@ -1,0 +1,92 @@
+public import Detection
+import Engine
+public import Vision
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Exact ODAM for SSDLite: seeds on the prediction's class logit, its score (σ'), or a decoded box edge (outward:
+/// −x1, −y1, x2, y2 in input pixels), sent back by autograd, batched as ``SeededBackward`` does, to the feature map
+/// the prediction's predictor reads (`.predictionLevel`: one of the six, down to 1x1, where a map has one cell) or to
+/// the first, 19x19 map that every later one derives from (`.backbone(_:)`, any stage: the later maps are recomputed
+/// from it), which is what the runner stores.
+public struct SSDLiteExplainer {
+    public let detector: SSDLite
+    public var seedsPerPass: Int
+    public var method: HeatMapMethod
+    public var feature: FeatureSource
+
+    public init(detector: SSDLite, seedsPerPass: Int = 8, method: HeatMapMethod = .odam(), feature: FeatureSource = .backbone(stage: 0)) {
+        self.detector = detector
+        self.seedsPerPass = seedsPerPass
+        self.method = method
+        self.feature = feature
+    }
+
+    public func explain(
+        trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
+    ) -> [[ExplanationTarget: HeatMap]] {
+        var maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
+        let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
+        let input = (trace.input.shape[2], trace.input.shape[3])
+        let classes = detector.classCount
+        for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
+            let source = feature == .predictionLevel ? trace.pyramid[level] : trace.pyramid[0]
+            let leaf = source.selecting(index: image, alongAxis: 0).reshaped([1] + Array(source.shape.dropFirst())).detached()
+                .requiringGradient()
+            let levelMap = feature == .predictionLevel ? leaf : detector.featureMap(level, fromFirst: leaf)
+            let (logits, codes) = detector.head(level, levelMap)
+            let height = logits.shape[2], width = logits.shape[3], plane = height * width
+            let stride = (Float(input.0) / Float(leaf.shape[2]), Float(input.1) / Float(leaf.shape[3]))
+            let anchors = detector.anchors.anchors(layer: level, gridHeight: height, gridWidth: width)
+            let perCell = detector.anchors.anchorsPerLocation(layer: level)
+            let pairs = SeededBackward.pairs(
+                members: members, targets: targets, boxes: { result.candidates[predictions[$0]].box }, stride: stride)
+            let levelMaps = SeededBackward(seedsPerPass: seedsPerPass, method: method).maps(
+                leaf: leaf, outputs: [logits, codes], pairs: pairs, stride: stride, result: result
+            ) { p, seeds in
+                let candidate = result.candidates[predictions[pairs[p].member]]
+                let cell = candidate.row * width + candidate.column
+                let logitIndex = (candidate.anchor * classes + candidate.label) * plane + cell
+                switch pairs[p].target {
+                case .logit: seeds[0][logitIndex] = 1
+                case .score:
+                    let probability = sigmoid(logits.storage.base[logitIndex])
+                    seeds[0][logitIndex] = probability * (1 - probability)
+                case .x1, .y1, .x2, .y2:
+                    let values = (0..<4).map { codes.storage.base[(candidate.anchor * 4 + $0) * plane + cell] }
+                    let anchorIndex = cell * perCell + candidate.anchor
+                    let derivatives = Self.edgeDerivatives(
+                        pairs[p].target, codes: values, anchor: Array(anchors[(4 * anchorIndex)..<(4 * anchorIndex + 4)]),
+                        scales: detector.coderScales, inputSize: result.inputSize)
+                    for c in 0..<4 { seeds[1][(candidate.anchor * 4 + c) * plane + cell] = derivatives[c] }
+                }
+            }
+            for (pair, map) in zip(pairs, levelMaps) { maps[pair.member][pair.target] = map }
+        }
+        return maps
+    }
+
+    /// The derivatives of the decoded edge `target` (outward: −x1, −y1, x2, y2, in input pixels) with respect to the
+    /// codes (ty, tx, th, tw) of TensorFlow's `FasterRcnnBoxCoder` for an anchor (y, x, h, w) in normalized
+    /// coordinates; zero where the edge lies outside the image (the detection's box is clipped there).
+    static func edgeDerivatives(_ target: ExplanationTarget, codes: [Float], anchor: [Float], scales: [Float], inputSize: ImageSize)
+        -> [Float]
+    {
+        guard let edge = [ExplanationTarget.x1, .y1, .x2, .y2].firstIndex(of: target) else { return [0, 0, 0, 0] }
+        let horizontal = edge % 2 == 0
+        // Codes and anchor components of this axis: x uses (tx, tw) and (x, w); y uses (ty, th) and (y, h).
+        let (center, size) = horizontal ? (1, 3) : (0, 2)
+        let pixels = Float(horizontal ? inputSize.width : inputSize.height)
+        let extent = expf(codes[size] / scales[size]) * anchor[size]
+        let middle = codes[center] / scales[center] * anchor[size] + anchor[center]
+        let value = (middle + (edge < 2 ? -0.5 : 0.5) * extent) * pixels
+        guard value > 0 && value < pixels else { return [0, 0, 0, 0] }
+        // x1 = (xc − ½w)·W with xc = tx/10·wa + xa and w = e^(tw/5)·wa: outward (−x1) is −wa/10·W ∂tx + ½w/5·W ∂tw.
+        var derivatives: [Float] = [0, 0, 0, 0]
+        derivatives[center] = (edge < 2 ? -1 : 1) * anchor[size] / scales[center] * pixels
+        derivatives[size] = 0.5 * extent / scales[size] * pixels
+        return derivatives
+    }
+}
