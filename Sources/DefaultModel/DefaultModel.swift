@@ -14,6 +14,10 @@ public enum DefaultModel {
         case ssdlitePerson = "ssdlite_mobilenet_v2_person"
     }
 
+    /// The shipped model a name (`fcos_synth_odamtrain`, `fcos_synth_baseline`, `ssdlite_mobilenet_v2_person`) or
+    /// `shipped` (the default) names; nil for any other name.
+    public static func variant(named name: String) -> Variant? { name == "shipped" ? .odamTrain : Variant(rawValue: name) }
+
     /// The model spec (`.json`) and weights (`.safetensors`) of a shipped model.
     public static func files(_ variant: Variant = .odamTrain) throws -> (spec: String, weights: String) {
         guard let spec = Bundle.module.path(forResource: variant.rawValue, ofType: "json", inDirectory: "Models"),

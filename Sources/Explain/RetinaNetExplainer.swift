@@ -41,34 +41,18 @@ public struct RetinaNetExplainer {
         for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
             let (leaf, levelMap) = feature.recorded(trace: trace, image: image, level: level, pyramid: detector.backbone.fpn)
             let (logits, deltas) = detector.head(levelMap)
-            let height = logits.shape[2], width = logits.shape[3], plane = height * width
             let stride = (Float(padded.0) / Float(leaf.shape[2]), Float(padded.1) / Float(leaf.shape[3]))
             let anchors = detector.anchors.anchors(
-                level: level, gridHeight: height, gridWidth: width, imageHeight: padded.0, imageWidth: padded.1)
-            let perCell = detector.anchors.anchorsPerLocation(level: level)
-            let pairs = SeededBackward.pairs(
-                members: members, targets: targets, boxes: { result.candidates[predictions[$0]].box }, stride: stride)
-            let levelMaps = SeededBackward(seedsPerPass: seedsPerPass, method: method).maps(
-                leaf: leaf, outputs: [logits, deltas], pairs: pairs, stride: stride, result: result
-            ) { p, seeds in
-                let candidate = result.candidates[predictions[pairs[p].member]]
-                let cell = candidate.row * width + candidate.column
-                let logitIndex = (candidate.anchor * classes + candidate.label) * plane + cell
-                switch pairs[p].target {
-                case .logit: seeds[0][logitIndex] = 1
-                case .score:
-                    let probability = sigmoid(logits.storage.base[logitIndex])
-                    seeds[0][logitIndex] = probability * (1 - probability)
-                case .x1, .y1, .x2, .y2:
-                    let codes = (0..<4).map { deltas.storage.base[(candidate.anchor * 4 + $0) * plane + cell] }
-                    let anchorIndex = cell * perCell + candidate.anchor
-                    let derivatives = edges.derivatives(
-                        pairs[p].target, deltas: codes, reference: Array(anchors[(4 * anchorIndex)..<(4 * anchorIndex + 4)]),
-                        coder: detector.coder, inputSize: result.inputSize)
-                    for c in 0..<4 { seeds[1][(candidate.anchor * 4 + c) * plane + cell] = derivatives[c] }
-                }
+                level: level, gridHeight: logits.shape[2], gridWidth: logits.shape[3], imageHeight: padded.0, imageWidth: padded.1)
+            let levelMaps = SeededBackward(seedsPerPass: seedsPerPass, method: method).anchoredHeadMaps(
+                leaf: leaf, logits: logits, codes: deltas, classes: classes, members: members,
+                candidates: { result.candidates[predictions[$0]] }, targets: targets, stride: stride, result: result
+            ) { target, codes, anchorIndex in
+                edges.derivatives(
+                    target, deltas: codes, reference: Array(anchors[(4 * anchorIndex)..<(4 * anchorIndex + 4)]), coder: detector.coder,
+                    inputSize: result.inputSize)
             }
-            for (pair, map) in zip(pairs, levelMaps) { maps[pair.member][pair.target] = map }
+            for (member, target, map) in levelMaps { maps[member][target] = map }
         }
         return maps
     }

@@ -37,33 +37,17 @@ public struct SSDLiteExplainer {
                 .requiringGradient()
             let levelMap = feature == .predictionLevel ? leaf : detector.featureMap(level, fromFirst: leaf)
             let (logits, codes) = detector.head(level, levelMap)
-            let height = logits.shape[2], width = logits.shape[3], plane = height * width
             let stride = (Float(input.0) / Float(leaf.shape[2]), Float(input.1) / Float(leaf.shape[3]))
-            let anchors = detector.anchors.anchors(layer: level, gridHeight: height, gridWidth: width)
-            let perCell = detector.anchors.anchorsPerLocation(layer: level)
-            let pairs = SeededBackward.pairs(
-                members: members, targets: targets, boxes: { result.candidates[predictions[$0]].box }, stride: stride)
-            let levelMaps = SeededBackward(seedsPerPass: seedsPerPass, method: method).maps(
-                leaf: leaf, outputs: [logits, codes], pairs: pairs, stride: stride, result: result
-            ) { p, seeds in
-                let candidate = result.candidates[predictions[pairs[p].member]]
-                let cell = candidate.row * width + candidate.column
-                let logitIndex = (candidate.anchor * classes + candidate.label) * plane + cell
-                switch pairs[p].target {
-                case .logit: seeds[0][logitIndex] = 1
-                case .score:
-                    let probability = sigmoid(logits.storage.base[logitIndex])
-                    seeds[0][logitIndex] = probability * (1 - probability)
-                case .x1, .y1, .x2, .y2:
-                    let values = (0..<4).map { codes.storage.base[(candidate.anchor * 4 + $0) * plane + cell] }
-                    let anchorIndex = cell * perCell + candidate.anchor
-                    let derivatives = Self.edgeDerivatives(
-                        pairs[p].target, codes: values, anchor: Array(anchors[(4 * anchorIndex)..<(4 * anchorIndex + 4)]),
-                        scales: detector.coderScales, inputSize: result.inputSize)
-                    for c in 0..<4 { seeds[1][(candidate.anchor * 4 + c) * plane + cell] = derivatives[c] }
-                }
+            let anchors = detector.anchors.anchors(layer: level, gridHeight: logits.shape[2], gridWidth: logits.shape[3])
+            let levelMaps = SeededBackward(seedsPerPass: seedsPerPass, method: method).anchoredHeadMaps(
+                leaf: leaf, logits: logits, codes: codes, classes: classes, members: members,
+                candidates: { result.candidates[predictions[$0]] }, targets: targets, stride: stride, result: result
+            ) { target, codes, anchorIndex in
+                Self.edgeDerivatives(
+                    target, codes: codes, anchor: Array(anchors[(4 * anchorIndex)..<(4 * anchorIndex + 4)]), scales: detector.coderScales,
+                    inputSize: result.inputSize)
             }
-            for (pair, map) in zip(pairs, levelMaps) { maps[pair.member][pair.target] = map }
+            for (member, target, map) in levelMaps { maps[member][target] = map }
         }
         return maps
     }

@@ -97,8 +97,8 @@ public enum JobResources {
     {
         let spec: ModelSpec
         var weights: String
-        if model.spec == "shipped" && model.weights == nil {
-            let files = try DefaultModel.files()
+        if let variant = DefaultModel.variant(named: model.spec), model.weights == nil {
+            let files = try DefaultModel.files(variant)
             (spec, weights) = (try ModelSpec.resolve(files.spec), files.weights)
         } else {
             spec = try ModelSpec.resolve(model.spec == "shipped" ? try DefaultModel.files().spec : model.spec)

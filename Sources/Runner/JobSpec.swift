@@ -1,3 +1,4 @@
+import DefaultModel
 public import Explain
 import Files
 import Foundation
@@ -8,7 +9,8 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public struct Model: Codable, Sendable, Equatable {
         public init() {}
 
-        /// `shipped` (the default model), a torchvision builder name, or a JSON model spec file.
+        /// `shipped` (the default model), a shipped model's name (`ssdlite_mobilenet_v2_person`, `fcos_synth_odamtrain`,
+        /// `fcos_synth_baseline`; no weights), a torchvision builder name, or a JSON model spec file.
         public var spec: String = "shipped"
         /// A local path or an `s3://bucket/key` URL; nil for the shipped model.
         public var weights: String?
@@ -139,8 +141,10 @@ public struct JobSpec: Codable, Sendable, Equatable {
         else {
             throw RunnerError("\(file): 'output.store' must be file://PATH or s3://BUCKET[/PREFIX], not '\(output.store)'")
         }
-        if model.spec != "shipped" && model.weights == nil {
-            throw RunnerError("\(file): model.weights is needed unless model.spec is shipped")
+        if DefaultModel.variant(named: model.spec) == nil && model.weights == nil {
+            throw RunnerError(
+                "\(file): model.weights is needed unless model.spec names a shipped model (shipped, \(DefaultModel.Variant.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         if let weights = model.weights, weights.hasPrefix("s3://"), model.sha256 == nil {
             throw RunnerError("\(file): model.sha256 is needed for s3:// weights (workers cache them by checksum)")

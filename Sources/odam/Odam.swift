@@ -41,7 +41,7 @@ struct ComputeOptions: ParsableArguments {
 struct ModelOptions: ParsableArguments {
     @Option(
         help:
-            "A torchvision builder name (fcos_resnet50_fpn, retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn) or a JSON model spec (default: the shipped FCOS trained with Odam-Train)."
+            "A torchvision builder name (fcos_resnet50_fpn, retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn), a JSON model spec, or a shipped model by name without --weights: ssdlite_mobilenet_v2_person (TensorFlow's SSDLite person detector, for photos), fcos_synth_odamtrain (the default) or fcos_synth_baseline."
     )
     var model: String?
 
@@ -54,6 +54,9 @@ struct ModelOptions: ParsableArguments {
         case (let model?, let weights?): return (try ModelSpec.resolve(model), weights)
         case (nil, nil):
             let files = try DefaultModel.files()
+            return (try ModelSpec.resolve(files.spec), files.weights)
+        case (let model?, nil) where DefaultModel.variant(named: model) != nil:
+            let files = try DefaultModel.files(DefaultModel.variant(named: model)!)
             return (try ModelSpec.resolve(files.spec), files.weights)
         case (_?, nil): throw ValidationError("--model needs --weights (or give neither for the shipped model)")
         case (nil, _?): throw ValidationError("--weights needs --model (a builder name or a JSON model spec)")

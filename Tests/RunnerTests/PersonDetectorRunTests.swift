@@ -1,0 +1,31 @@
+import Foundation
+import ServiceTestSupport
+import TestSupport
+import Testing
+
+/// The real person detector on real photos, chosen by name: `odam run` with a job spec naming
+/// `ssdlite_mobilenet_v2_person` finds the astronaut and the cameraman and nothing on the cat or the coffee, with exact
+/// ODAM maps checked against plain autograd; `odam detect --model NAME` needs no weights either.
+struct PersonDetectorRunTests {
+    @Test func theShippedPersonDetectorFindsThePeopleAndNothingElse() throws {
+        let scratch = try RunFolder("person", photos: ["astronaut.png", "camera.png", "chelsea.png", "coffee.png"])
+        defer { scratch.remove() }
+        let folder = scratch.path
+        try "model:\n  spec: ssdlite_mobilenet_v2_person\n".write(toFile: folder + "/job.yaml", atomically: true, encoding: .utf8)
+        let run = try OdamBinary.run(
+            ["run", "photos", "--job", "job.yaml", "--workers", "1", "--no-report", "--migrations", Repository.migrations], in: folder)
+        #expect(run.status == 0 && run.output.contains("4 images ok, 0 failed"), "\(run.output)")
+        #expect(run.output.contains("detections kept: 2") && run.output.contains("levels recomputed 0"), "\(run.output)")
+        let rows = try OdamBinary.run(
+            ["sql", "-At", "-F", ",", "-c", "SELECT path, label_name, round(score::numeric, 2) FROM detection_maps ORDER BY path"],
+            in: folder)
+        #expect(rows.status == 0, "\(rows.output)")
+        let lines = rows.stdout.split(separator: "\n").map(String.init)
+        #expect(lines == ["astronaut.png,person,0.90", "camera.png,person,0.99"], "\(rows.output)")
+
+        let detect = try OdamBinary.run(["detect", "--model", "ssdlite_mobilenet_v2_person", "photos/camera.png"], in: folder)
+        #expect(detect.status == 0 && detect.stdout.contains("\"label_name\":\"person\"") && detect.stdout.contains("\"score\":0.9926"))
+        let bad = try OdamBinary.run(["detect", "--model", "ssdlite_mobilenet_v2", "photos/camera.png"], in: folder)
+        #expect(bad.status != 0, "an unknown name without weights is refused: \(bad.output)")
+    }
+}
