@@ -22,16 +22,17 @@ public enum DetectBenchmark {
         public var peakResidentBytes: Int
     }
 
-    /// Times `models` (builder names) at each size. The network runs at exactly `height`×`width`: the transform's
-    /// min and max sizes are set to the image's sides, as the PyTorch reference script does.
-    public static func run(models: [String], sizes: [(Int, Int)], runs: Int) throws -> [Row] {
+    /// Times `models` (builder names or specs, with random weights, or with a checkpoint) at each size. The network
+    /// runs at exactly `height`×`width`: the transform's min and max sizes are set to the image's sides, as the
+    /// PyTorch reference script does.
+    public static func run(models: [(name: String, spec: ModelSpec, weights: String?)], sizes: [(Int, Int)], runs: Int) throws -> [Row] {
         var rows: [Row] = []
-        for name in models {
-            var spec = try ModelSpec.resolve(name)
+        for (name, modelSpec, weights) in models {
+            var spec = modelSpec
             for (height, width) in sizes {
                 spec.minSize = min(height, width)
                 spec.maxSize = max(height, width)
-                let detector = try spec.build(classCount: 91)
+                let detector = try weights.map { try spec.load(weights: $0) } ?? spec.build(classCount: 91)
                 var random = RandomNumbers(seed: 5)
                 let image = random.uniform([3, height, width], 0, 1)
                 var samples: [StageTimings] = []

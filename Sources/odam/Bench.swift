@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarks
 import DefaultModel
+import Detection
 import Explain
 import Foundation
 import Training
@@ -42,7 +43,10 @@ extension Odam.Bench {
             abstract: "Forward time per model at 800x1216 and 512x512, per stage, with peak memory (random weights).")
 
         @OptionGroup var compute: ComputeOptions
-        @Option(help: "Builder names or JSON model specs, comma separated.")
+        @Option(
+            help:
+                "Builder names or JSON model specs (random weights), or shipped models by name with their weights (ssdlite_mobilenet_v2_person at 300x300), comma separated."
+        )
         var models = "fcos_resnet50_fpn,retinanet_resnet50_fpn,fasterrcnn_resnet50_fpn"
         @Option(help: "Sizes as HxW, comma separated.") var sizes = "800x1216,512x512"
         @Option(help: "Timed runs per measurement (the median is reported).") var runs = 5
@@ -51,7 +55,12 @@ extension Odam.Bench {
         func run() throws {
             compute.apply()
             let parsed = try parseSizes(sizes)
-            let rows = try DetectBenchmark.run(models: models.split(separator: ",").map(String.init), sizes: parsed, runs: runs)
+            let resolved = try models.split(separator: ",").map(String.init).map { name -> (String, ModelSpec, String?) in
+                guard let variant = DefaultModel.variant(named: name) else { return (name, try ModelSpec.resolve(name), nil) }
+                let files = try DefaultModel.files(variant)
+                return (name, try ModelSpec.resolve(files.spec), files.weights)
+            }
+            let rows = try DetectBenchmark.run(models: resolved, sizes: parsed, runs: runs)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

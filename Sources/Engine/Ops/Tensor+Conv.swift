@@ -128,6 +128,10 @@ package enum ConvKernels {
             WinogradConv.forward(input: input, weight: weight, output: output, g)
             return
         }
+        if DepthwiseConv.applies(to: g) {
+            DepthwiseConv.forward(input: input, weight: weight, output: output, g)
+            return
+        }
         let k = g.columnRows
         if !g.isPointwise && g.groups == 1 && g.outPixels * k >= 1 << 20 {
             tiledForward(input: input, weight: weight, output: output, g)
@@ -213,6 +217,10 @@ package enum ConvKernels {
     ) {
         if WinogradConv.appliesToBackwardInput(of: g) {
             WinogradConv.backwardInput(gradOutput: gradOutput, weight: weight, gradInput: gradInput, g)
+            return
+        }
+        if DepthwiseConv.applies(to: g) {
+            DepthwiseConv.backwardInput(gradOutput: gradOutput, weight: weight, gradInput: gradInput, g)
             return
         }
         let k = g.columnRows
