@@ -6,44 +6,11 @@ package enum DepthwiseConv {
         g.groups > 1 && g.groups == g.inChannels && g.groups == g.outChannels
     }
 
-    /// The output columns whose kernel tap `kx` reads inside the row: ox in [first, last).
-    @inline(__always)
-    static func validColumns(_ g: ConvGeometry, kx: Int) -> (first: Int, last: Int, offset: Int) {
-        let offset = kx * g.dilationX - g.padX
-        let first = offset >= 0 ? 0 : (-offset + g.strideX - 1) / g.strideX
-        let last = min(g.outWidth, max(0, (g.width - offset + g.strideX - 1) / g.strideX))
-        return (first, max(first, last), offset)
-    }
-
     /// y[n, c] = Σ_k w[c, k] · x[n, c] shifted by tap k (zero outside), the planes of (image, channel) in parallel.
     package static func forward(
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
-        let taps = g.kernelHeight * g.kernelWidth, outW = g.outWidth
-        parallelFor(g.batch * g.outChannels, costPerItem: g.outPixels * taps) { planes in
-            for plane in planes {
-                let channel = plane % g.outChannels
-                let source = input + plane * g.inPixels, target = output + plane * g.outPixels
-                target.update(repeating: 0, count: g.outPixels)
-                for ky in 0..<g.kernelHeight {
-                    for kx in 0..<g.kernelWidth {
-                        let w = weight[channel * taps + ky * g.kernelWidth + kx]
-                        let (first, last, offsetX) = validColumns(g, kx: kx)
-                        for oy in 0..<g.outHeight {
-                            let iy = oy * g.strideY - g.padY + ky * g.dilationY
-                            guard iy >= 0 && iy < g.height else { continue }
-                            let row = source + iy * g.width + offsetX, out = target + oy * outW
-                            if g.strideX == 1 {
-                                // Contiguous: the loop vectorizes.
-                                for ox in first..<last { out[ox] += w * row[ox] }
-                            } else {
-                                for ox in first..<last { out[ox] += w * row[ox * g.strideX] }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        sweep(inputSide: UnsafeMutablePointer(mutating: input), outputSide: output, weight: weight, g, backward: false)
     }
 
     /// dx[n, c] = Σ_k w[c, k] · dy[n, c] shifted back by tap k: each output cell's gradient added to the input cells
@@ -51,24 +18,40 @@ package enum DepthwiseConv {
     package static func backwardInput(
         gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
-        let taps = g.kernelHeight * g.kernelWidth, outW = g.outWidth
-        parallelFor(g.batch * g.inChannels, costPerItem: g.outPixels * taps) { planes in
+        sweep(inputSide: gradInput, outputSide: UnsafeMutablePointer(mutating: gradOutput), weight: weight, g, backward: true)
+    }
+
+    /// Visits every (tap, output row) pair of each plane once: forward gathers input cells into the (zeroed) output,
+    /// backward scatters output gradients into the (zeroed) input gradient. Only the side written is modified.
+    static func sweep(
+        inputSide: UnsafeMutablePointer<Float>, outputSide: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>, _ g: ConvGeometry,
+        backward: Bool
+    ) {
+        let taps = g.kernelHeight * g.kernelWidth, outW = g.outWidth, stride = g.strideX
+        parallelFor(g.batch * g.outChannels, costPerItem: g.outPixels * taps) { planes in
             for plane in planes {
-                let channel = plane % g.inChannels
-                let source = gradOutput + plane * g.outPixels, target = gradInput + plane * g.inPixels
-                target.update(repeating: 0, count: g.inPixels)
+                let channel = plane % g.outChannels
+                let inputPlane = inputSide + plane * g.inPixels, outputPlane = outputSide + plane * g.outPixels
+                if backward {
+                    inputPlane.update(repeating: 0, count: g.inPixels)
+                } else {
+                    outputPlane.update(repeating: 0, count: g.outPixels)
+                }
                 for ky in 0..<g.kernelHeight {
                     for kx in 0..<g.kernelWidth {
                         let w = weight[channel * taps + ky * g.kernelWidth + kx]
-                        let (first, last, offsetX) = validColumns(g, kx: kx)
+                        // The output columns whose tap reads inside the row.
+                        let offset = kx * g.dilationX - g.padX
+                        let first = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+                        let last = max(first, min(outW, (g.width - offset + stride - 1) / stride))
                         for oy in 0..<g.outHeight {
                             let iy = oy * g.strideY - g.padY + ky * g.dilationY
                             guard iy >= 0 && iy < g.height else { continue }
-                            let row = target + iy * g.width + offsetX, gradient = source + oy * outW
-                            if g.strideX == 1 {
-                                for ox in first..<last { row[ox] += w * gradient[ox] }
+                            let row = inputPlane + iy * g.width + offset, line = outputPlane + oy * outW
+                            if backward {
+                                for ox in first..<last { row[ox * stride] += w * line[ox] }
                             } else {
-                                for ox in first..<last { row[ox * g.strideX] += w * gradient[ox] }
+                                for ox in first..<last { line[ox] += w * row[ox * stride] }
                             }
                         }
                     }
