@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the labels of a model mean: the names its spec gives, COCO's for a 91-class head (torchvision's COCO
 /// checkpoints), else none (each label shown as "label N").
 public struct ClassNames: Sendable, Equatable {
@@ -21,5 +23,30 @@ public struct ClassNames: Sendable, Equatable {
     /// The label's name, or "label N" when the model names none.
     public func name(of label: Int) -> String {
         names.indices.contains(label) && !names[label].isEmpty ? names[label] : "label \(label)"
+    }
+
+    /// Names from a file: a JSON list of names (index = label), or a JSON object with a COCO `categories` block
+    /// (`[{"id", "name"}]`, id = label; ids without a category get "label N"). Errors name the file and the cause.
+    public init(contentsOf path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ModelError("\(path): cannot read the label names") }
+        let object = try? JSONSerialization.jsonObject(with: data)
+        if let list = object as? [Any] {
+            guard let names = list as? [String] else { throw ModelError("\(path): a list of label names holds something else") }
+            self.init(names: names)
+            return
+        }
+        guard let categories = (object as? [String: Any])?["categories"] as? [[String: Any]], !categories.isEmpty else {
+            throw ModelError("\(path): neither a JSON list of names nor an object with a COCO categories block")
+        }
+        var byID: [Int: String] = [:]
+        for (index, category) in categories.enumerated() {
+            guard let id = (category["id"] as? NSNumber)?.intValue, (0..<100_000).contains(id), let name = category["name"] as? String
+            else {
+                throw ModelError("\(path): categories[\(index)] lacks an id in 0..<100000 or a name")
+            }
+            byID[id] = name
+        }
+        let count = (byID.keys.max() ?? 0) + 1
+        self.init(names: (0..<count).map { byID[$0] ?? ($0 == 0 ? "__background__" : "label \($0)") })
     }
 }

@@ -48,8 +48,20 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "The checkpoint: a torch.save .pth or a .safetensors file with torchvision's state-dict keys.")
     var weights: String?
 
+    @Option(
+        help:
+            "Label names: a JSON list (index = label) or a COCO file or block with categories (id = label); default: the spec's classNames, COCO's for a 91-class head."
+    )
+    var labels: String?
+
     /// The spec and weights to load: both given, or neither (the shipped model).
     func resolved() throws -> (spec: ModelSpec, weights: String) {
+        var (spec, weights) = try resolvedWithoutLabels()
+        if let labels { spec.classNames = try ClassNames(contentsOf: labels).names }
+        return (spec, weights)
+    }
+
+    func resolvedWithoutLabels() throws -> (spec: ModelSpec, weights: String) {
         switch (model, weights) {
         case (let model?, let weights?): return (try ModelSpec.resolve(model), weights)
         case (nil, nil):

@@ -25,6 +25,10 @@ struct PersonDetectorRunTests {
 
         let detect = try OdamBinary.run(["detect", "--model", "ssdlite_mobilenet_v2_person", "photos/camera.png"], in: folder)
         #expect(detect.status == 0 && detect.stdout.contains("\"label_name\":\"person\"") && detect.stdout.contains("\"score\":0.9926"))
+        try #"["background", "pedestrian"]"#.write(toFile: folder + "/labels.json", atomically: true, encoding: .utf8)
+        let renamed = try OdamBinary.run(
+            ["detect", "--model", "ssdlite_mobilenet_v2_person", "--labels", "labels.json", "photos/camera.png"], in: folder)
+        #expect(renamed.status == 0 && renamed.stdout.contains("\"label_name\":\"pedestrian\""), "\(renamed.output)")
         let bad = try OdamBinary.run(["detect", "--model", "ssdlite_mobilenet_v2", "photos/camera.png"], in: folder)
         #expect(bad.status != 0, "an unknown name without weights is refused: \(bad.output)")
     }
