@@ -42,7 +42,12 @@ public final class SameConv: UnaryModule {
             y = Tensor.conv2d(
                 x.padded([columns, rows]), weight: conv.weight.value, bias: conv.bias?.value, stride: conv.stride, groups: conv.groups)
         }
-        if relu6 { y = y.clamped(min: 0, max: 6) }
+        guard relu6 else { return y }
+        // Without a gradient to record, ReLU6 clamps the fresh output in place instead of a second tensor.
+        if y.requiresGradient { return y.clamped(min: 0, max: 6) }
+        y.withUnsafeMutableBufferPointer { values in
+            for i in values.indices { values[i] = min(max(values[i], 0), 6) }
+        }
         return y
     }
 }
