@@ -33,22 +33,11 @@ public final class SameConv: UnaryModule {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let rows = Self.padding(size: x.shape[2], kernel: kernel, stride: stride)
         let columns = Self.padding(size: x.shape[3], kernel: kernel, stride: stride)
-        var y: Tensor
-        if rows.0 == rows.1 && columns.0 == columns.1 {
-            y = Tensor.conv2d(
-                x, weight: conv.weight.value, bias: conv.bias?.value, stride: conv.stride, padding: (rows.0, columns.0), groups: conv.groups
-            )
-        } else {
-            y = Tensor.conv2d(
-                x.padded([columns, rows]), weight: conv.weight.value, bias: conv.bias?.value, stride: conv.stride, groups: conv.groups)
-        }
-        guard relu6 else { return y }
-        // Without a gradient to record, ReLU6 clamps the fresh output in place instead of a second tensor.
-        if y.requiresGradient { return y.clamped(min: 0, max: 6) }
-        y.withUnsafeMutableBufferPointer { values in
-            for i in values.indices { values[i] = min(max(values[i], 0), 6) }
-        }
-        return y
+        // Odd totals pad after the input (TensorFlow's SAME), which the convolution's symmetric padding cannot do.
+        let symmetric = rows.0 == rows.1 && columns.0 == columns.1
+        return Tensor.conv2d(
+            symmetric ? x : x.padded([columns, rows]), weight: conv.weight.value, bias: conv.bias?.value, stride: conv.stride,
+            padding: symmetric ? (rows.0, columns.0) : (0, 0), groups: conv.groups, relu: relu6, reluCeiling: 6)
     }
 }
 

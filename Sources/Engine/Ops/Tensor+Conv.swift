@@ -71,16 +71,19 @@ extension Tensor {
     /// Without gradient recording the bias, the residual and the ReLU are applied in one pass over the output;
     /// with recording it is the composition of ``conv2d(_:weight:bias:stride:padding:dilation:groups:)``, `+` and
     /// ``relu()``, so gradients are those of the parts.
+    /// With `reluCeiling`, the ReLU is capped there too (ReLU6: `reluCeiling: 6`).
     public static func conv2d(
-        _ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-        adding residual: Tensor? = nil, relu: Bool
+        _ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), groups: Int = 1,
+        adding residual: Tensor? = nil, relu: Bool, reluCeiling: Float? = nil
     ) -> Tensor {
         if recordsGradient([x, weight] + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? [])) {
-            var y = conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+            var y = conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups)
             if let residual { y = y + residual }
-            return relu ? y.relu() : y
+            guard relu else { return y }
+            return reluCeiling.map { y.clamped(min: 0, max: $0) } ?? y.relu()
         }
-        let y = conv2d(x, weight: weight, bias: nil, stride: stride, padding: padding)
+        let y = conv2d(x, weight: weight, bias: nil, stride: stride, padding: padding, groups: groups)
+        let ceiling = relu ? (reluCeiling ?? Float.infinity) : Float.infinity
         precondition(residual == nil || residual!.shape == y.shape, "residual \(residual!.shape) for output \(y.shape)")
         let channels = y.shape[1], plane = y.shape[2] * y.shape[3]
         let po = y.storage.base, pb = bias?.storage.base, pr = residual?.storage.base
@@ -91,12 +94,12 @@ extension Tensor {
                 if let pr {
                     let add = pr + nc * plane
                     if relu {
-                        for i in 0..<plane { out[i] = Swift.max(out[i] + shift + add[i], 0) }
+                        for i in 0..<plane { out[i] = Swift.min(Swift.max(out[i] + shift + add[i], 0), ceiling) }
                     } else {
                         for i in 0..<plane { out[i] += shift + add[i] }
                     }
                 } else if relu {
-                    for i in 0..<plane { out[i] = Swift.max(out[i] + shift, 0) }
+                    for i in 0..<plane { out[i] = Swift.min(Swift.max(out[i] + shift, 0), ceiling) }
                 } else if shift != 0 {
                     for i in 0..<plane { out[i] += shift }
                 }
