@@ -31,11 +31,15 @@ public struct SSDLiteExplainer {
         let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
         let input = (trace.input.shape[2], trace.input.shape[3])
         let classes = detector.classCount
+        func recordedLeaf(_ map: Tensor) -> Tensor {
+            map.selecting(index: image, alongAxis: 0).reshaped([1] + Array(map.shape.dropFirst())).detached().requiringGradient()
+        }
+        // On the first map, the later maps are recomputed from one leaf once, up to the coarsest level explained.
+        let firstLeaf = feature == .predictionLevel ? nil : recordedLeaf(trace.pyramid[0])
+        let fromFirst = firstLeaf.map { detector.featureMaps(through: byLevel.keys.max() ?? 0, fromFirst: $0) } ?? []
         for (level, members) in byLevel.sorted(by: { $0.key < $1.key }) {
-            let source = feature == .predictionLevel ? trace.pyramid[level] : trace.pyramid[0]
-            let leaf = source.selecting(index: image, alongAxis: 0).reshaped([1] + Array(source.shape.dropFirst())).detached()
-                .requiringGradient()
-            let levelMap = feature == .predictionLevel ? leaf : detector.featureMap(level, fromFirst: leaf)
+            let leaf = firstLeaf ?? recordedLeaf(trace.pyramid[level])
+            let levelMap = firstLeaf == nil ? leaf : fromFirst[level]
             let (logits, codes) = detector.head(level, levelMap)
             let stride = (Float(input.0) / Float(leaf.shape[2]), Float(input.1) / Float(leaf.shape[3]))
             let anchors = detector.anchors.anchors(layer: level, gridHeight: logits.shape[2], gridWidth: logits.shape[3])

@@ -93,12 +93,12 @@ public final class SSDLite: Detector {
         return maps
     }
 
-    /// The feature map of `level` computed from the first one (so that gradients reach that 19x19 map).
-    public func featureMap(_ level: Int, fromFirst first: Tensor) -> Tensor {
-        guard level > 0 else { return first }
-        var map = backbone.secondFeature(fromFirst: first)
-        for extra in extras.prefix(level - 1) { map = extra(map) }
-        return map
+    /// The feature maps up to `level`, computed from the first one (so that gradients reach that 19x19 map).
+    public func featureMaps(through level: Int, fromFirst first: Tensor) -> [Tensor] {
+        var maps = [first]
+        if level > 0 { maps.append(backbone.secondFeature(fromFirst: first)) }
+        for extra in extras.prefix(max(level - 1, 0)) { maps.append(extra(maps[maps.count - 1])) }
+        return maps
     }
 
     public func head(_ level: Int, _ map: Tensor) -> (logits: Tensor, codes: Tensor) {
@@ -163,10 +163,17 @@ public final class SSDLite: Detector {
                 }
             }
         }
-        // NMS over the unclipped boxes as the graph's post-processor, then the kept boxes clipped to the image.
+        // NMS over the unclipped boxes as the graph's post-processor: at most topKCandidates per class, then
+        // detectionsPerImage in all, best first; then the kept boxes clipped to the image.
         var result = suppressed(
-            candidates, nmsThreshold: thresholds.nmsThreshold, limit: thresholds.detectionsPerImage, inputSize: inputSize,
-            originalSize: originalSize)
+            candidates, nmsThreshold: thresholds.nmsThreshold, limit: Int.max, inputSize: inputSize, originalSize: originalSize)
+        var perClass: [Int: Int] = [:]
+        let chosen = result.detections.indices.filter { index in
+            perClass[result.detections[index].label, default: 0] += 1
+            return perClass[result.detections[index].label]! <= thresholds.topKCandidates
+        }.prefix(thresholds.detectionsPerImage)
+        result.kept = chosen.map { result.kept[$0] }
+        result.detections = chosen.map { result.detections[$0] }
         for index in result.detections.indices {
             var box = Array(result.detections[index].box)
             BoxOps.clip(&box, height: originalSize.height, width: originalSize.width)
