@@ -84,7 +84,7 @@ let package = Package(
             name: "Reports",
             dependencies: [
                 "Engine", "NN", "Vision", "WeightsIO", "Detection", "Explain", "ObjectStore", "Postgres", "Processes", "Runner",
-                "Synthesis",
+                "Synthesis", "DefaultModel",
             ],
             swiftSettings: swiftSettings),
         .target(name: "DefaultModel", resources: [.copy("Models")], swiftSettings: swiftSettings),

@@ -12,11 +12,19 @@ import subprocess
 import sys
 import time
 
-CONVS = [  # name, input shape, out channels, kernel, padding (as odam bench ops)
-    ("conv3x3 256->256 1x256x100x152", (1, 256, 100, 152), 256, 3, 1),
-    ("conv3x3 64->64 1x64x200x304", (1, 64, 200, 304), 64, 3, 1),
-    ("conv1x1 256->1024 1x256x100x152", (1, 256, 100, 152), 1024, 1, 0),
-    ("conv1x1 1024->256 1x1024x50x76", (1, 1024, 50, 76), 256, 1, 0),
+CONVS = [  # name, input shape, out channels, kernel, padding, stride, groups (as odam bench ops)
+    ("conv3x3 256->256 1x256x100x152", (1, 256, 100, 152), 256, 3, 1, 1, 1),
+    ("conv3x3 64->64 1x64x200x304", (1, 64, 200, 304), 64, 3, 1, 1, 1),
+    ("conv1x1 256->1024 1x256x100x152", (1, 256, 100, 152), 1024, 1, 0, 1, 1),
+    ("conv1x1 1024->256 1x1024x50x76", (1, 1024, 50, 76), 256, 1, 0, 1, 1),
+    # MobileNetV2 at 300x300 (the shipped SSDLite)
+    ("dw3x3 32 1x32x150x150", (1, 32, 150, 150), 32, 3, 1, 1, 32),
+    ("dw3x3 96 s2 1x96x150x150", (1, 96, 150, 150), 96, 3, 1, 2, 96),
+    ("dw3x3 144 1x144x75x75", (1, 144, 75, 75), 144, 3, 1, 1, 144),
+    ("dw3x3 576 1x576x19x19", (1, 576, 19, 19), 576, 3, 1, 1, 576),
+    ("conv1x1 16->96 1x16x150x150", (1, 16, 150, 150), 96, 1, 0, 1, 1),
+    ("conv1x1 144->24 1x144x75x75", (1, 144, 75, 75), 24, 1, 0, 1, 1),
+    ("conv1x1 96->576 1x96x19x19", (1, 96, 19, 19), 576, 1, 0, 1, 1),
 ]
 
 
@@ -37,13 +45,18 @@ def torch_rows(threads, runs):
     rows = {}
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     rows[("sgemm 2048^3", "forward")] = 2 * 2048**3 / 1e9 / timed(lambda: torch.matmul(a, b))
-    for name, shape, cout, k, pad in CONVS:
+    for name, shape, cout, k, pad, stride, groups in CONVS:
         x = torch.randn(*shape, requires_grad=True)
-        w = torch.randn(cout, shape[1], k, k, requires_grad=True)
-        flop = 2 * shape[0] * cout * shape[2] * shape[3] * shape[1] * k * k / 1e9
+        w = torch.randn(cout, shape[1] // groups, k, k, requires_grad=True)
+
+        def conv():
+            return torch.nn.functional.conv2d(x, w, padding=pad, stride=stride, groups=groups)
+
         with torch.no_grad():
-            rows[(name, "forward")] = flop / timed(lambda: torch.nn.functional.conv2d(x, w, padding=pad))
-        y = torch.nn.functional.conv2d(x, w, padding=pad)
+            y = conv()
+            flop = 2 * y.numel() * (shape[1] // groups) * k * k / 1e9
+            rows[(name, "forward")] = flop / timed(conv)
+        y = conv()
         g = torch.randn_like(y)
         rows[(name, "input-gradient")] = flop / timed(lambda: torch.autograd.grad(y, x, g, retain_graph=True))
         rows[(name, "weight-gradient")] = flop / timed(lambda: torch.autograd.grad(y, w, g, retain_graph=True))

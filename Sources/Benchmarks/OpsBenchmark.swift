@@ -1,7 +1,8 @@
 import CBLAS
 import Engine
 
-/// `odam bench ops`: GFLOP/s of sgemm and of the convolutions that dominate detection networks.
+/// `odam bench ops`: GFLOP/s of sgemm and of the convolutions that dominate detection networks (ResNet-50 FPN's and
+/// MobileNetV2's).
 public enum OpsBenchmark {
     public struct Row: Sendable, Codable {
         public var name: String
@@ -25,6 +26,8 @@ public enum OpsBenchmark {
         let outChannels: Int
         let kernel: Int
         let padding: Int
+        var stride = 1
+        var groups = 1
     }
 
     static let convolutions = [
@@ -32,6 +35,16 @@ public enum OpsBenchmark {
         ConvCase(name: "conv3x3 64->64 1x64x200x304", input: [1, 64, 200, 304], outChannels: 64, kernel: 3, padding: 1),
         ConvCase(name: "conv1x1 256->1024 1x256x100x152", input: [1, 256, 100, 152], outChannels: 1024, kernel: 1, padding: 0),
         ConvCase(name: "conv1x1 1024->256 1x1024x50x76", input: [1, 1024, 50, 76], outChannels: 256, kernel: 1, padding: 0),
+        // MobileNetV2 at 300x300 (the shipped SSDLite): 3x3 depthwise, stride 1 and 2, and the 1x1 expansions and
+        // projections around them.
+        ConvCase(name: "dw3x3 32 1x32x150x150", input: [1, 32, 150, 150], outChannels: 32, kernel: 3, padding: 1, groups: 32),
+        ConvCase(
+            name: "dw3x3 96 s2 1x96x150x150", input: [1, 96, 150, 150], outChannels: 96, kernel: 3, padding: 1, stride: 2, groups: 96),
+        ConvCase(name: "dw3x3 144 1x144x75x75", input: [1, 144, 75, 75], outChannels: 144, kernel: 3, padding: 1, groups: 144),
+        ConvCase(name: "dw3x3 576 1x576x19x19", input: [1, 576, 19, 19], outChannels: 576, kernel: 3, padding: 1, groups: 576),
+        ConvCase(name: "conv1x1 16->96 1x16x150x150", input: [1, 16, 150, 150], outChannels: 96, kernel: 1, padding: 0),
+        ConvCase(name: "conv1x1 144->24 1x144x75x75", input: [1, 144, 75, 75], outChannels: 24, kernel: 1, padding: 0),
+        ConvCase(name: "conv1x1 96->576 1x96x19x19", input: [1, 96, 19, 19], outChannels: 576, kernel: 1, padding: 0),
     ]
 
     public static func run(runs: Int = 5) -> Report {
@@ -48,9 +61,12 @@ public enum OpsBenchmark {
             let g = ConvGeometry(
                 batch: conv.input[0], inChannels: conv.input[1], height: conv.input[2], width: conv.input[3],
                 outChannels: conv.outChannels, kernelHeight: conv.kernel, kernelWidth: conv.kernel,
-                strideY: 1, strideX: 1, padY: conv.padding, padX: conv.padding, dilationY: 1, dilationX: 1, groups: 1)
+                strideY: conv.stride, strideX: conv.stride, padY: conv.padding, padX: conv.padding, dilationY: 1, dilationX: 1,
+                groups: conv.groups)
             let x = Tensor(shape: conv.input) { Float(($0 * 7) % 13) * 0.05 - 0.3 }
-            let w = Tensor(shape: [conv.outChannels, conv.input[1], conv.kernel, conv.kernel]) { Float(($0 * 5) % 11) * 0.01 - 0.05 }
+            let w = Tensor(shape: [conv.outChannels, conv.input[1] / conv.groups, conv.kernel, conv.kernel]) {
+                Float(($0 * 5) % 11) * 0.01 - 0.05
+            }
             let y = Tensor(zeros: [g.batch, g.outChannels, g.outHeight, g.outWidth])
             let dx = Tensor(zeros: conv.input), dw = Tensor(zeros: w.shape)
             let gflop = g.flops / 1e9

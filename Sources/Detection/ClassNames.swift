@@ -20,6 +20,9 @@ public struct ClassNames: Sendable, Equatable {
         }
     }
 
+    /// Names that mark a label as no class: the background and the gaps in torchvision's COCO list.
+    public static let unnamed: Set<String> = ["", "__background__", "background", "N/A"]
+
     /// The label's name, or "label N" when the model names none.
     public func name(of label: Int) -> String {
         names.indices.contains(label) && !names[label].isEmpty ? names[label] : "label \(label)"

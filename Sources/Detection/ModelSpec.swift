@@ -94,6 +94,23 @@ public struct ModelSpec: Sendable, Codable, Equatable {
 
     var depth: ResNet.Depth { ResNet.Depth(rawValue: Int(backbone.dropFirst("resnet".count)) ?? 50) ?? .resnet50 }
 
+    /// Sets the input size from a command's `--min-size` and `--max-size`, the short and long side's limits.
+    /// SSDLite's input is fixed: TensorFlow's graph resizes every image to its square, and its anchors are fractions of
+    /// that square, so at another size the features no longer match the anchors (at 448 or 600 pixels the converted
+    /// person detector's boxes drift off the people); a size other than the spec's is refused.
+    public mutating func resize(minSize: Int?, maxSize: Int?) throws {
+        if architecture == .ssdlite {
+            for side in [minSize, maxSize].compactMap({ $0 }) where side != self.minSize {
+                throw ModelError(
+                    "ssdlite runs at its fixed \(self.minSize)x\(self.minSize) input (its graph resizes every image to it); an input side of \(side) is not supported"
+                )
+            }
+            return
+        }
+        if let minSize { self.minSize = minSize }
+        if let maxSize { self.maxSize = maxSize }
+    }
+
     /// Builds the network with freshly initialized weights.
     public func build(classCount: Int) throws -> any Detector {
         if architecture == .ssdlite { return try ssdLite(classCount: classCount) }
@@ -146,9 +163,11 @@ public struct ModelSpec: Sendable, Codable, Equatable {
 
     /// TensorFlow's SSDLite + MobileNetV2 (the converted person detector): a square input of minSize pixels.
     private func ssdLite(classCount: Int) throws -> any Detector {
-        guard backbone == "mobilenet_v2", minSize == maxSize, minSize >= 32 else {
-            throw ModelError("ssdlite: expected backbone mobilenet_v2 and minSize = maxSize ≥ 32 (the square input)")
+        guard backbone == "mobilenet_v2" else { throw ModelError("ssdlite: unknown backbone '\(backbone)'; expected mobilenet_v2") }
+        guard minSize == maxSize else {
+            throw ModelError("ssdlite's input is square: minSize \(minSize) and maxSize \(maxSize) must be equal")
         }
+        guard minSize >= 32 else { throw ModelError("ssdlite's input side \(minSize) must be at least 32 pixels") }
         var thresholds = OneStageThresholds(scoreThreshold: 0.5, nmsThreshold: 0.6, detectionsPerImage: 100, topKCandidates: 100)
         apply(to: &thresholds)
         return SSDLite(classCount: classCount, size: minSize, thresholds: thresholds)

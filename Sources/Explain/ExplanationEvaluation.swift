@@ -134,8 +134,9 @@ public struct ExplanationEvaluation {
                             FCOSExplainer(detector: fcos, method: heatMapMethod).explain(
                                 recorded, trace: trace, result: result, predictions: predictions, targets: [.score])
                         } else {
-                            Explainers.exact(for: detector, method: heatMapMethod)!.explain(
-                                trace: trace, result: result, image: 0, predictions: predictions, targets: [.score])
+                            Explainers.exact(for: detector, method: heatMapMethod, feature: Explainers.defaultFeature(for: detector))!
+                                .explain(
+                                    trace: trace, result: result, image: 0, predictions: predictions, targets: [.score])
                         }
                     maps = perTarget.map { $0[.score]!.normalized }
                 case .drise(let drise):
@@ -146,9 +147,10 @@ public struct ExplanationEvaluation {
                 rows[m].secondsPerObject += watch.seconds
                 var randomizedMaps: [Tensor]? = nil
                 if case .gradient(let heatMapMethod) = method, let randomized, let (randomTrace, same) = randomizedRun {
-                    randomizedMaps = Explainers.exact(for: randomized, method: heatMapMethod)!.explain(
-                        trace: randomTrace, result: same, image: 0, predictions: predictions, targets: [.score]
-                    ).map { $0[.score]!.normalized }
+                    randomizedMaps = Explainers.exact(
+                        for: randomized, method: heatMapMethod, feature: Explainers.defaultFeature(for: randomized))!.explain(
+                            trace: randomTrace, result: same, image: 0, predictions: predictions, targets: [.score]
+                        ).map { $0[.score]!.normalized }
                 }
                 for (p, (_, g)) in pairs.enumerated() {
                     let map = maps[p]

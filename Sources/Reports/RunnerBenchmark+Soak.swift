@@ -1,3 +1,4 @@
+import DefaultModel
 import Detection
 import Engine
 import Foundation
@@ -15,11 +16,11 @@ extension RunnerBenchmark {
         public var imagesPerWorker: Int
         /// Images after which each worker's first memory reading is taken.
         public var warmUp = 50
-        /// The scenes' size in pixels (the shipped model's 320x320 by default).
+        /// The scenes' size in pixels (the synthetic-scene FCOS's 320x320 by default).
         public var height = 320
         public var width = 320
-        /// `shipped`, a torchvision builder name or a JSON model spec, as a job spec's `model.spec`.
-        public var model = "shipped"
+        /// A shipped model's name, a torchvision builder name or a JSON model spec, as a job spec's `model.spec`.
+        public var model = DefaultModel.Variant.odamTrain.rawValue
         /// The model's checkpoint; nil for the shipped model, and for other models random weights whose class bias is
         /// shifted until at least ``candidates`` predictions of the first scene score above the job's threshold (a
         /// random network scores near its prior, 0.01, everywhere and would leave ODAM nothing to do).
@@ -48,7 +49,7 @@ extension RunnerBenchmark {
         var spec = JobSpec()
         spec.model.spec = soak.model
         spec.model.weights = soak.weights
-        if soak.model != "shipped" && soak.weights == nil {
+        if DefaultModel.variant(named: soak.model) == nil && soak.weights == nil {
             let weights = scratch + "/soak-model.safetensors"
             let (shift, count) = try Self.writeRandomWeights(
                 model: soak.model, scene: folder + "/" + walk.images[0], candidates: soak.candidates,

@@ -1,3 +1,4 @@
+import DefaultModel
 import Engine
 import Foundation
 import Postgres
@@ -83,6 +84,7 @@ public struct RunnerBenchmark: Sendable {
         let folder = scratch + "/scenes/images"
         let walk = try Enqueuer.walk(folder)
         var spec = JobSpec()
+        spec.model.spec = DefaultModel.Variant.odamTrain.rawValue  // the model the scenes were made for
         spec.output.store = "file://\(scratch)/objects"
         let job = try jobs.enqueue(NewJob(name: "bench-images", spec: spec, source: folder, images: walk.images, shardSize: shardSize))
         let wall = try runProcesses(Self.workerArguments, connectionString: connectionString, logs: scratch + "/worker")

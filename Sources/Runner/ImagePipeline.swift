@@ -105,6 +105,13 @@ public struct ImagePipeline {
         let plain = scored.suppressed(by: .nms(iouThreshold: odamNMS.iouThreshold), limit: detectionsPerImage)
         var kept = timed(\.odamNMS) { usesOdamNMS ? pass.suppressed(by: .odam(odamNMS), limit: detectionsPerImage) : plain }
         kept.detections.removeAll { $0.score <= scoreThreshold }
+        // Final boxes lie inside the image. torchvision's heads clip every candidate already; TensorFlow's SSD
+        // post-processor suppresses over unclipped boxes and clips the kept ones, as here.
+        for index in kept.detections.indices {
+            var box = Array(kept.detections[index].box)
+            BoxOps.clip(&box, height: image.height, width: image.width)
+            kept.detections[index].box = Box(box)
+        }
         let keptByNMS = plain.detections.filter { $0.score > scoreThreshold }.count
         // `kept` numbers its candidates within `scored`; the maps take the forward pass's numbering.
         let predictions = kept.detections.map { eligible[$0.candidate] }

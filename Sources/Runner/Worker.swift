@@ -192,7 +192,11 @@ public final class Worker: @unchecked Sendable {
         var results: ShardResults
         let processor: ShardProcessor
         do {
-            if processors[claim.jobID] == nil { processors[claim.jobID] = try makeProcessor(job: try jobs!.job(claim.jobID)) }
+            if processors[claim.jobID] == nil {
+                let made = try makeProcessor(job: try jobs!.job(claim.jobID))
+                try jobs!.recordCategories(job: claim.jobID, classNames: made.pipeline.classNames)
+                processors[claim.jobID] = made
+            }
             processor = processors[claim.jobID]!
             results = try processor.process(claim, jobs: jobs!) {
                 if isLost(claim) { throw ShardInterruption.leaseLost }

@@ -79,7 +79,7 @@ extension Odam.Bench {
             abstract: "Milliseconds per prediction of each ODAM path (class-logit target), FCOS with random weights, and the forward time.")
 
         @OptionGroup var compute: ComputeOptions
-        @Option(help: "An FCOS builder name or JSON model spec, or 'shipped' (the shipped model with its weights).")
+        @Option(help: "An FCOS builder name or JSON model spec, or a shipped FCOS by name with its weights (fcos_synth_odamtrain).")
         var model = "fcos_resnet50_fpn"
         @Option(help: "Sizes as HxW, comma separated.") var sizes = "800x1216,512x512"
         @Option(help: "Prediction counts for the approximate (reversed-head) path alone.") var counts = "1,10,100,1000"
@@ -96,8 +96,8 @@ extension Odam.Bench {
             compute.apply()
             let parsedSizes = try parseSizes(sizes)
             var (modelName, weights): (String, String?) = (model, nil)
-            if model == "shipped" {
-                let files = try DefaultModel.files()
+            if let variant = DefaultModel.variant(named: model) {
+                let files = try DefaultModel.files(variant)
                 (modelName, weights) = (files.spec, files.weights)
             }
             func parsed(_ list: String) -> [Int] { list.split(separator: ",").compactMap { Int($0) } }

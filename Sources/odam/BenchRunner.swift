@@ -28,10 +28,11 @@ extension Odam.Bench {
         var soak: Int?
         @Option(help: "Images after which the soak run takes each worker's first memory reading.") var soakWarmUp = 50
         @Option(help: "The soak run's scene size in pixels, HxW.") var soakSize = "320x320"
-        @Option(help: "The soak run's model: shipped, a torchvision builder name or a JSON model spec.") var soakModel = "shipped"
+        @Option(help: "The soak run's model: a shipped model's name, a torchvision builder name or a JSON model spec.")
+        var soakModel = "fcos_synth_odamtrain"
         @Option(
             help:
-                "The soak model's weights; without them, a model other than the shipped one gets random weights whose class bias is shifted until --soak-candidates predictions of the first scene score above the job's threshold."
+                "The soak model's weights; without them, a model other than the shipped ones gets random weights whose class bias is shifted until --soak-candidates predictions of the first scene score above the job's threshold."
         )
         var soakWeights: String?
         @Option(help: "Candidates above the score threshold that the random weights are calibrated to.") var soakCandidates = 20

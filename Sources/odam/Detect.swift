@@ -19,8 +19,9 @@ extension Odam {
         @OptionGroup var compute: ComputeOptions
         @OptionGroup var modelOptions: ModelOptions
         @Option(help: "Keep detections scoring above this (default: the model's own threshold).") var scoreThresh: Float?
-        @Option(help: "Short side the image is resized to (default: the model's, 800).") var minSize: Int?
-        @Option(help: "Longest side after resizing (default: the model's, 1333).") var maxSize: Int?
+        @Option(help: "Short side the image is resized to (default: the model's); SSDLite's is fixed.")
+        var minSize: Int?
+        @Option(help: "Longest side after resizing (default: the model's); SSDLite's is fixed.") var maxSize: Int?
         @Option(help: "Also write the detections as a COCO results JSON file.") var cocoResults: String?
         @Option(
             help:
@@ -36,8 +37,7 @@ extension Odam {
             compute.apply()
             var (spec, weightsPath) = try modelOptions.resolved()
             if let scoreThresh { spec.scoreThreshold = scoreThresh }
-            if let minSize { spec.minSize = minSize }
-            if let maxSize { spec.maxSize = maxSize }
+            try spec.resize(minSize: minSize, maxSize: maxSize)
             let detector = try spec.load(weights: weightsPath)
             let codec = ImageCodec(maximumPixels: maxPixels, appliesExifOrientation: exifOrientation)
             if annotations != nil, cocoResults == nil { throw ValidationError("--annotations numbers --coco-results: give both") }

@@ -14,7 +14,7 @@ extension Odam.Eval {
     struct ExplainEval: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "explain",
-            abstract: "Pointing game, energy pointing game, compactness, ODI and VEA of heat maps (FCOS) on a COCO-format file.")
+            abstract: "Pointing game, energy pointing game, compactness, ODI and VEA of heat maps on a COCO-format file.")
 
         @OptionGroup var compute: ComputeOptions
         @Option(help: "COCO-format annotations (boxes; polygon or RLE masks).") var annotations: String
@@ -80,8 +80,9 @@ extension Odam.Eval {
         @Option(help: "Detections kept per image.") var detections = 100
         @Option(help: "Category (COCO id, or detector label for .odgt) the crowd metrics score; default: 'person', else 1.")
         var crowdCategory: Int?
-        @Option(help: "Short side the image is resized to (default: the model's).") var minSize: Int?
-        @Option(help: "Longest side after resizing (default: the model's).") var maxSize: Int?
+        @Option(help: "Short side the image is resized to (default: the model's); SSDLite's is fixed.")
+        var minSize: Int?
+        @Option(help: "Longest side after resizing (default: the model's); SSDLite's is fixed.") var maxSize: Int?
         @Option(help: "Evaluate the first N images only.") var limitImages: Int?
         @Option(
             help:
@@ -95,8 +96,7 @@ extension Odam.Eval {
             var (spec, weightsPath) = try modelOptions.resolved()
             if let scoreThresh { spec.scoreThreshold = scoreThresh }
             if let topk { spec.topKCandidates = topk }
-            if let minSize { spec.minSize = minSize }
-            if let maxSize { spec.maxSize = maxSize }
+            try spec.resize(minSize: minSize, maxSize: maxSize)
             let detector = try spec.load(weights: weightsPath)
             var odam = OdamNMS.defaults(for: detector)
             if let iou { odam.iouThreshold = iou }

@@ -41,7 +41,7 @@ struct ComputeOptions: ParsableArguments {
 struct ModelOptions: ParsableArguments {
     @Option(
         help:
-            "A torchvision builder name (fcos_resnet50_fpn, retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn), a JSON model spec, or a shipped model by name without --weights: ssdlite_mobilenet_v2_person (TensorFlow's SSDLite person detector, for photos), fcos_synth_odamtrain (the default) or fcos_synth_baseline."
+            "A torchvision builder name (fcos_resnet50_fpn, retinanet_resnet50_fpn, fasterrcnn_resnet50_fpn), a JSON model spec, or a shipped model by name without --weights: ssdlite_mobilenet_v2_person (TensorFlow's SSDLite person detector for photos, the default), fcos_synth_odamtrain or fcos_synth_baseline (FCOS trained on odam's synthetic scenes, with and without Odam-Train)."
     )
     var model: String?
 

@@ -72,11 +72,18 @@ struct DetectCommandTests {
             #expect(!line.contains("nan") && (try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "\(line)")
         }
         let sample = Self.repository.appendingPathComponent("Tests/SampleImages/astronaut.png").path
-        for option in ["--min-size", "--max-size"] {
-            let zero = try Self.run(["detect", option, "0", sample])
-            #expect(zero.status == 1 && zero.stderr.contains("must both be at least 1 pixel"), "\(zero.stderr)")
-            #expect(!zero.stderr.contains("Usage") && !zero.stdout.contains("nan"), "\(zero.stderr)")
+        // The default person detector's square input, and FCOS's two limits.
+        for (model, cause) in [
+            ([], "ssdlite runs at its fixed 300x300 input"), (["--model", "fcos_synth_odamtrain"], "must both be at least 1 pixel"),
+        ] {
+            for option in ["--min-size", "--max-size"] {
+                let zero = try Self.run(["detect"] + model + [option, "0", sample])
+                #expect(zero.status == 1 && zero.stderr.contains(cause), "\(zero.stderr)")
+                #expect(!zero.stderr.contains("Usage") && !zero.stdout.contains("nan"), "\(zero.stderr)")
+            }
         }
+        let same = try Self.run(["detect", "--min-size", "300", sample])
+        #expect(same.status == 0 && same.stdout.contains("\"label_name\":\"person\""), "its own size is accepted: \(same.stderr)")
         let missing = try Self.run(["detect", "--model", "fcos_resnet50_fpn", "--weights", "/nonexistent/w.pth", sample])
         #expect(missing.status == 1 && missing.stderr.contains("/nonexistent/w.pth") && !missing.stderr.contains("Usage"))
     }

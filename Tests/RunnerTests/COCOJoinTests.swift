@@ -39,8 +39,13 @@ struct COCOJoinTests {
         let annotationFile = folder + "/dataset/annotations.json"
         try JSONSerialization.data(withJSONObject: groundTruth).write(to: URL(fileURLWithPath: annotationFile))
 
+        // Synthetic scenes: the FCOS trained on them, by name.
+        try "model:\n  spec: fcos_synth_odamtrain\n".write(toFile: folder + "/job.yaml", atomically: true, encoding: .utf8)
         let run = try OdamBinary.run(
-            ["run", "dataset/images", "--workers", "1", "--no-report", "--migrations", Repository.migrations], in: folder)
+            [
+                "run", "dataset/images", "--job", "job.yaml", "--workers", "1", "--no-report", "--migrations",
+                Repository.migrations,
+            ], in: folder)
         #expect(run.status == 0 && run.output.contains("4 images ok"), "\(run.output)")
         let joined = try OdamBinary.run(
             ["results", "1", "--format", "coco", "--annotations", annotationFile, "--out", folder + "/joined.json"], in: folder)
@@ -79,7 +84,7 @@ struct COCOJoinTests {
         // odam detect numbers its COCO results the same way.
         let detected = try OdamBinary.run(
             [
-                "detect", "--coco-results", folder + "/detected.json", "--annotations", annotationFile,
+                "detect", "--model", "fcos_synth_odamtrain", "--coco-results", folder + "/detected.json", "--annotations", annotationFile,
                 folder + "/dataset/images/set-a/street corner one.png", folder + "/dataset/images/set-b/street corner two.png",
             ], in: folder)
         #expect(detected.status == 0, "\(detected.output)")

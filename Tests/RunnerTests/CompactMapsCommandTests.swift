@@ -27,7 +27,7 @@ struct CompactMapsCommandTests {
     }
 
     @Test func storedMapsAreCompactAndRebuildWhatExplainWrites() throws {
-        let photos = ["astronaut.png", "rocket.jpg"]
+        let photos = ["astronaut.png", "camera.png"]
         let scratch = try RunFolder("compact-maps", photos: photos)
         defer { scratch.remove() }
         let folder = scratch.path
@@ -93,7 +93,7 @@ struct CompactMapsCommandTests {
                 "\(worst) of \(raw.max() ?? 0); \(fromPython.values.count) values, first \(fromPython.values.prefix(3)) against \(raw.prefix(3))"
             )
         }
-        #expect(compared >= 4, "detections kept by the run and explained by odam explain: \(compared)")
+        #expect(compared >= 2, "detections kept by the run and explained by odam explain: \(compared)")
 
         // `odam maps show` by object key (found through the database) and by file, with a PNG.
         let byKey = try OdamBinary.run(["maps", "show", "job1/1-astronaut.png/maps.safetensors"], in: folder)

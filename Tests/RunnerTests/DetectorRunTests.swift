@@ -1,3 +1,4 @@
+import DefaultModel
 import Foundation
 import Postgres
 import ServiceTestSupport
@@ -5,7 +6,7 @@ import TestSupport
 import Testing
 
 /// `odam enqueue`, a coordinator and a worker process on each detector odam loads (the small random-weight models of
-/// the detector goldens, and the shipped FCOS), with exact maps: detections, Odam-NMS's decisions and the per-level
+/// the detector goldens, and the shipped person detector and FCOS), with exact maps: detections, Odam-NMS's decisions and the per-level
 /// agreement of the maps with plain autograd land in SQL.
 @Suite(.serialized)
 struct DetectorRunTests {
@@ -13,7 +14,10 @@ struct DetectorRunTests {
         Repository.path("Tests/DetectionTests/Fixtures/\(name)")
     }
 
-    @Test(arguments: ["shipped", "fcos_small", "retinanet_small", "retinanet_v2_small", "fasterrcnn_small", "fasterrcnn_v2_small"])
+    @Test(arguments: [
+        "ssdlite_mobilenet_v2_person", "fcos_synth_odamtrain", "fcos_small", "retinanet_small", "retinanet_v2_small", "fasterrcnn_small",
+        "fasterrcnn_v2_small",
+    ])
     func eachDetectorRunsWithExactMapsAndTheirAgreementInSQL(model: String) throws {
         let cluster = try RunnerCluster(name: "detector_\(model)")
         defer { try? FileManager.default.removeItem(atPath: cluster.root) }
@@ -23,12 +27,13 @@ struct DetectorRunTests {
             try FileManager.default.copyItem(atPath: sampleImagePath(name), toPath: images + "/" + name)
         }
         let modelLines =
-            model == "shipped"
-            ? "model:\n  spec: shipped\n"
+            DefaultModel.Variant(rawValue: model) != nil
+            ? "model:\n  spec: \(model)\n"
             : "model:\n  spec: \(Self.fixture(model)).json\n  weights: \(Self.fixture(model)).pth\n"
         // The random-weight models score many cells alike; their thresholds leave a few dozen candidates per image.
         let threshold = [
-            "shipped": "0.3", "fcos_small": "0.556", "retinanet_small": "0.675", "retinanet_v2_small": "0.95", "fasterrcnn_small": "0.61",
+            "ssdlite_mobilenet_v2_person": "0.3", "fcos_synth_odamtrain": "0.3", "fcos_small": "0.556", "retinanet_small": "0.675",
+            "retinanet_v2_small": "0.95", "fasterrcnn_small": "0.61",
             "fasterrcnn_v2_small": "0.701",
         ][model]!
         try """
@@ -48,6 +53,10 @@ struct DetectorRunTests {
             try db.query("SELECT count(*) FROM image_results WHERE status = 'ok' AND map_path = 'exact'").rows == [["2"]], "\(statuses)")
         let detections = Int(try db.query("SELECT count(*) FROM detections").rows[0][0]!)!
         #expect(detections > 0, "no detection recorded")
+        // The job's classes as its model names them (the small random-weight models name none).
+        let categories = try db.query("SELECT label, name FROM categories ORDER BY label").rows.map { "\($0[0]!) \($0[1]!)" }
+        let named = ["ssdlite_mobilenet_v2_person": ["1 person"], "fcos_synth_odamtrain": ["1 person", "2 car", "3 sign"]]
+        #expect(categories == named[model] ?? [], "\(model): \(categories)")
         // Every image's maps were checked on every level they were made on, nothing fell below r 0.999.
         let agreement = try db.query(
             "SELECT stage, count(*), min(min_r), bool_or(recomputed), sum(sampled) FROM map_agreement GROUP BY stage ORDER BY stage"

@@ -43,6 +43,8 @@ struct DistributedRunTests {
         try bucket.createBucket()
         try """
         name: e2e
+        model:
+          spec: fcos_synth_odamtrain
         output:
           store: s3://odam-e2e/runs
           endpoint: \(SeaweedServer.shared().endpoint)
@@ -99,7 +101,7 @@ struct DistributedRunTests {
         for path in ["photos/chelsea.png", "synthetic/images/000012.png"] {
             try Self.expectBestDetectionEqualsOdamDetect(db, folder: folder, path: path, scratch: cluster.root)
         }
-        let files = try DefaultModel.files()
+        let files = try DefaultModel.files(.odamTrain)
         let detector = try ModelSpec.resolve(files.spec).load(weights: files.weights) as! FCOS
         var spec = JobSpec()
         spec.output.upload.overlays = true
@@ -125,7 +127,9 @@ struct DistributedRunTests {
     /// candidate, so the two pipelines agree on it).
     static func expectBestDetectionEqualsOdamDetect(_ db: PostgresConnection, folder: String, path: String, scratch: String) throws {
         let out = scratch + "/detect-\(abs(path.hashValue)).jsonl"
-        #expect(try ChildProcess([RunnerCluster.odam, "detect", folder + "/" + path], output: out).wait() == 0)
+        #expect(
+            try ChildProcess([RunnerCluster.odam, "detect", "--model", "fcos_synth_odamtrain", folder + "/" + path], output: out).wait()
+                == 0)
         let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("{") }
         let detections = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
         let best = try #require(detections.max { ($0["score"] as! Double) < ($1["score"] as! Double) })
@@ -148,7 +152,7 @@ struct DistributedRunTests {
         let images = cluster.root + "/data/synthetic/images"
         let models = try SeaweedServer.shared().store(bucket: "odam-models")
         try models.createBucket()
-        let files = try DefaultModel.files()
+        let files = try DefaultModel.files(.odamTrain)
         let weights = [UInt8](try Data(contentsOf: URL(fileURLWithPath: files.weights)))
         try models.put("shipped.safetensors", bytes: weights, contentType: "application/octet-stream")
         try SeaweedServer.shared().store(bucket: "odam-sources").createBucket()
@@ -165,7 +169,7 @@ struct DistributedRunTests {
         """.write(toFile: cluster.root + "/staged.yaml", atomically: true, encoding: .utf8)
         try cluster.enqueue(images, arguments: ["--job", cluster.root + "/staged.yaml"])
         let server = try StaticHTTPServer(port: UInt16(try freeLoopbackPorts(1, range: 40_000..<50_000)[0]), root: images)
-        try "output:\n  store: file://\(cluster.root)/objects\n".write(
+        try "model:\n  spec: fcos_synth_odamtrain\noutput:\n  store: file://\(cluster.root)/objects\n".write(
             toFile: cluster.root + "/http.yaml", atomically: true, encoding: .utf8)
         try cluster.enqueue(images, arguments: ["--job", cluster.root + "/http.yaml", "--source-url", server.url])
         let db = try cluster.connect()

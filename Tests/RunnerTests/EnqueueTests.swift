@@ -1,3 +1,4 @@
+import Detection
 import Files
 import Foundation
 import Postgres
@@ -81,5 +82,21 @@ struct EnqueueTests {
         #expect(note?.channel == JobStore.workChannel && note?.payload == String(job))
         let progress = try db.query("SELECT shards_waiting, images_done FROM job_progress WHERE job_id = $1", [String(job)]).rows
         #expect(progress == [["5", "0"]])
+    }
+
+    /// A job's categories: COCO's 80 named classes of a 91-label head (no background, no "N/A" gap), recorded once
+    /// however many workers record them; names with quotes stay intact.
+    @Test func categoriesRecordTheNamedClassesOnce() throws {
+        let db = try freshTestDatabase("categories_test")
+        let jobs = JobStore(db)
+        let coco = try jobs.enqueue(NewJob(name: "coco", spec: JobSpec(), source: "/d", images: ["a.png"], shardSize: 1))
+        let other = try jobs.enqueue(NewJob(name: "other", spec: JobSpec(), source: "/d", images: ["a.png"], shardSize: 1))
+        for _ in 0..<2 { try jobs.recordCategories(job: coco, classNames: ClassNames(names: ClassNames.coco)) }
+        try jobs.recordCategories(job: other, classNames: ClassNames(names: ["__background__", "it's \"odd\"; --", "N/A", "car"]))
+        try jobs.recordCategories(job: other, classNames: ClassNames(names: []))
+        let rows = try db.query("SELECT job_id, label, name FROM categories ORDER BY job_id, label").rows
+        let cocoRows = rows.filter { $0[0] == String(coco) }
+        #expect(cocoRows.count == 80 && cocoRows.first?[1...] == ["1", "person"] && cocoRows.last?[1...] == ["90", "toothbrush"])
+        #expect(rows.filter { $0[0] == String(other) }.map { [$0[1]!, $0[2]!] } == [["1", "it's \"odd\"; --"], ["3", "car"]])
     }
 }

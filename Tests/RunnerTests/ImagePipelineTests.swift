@@ -11,10 +11,10 @@ import Testing
 import Vision
 import WeightsIO
 
-/// One synthetic crowd scene through the worker's steps with the shipped model.
+/// One synthetic crowd scene through the worker's steps with the shipped synthetic-scene FCOS.
 struct ImagePipelineTests {
     @Test func detectsExplainsAndWritesOneMapsFile() throws {
-        let files = try DefaultModel.files()
+        let files = try DefaultModel.files(.odamTrain)
         let detector = try ModelSpec.resolve(files.spec).load(weights: files.weights) as! FCOS
         let scene = SceneGenerator().scene(index: 2, seed: 9)
         let output = try ImagePipeline(detector: detector).process(scene.image)

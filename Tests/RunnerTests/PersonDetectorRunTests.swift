@@ -28,6 +28,9 @@ struct PersonDetectorRunTests {
         for (row, score) in zip(fields, expected) {
             #expect(abs((Float(row.last ?? "") ?? -1) - score) < 1e-4, "\(row) against TensorFlow's \(score)")
         }
+        let categories = try OdamBinary.run(
+            ["sql", "-At", "-F", ",", "-c", "SELECT job_id, label, name FROM categories ORDER BY label"], in: folder)
+        #expect(categories.stdout.split(separator: "\n") == ["1,1,person"], "the job's classes: \(categories.output)")
 
         let detect = try OdamBinary.run(["detect", "--model", "ssdlite_mobilenet_v2_person", "photos/camera.png"], in: folder)
         let line = try #require(

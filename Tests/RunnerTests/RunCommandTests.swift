@@ -25,7 +25,7 @@ struct RunCommandTests {
     }
 
     @Test func theMainJobRunsOnTheEmbeddedDefaults() throws {
-        let scratch = try RunFolder("run", photos: ["chelsea.png", "rocket.jpg", "coffee.png"])
+        let scratch = try RunFolder("run", photos: ["astronaut.png", "camera.png", "chelsea.png"])
         defer { scratch.remove() }
         let folder = scratch.path
         try Data("not a png".utf8).write(to: URL(fileURLWithPath: folder + "/photos/broken.png"))

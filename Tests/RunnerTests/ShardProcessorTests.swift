@@ -11,7 +11,7 @@ import TestSupport
 import Testing
 import Vision
 
-/// Enqueue, claim, process and commit a shard with the shipped model, a real PostgreSQL and a local store; bad files
+/// Enqueue, claim, process and commit a shard with the shipped synthetic-scene FCOS, a real PostgreSQL and a local store; bad files
 /// become failed rows and the shard goes on; a fenced-out worker's results never land.
 struct ShardProcessorTests {
     @Test func processesAShardAndRecordsEverythingOnce() throws {
@@ -25,7 +25,7 @@ struct ShardProcessorTests {
         let walk = try Enqueuer.walk(root + "/data/images")
         #expect(walk.images.count == 5)
         let job = try jobs.enqueue(NewJob(name: "t", spec: JobSpec(), source: root + "/data/images", images: walk.images, shardSize: 5))
-        let files = try DefaultModel.files()
+        let files = try DefaultModel.files(.odamTrain)
         let detector = try ModelSpec.resolve(files.spec).load(weights: files.weights) as! FCOS
         let store = try FileStore(root: root + "/objects")
         let processor = ShardProcessor(

@@ -1,3 +1,4 @@
+import Detection
 import Foundation
 import Postgres
 
@@ -143,5 +144,23 @@ extension JobStore {
             "SELECT count(*) AS completed FROM shards WHERE job_id = \(job) AND state = 'completed'",
             purpose: "counting job \(job)'s completed shards"
         ).records[0].decode("completed")
+    }
+}
+
+extension JobStore {
+    /// Records what job `job`'s labels mean (idempotent: every worker that loads the job's model may call it). The
+    /// background and torchvision's "N/A" gaps are left out; a model that names no classes records none.
+    public func recordCategories(job: Int, classNames: ClassNames) throws {
+        let named = classNames.names.enumerated().filter { !ClassNames.unnamed.contains($0.element) }
+        guard !named.isEmpty else { return }
+        let json = String(
+            decoding: try JSONSerialization.data(
+                withJSONObject: Dictionary(uniqueKeysWithValues: named.map { (String($0.offset), $0.element) })),
+            as: UTF8.self)
+        _ = try connection.query(
+            """
+            INSERT INTO categories (job_id, label, name) SELECT \(job)::bigint, e.key::int, e.value
+            FROM jsonb_each_text(\(json)::jsonb) e ON CONFLICT DO NOTHING
+            """, purpose: "recording the categories of job \(job)")
     }
 }
