@@ -5,7 +5,11 @@ Usage: python3 Tools/bench_detect_torch.py [--odam .build/release/odam] [--threa
          [--models fcos_resnet50_fpn,...] [--sizes 800x1216,512x512]
 As perf-anchors.md: random weights (weights=None, weights_backbone=None), eval mode, torch.inference_mode,
 min_size/max_size set to the image's sides so the network runs at exactly HxW, PyTorch with the "tuned malloc"
-settings (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=64 GiB), both with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset.
+settings (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=64 GiB).
+Both sides get the caller's environment. Run the whole command with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
+(`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...`) where OpenBLAS recognizes the CPU and picks its AVX-512 kernels,
+or with OPENBLAS_CORETYPE=SkylakeX where it does not (this machine's virtual CPU reads as Prescott, about 2x slower
+GEMMs); odam prints the kernels it got.
 Peak memory: the peak RSS of a fresh process per model and size.
 """
 import argparse
@@ -49,7 +53,7 @@ def main():
         name, h, w = args.torch_one
         print(json.dumps(torch_one(name, int(h), int(w), args.threads, args.runs)))
         return
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env = dict(os.environ)  # OpenBLAS settings as the caller gives them (see the docstring)
     tuned = dict(env, MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="68719476736")
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     print(f"{'model':26}{'size':10}{'odam s':>9}{'torch s':>9}{'odam/torch':>11}{'odam RSS GiB':>14}{'torch RSS GiB':>15}")

@@ -8,7 +8,11 @@ FPN maps (retain_grad), a head hook the raw class logits; prediction i is the cl
 golden-ratio cell of level i mod 5 (N=1: the centre of P3). Per prediction: one torch.autograd.grad with respect
 to the prediction's own level ("seq-level") or to all five levels ("seq", one backward per prediction), then the map
 ReLU(Σ g·A). The grad-enabled forward is paid once per image and not counted; odam's exact path counts its
-per-level recorded head pass. Tuned malloc settings; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset on both sides.
+per-level recorded head pass. Tuned malloc settings.
+Both sides get the caller's environment. Run the whole command with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
+(`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...`) where OpenBLAS recognizes the CPU and picks its AVX-512 kernels,
+or with OPENBLAS_CORETYPE=SkylakeX where it does not (this machine's virtual CPU reads as Prescott, about 2x slower
+GEMMs); odam prints the kernels it got.
 """
 import argparse
 import json
@@ -74,7 +78,7 @@ def main():
     if args.torch_side:
         print(json.dumps(torch_side(int(args.torch_side[0]), int(args.torch_side[1]), counts, args.threads, args.runs)))
         return
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env = dict(os.environ)  # OpenBLAS settings as the caller gives them (see the docstring)
     tuned = dict(env, MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="68719476736")
     print(f"{'size':10}{'N':>6}{'odam exact ms':>15}{'torch seq ms':>14}{'torch seq-level ms':>20}{'odam/seq':>10}{'odam/seq-level':>16}{'odam approx ms':>16}")
     for size in args.sizes.split(","):

@@ -2,8 +2,11 @@
 """Times `odam bench ops` and the same GEMM and convolutions in PyTorch, in one run, and prints the ratios.
 
 Usage: python3 Tools/bench_ops_torch.py [--odam .build/release/odam] [--threads 2] [--runs 7]
-Both sides run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (OpenBLAS then picks its AVX-512 kernels) and
-PyTorch with the "tuned malloc" settings of perf-anchors.md (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=64 GiB).
+Both sides get the caller's environment. Run the whole command with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
+(`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...`) where OpenBLAS recognizes the CPU and picks its AVX-512 kernels,
+or with OPENBLAS_CORETYPE=SkylakeX where it does not (this machine's virtual CPU reads as Prescott, about 2x slower
+GEMMs); odam prints the kernels it got.
+PyTorch runs with the "tuned malloc" settings of perf-anchors.md (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=64 GiB).
 """
 import argparse
 import json
@@ -70,7 +73,7 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--torch-only", action="store_true")
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env = dict(os.environ)  # OpenBLAS settings as the caller gives them (see the docstring)
     if args.torch_only:
         print(json.dumps({f"{k[0]}|{k[1]}": v for k, v in torch_rows(args.threads, args.runs).items()}))
         return

@@ -9,7 +9,11 @@ The architecture both sides train: FCOS on a ResNet-18 body at width 16 with bat
 (GroupNorm towers) and loss, 4 classes; SGD with momentum 0.9 and weight decay 1e-4; one batch of `--batch` images
 of `--size`x`--size` prepared beforehand (random pixels and 5 boxes per image on the PyTorch side, synthetic scenes on
 odam's; the loss's assignment is a negligible share of a step). PyTorch runs with the "tuned malloc" settings of
-perf-anchors.md; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for both.
+perf-anchors.md.
+Both sides get the caller's environment. Run the whole command with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
+(`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...`) where OpenBLAS recognizes the CPU and picks its AVX-512 kernels,
+or with OPENBLAS_CORETYPE=SkylakeX where it does not (this machine's virtual CPU reads as Prescott, about 2x slower
+GEMMs); odam prints the kernels it got.
 """
 import argparse
 import json
@@ -85,7 +89,7 @@ def main():
     if args.torch_only:
         print(json.dumps({"median": torch_side(args.threads, args.iterations, args.batch, args.size)}))
         return
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env = dict(os.environ)  # OpenBLAS settings as the caller gives them (see the docstring)
     tuned = dict(env, MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="68719476736")
     # Rounds alternate odam and PyTorch, so that a slow spell of the machine falls on both; medians are reported.
     odam_rounds, torch_rounds = [], []

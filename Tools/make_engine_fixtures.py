@@ -119,6 +119,12 @@ conv_specs = [
     ("conv_dilated", (1, 3, 12, 10), (2, 3, 3, 3), dict(stride=1, padding=2, dilation=2, groups=1), True),
     ("conv_groups", (2, 6, 7, 8), (4, 3, 3, 3), dict(stride=1, padding=1, dilation=1, groups=2), True),
     ("conv_depthwise", (1, 4, 7, 8), (4, 1, 3, 3), dict(stride=1, padding=1, dilation=1, groups=4), False),
+    # Depthwise 3x3 at stride 1 and 2, padded and not, odd and even sides (odam's row kernel), and a 5x5 (its sweep).
+    ("conv_depthwise_s2", (1, 6, 9, 8), (6, 1, 3, 3), dict(stride=2, padding=1, dilation=1, groups=6), True),
+    ("conv_depthwise_s2_pad0", (2, 5, 10, 11), (5, 1, 3, 3), dict(stride=2, padding=0, dilation=1, groups=5), False),
+    ("conv_depthwise_pad0", (1, 3, 6, 9), (3, 1, 3, 3), dict(stride=1, padding=0, dilation=1, groups=3), False),
+    ("conv_depthwise_rect", (1, 4, 5, 12), (4, 1, 3, 3), dict(stride=2, padding=(0, 1), dilation=1, groups=4), False),
+    ("conv_depthwise_5x5", (1, 4, 9, 7), (4, 1, 5, 5), dict(stride=1, padding=2, dilation=1, groups=4), False),
     ("conv_1x1", (2, 8, 5, 6), (12, 8, 1, 1), dict(stride=1, padding=0, dilation=1, groups=1), True),
     ("conv_1x1_s2", (1, 8, 9, 7), (5, 8, 1, 1), dict(stride=2, padding=0, dilation=1, groups=1), False),
     ("conv_7x7_s2", (1, 3, 21, 19), (4, 3, 7, 7), dict(stride=2, padding=3, dilation=1, groups=1), True),

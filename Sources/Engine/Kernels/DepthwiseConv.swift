@@ -10,6 +10,10 @@ package enum DepthwiseConv {
     package static func forward(
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
+        if rowKernelApplies(to: g) {
+            forward3x3(input: input, weight: weight, output: output, g)
+            return
+        }
         sweep(inputSide: UnsafeMutablePointer(mutating: input), outputSide: output, weight: weight, g, backward: false)
     }
 
@@ -18,6 +22,10 @@ package enum DepthwiseConv {
     package static func backwardInput(
         gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
+        if rowKernelApplies(to: g), g.strideX == 1, g.padY <= 2, g.padX <= 2 {
+            backwardInput3x3(gradOutput: gradOutput, weight: weight, gradInput: gradInput, g)
+            return
+        }
         sweep(inputSide: gradInput, outputSide: UnsafeMutablePointer(mutating: gradOutput), weight: weight, g, backward: true)
     }
 
