@@ -121,6 +121,10 @@ public enum ExplainBenchmark {
         /// The median and highest estimate of the maps with r ≥ 0.999.
         public var medianEstimateAtLeast0999: Float?
         public var highestEstimateAtLeast0999: Float?
+        /// What the runner's approximate path (``VerifiedExplainer``: the limit, then the level's samples) makes of
+        /// these maps: the lowest r of what it returns against exact maps, and whether it recomputed the level.
+        public var runnerMinR: Float
+        public var runnerRecomputed: Bool
     }
 
     /// The cost of exact-equivalent maps as the runner makes them (``DetectorMaps``: maps, per-level checks against
@@ -146,6 +150,8 @@ public enum ExplainBenchmark {
             let (approximate, errors) = FCOSReversedHead(detector: detector).explainEstimatingError(
                 trace: trace, result: chosen, predictions: predictions, targets: [.logit])
             let exact = FCOSExplainer(detector: detector).explain(trace: trace, result: chosen, predictions: predictions, targets: [.logit])
+            let runner = VerifiedExplainer(primary: FCOSReversedHead(detector: detector), reference: FCOSExplainer(detector: detector))
+                .explain(trace: trace, result: chosen, predictions: predictions, targets: [.logit])
             for level in trace.pyramid.indices {
                 let members = predictions.filter { chosen.candidates[$0].level == level }
                 let pairs: [(r: Float, e: Float)] = members.map { member in
@@ -165,7 +171,10 @@ public enum ExplainBenchmark {
                         atLeast099: Double(r.filter { $0 >= 0.99 }.count) / Double(r.count),
                         keptShare: Double(kept.count) / Double(r.count), keptMinR: kept.map { $0.r }.min() ?? 1,
                         lowestEstimateBelow0999: pairs.filter { $0.r < 0.999 }.map { $0.e }.min(),
-                        medianEstimateAtLeast0999: good.isEmpty ? nil : good[good.count / 2], highestEstimateAtLeast0999: good.last))
+                        medianEstimateAtLeast0999: good.isEmpty ? nil : good[good.count / 2], highestEstimateAtLeast0999: good.last,
+                        runnerMinR: members.map { VerifiedExplainer.pearson(runner.maps[$0][.logit]!.raw, exact[$0][.logit]!.raw) }.min()
+                            ?? 1,
+                        runnerRecomputed: runner.agreement.first { $0.level == level }?.recomputed ?? false))
             }
         }
         return rows
@@ -204,7 +213,8 @@ public enum ExplainBenchmark {
     public static func agreementTable(_ rows: [LevelAgreementRow]) -> String {
         var lines = [
             pad("size", 10) + pad("level", 7) + pad("grid", 9) + pad("maps", 6) + pad("min r", 9) + pad("median r", 10) + pad("r≥0.999", 9)
-                + "r≥0.99"
+                + pad("r≥0.99", 8) + pad("under the limit", 18) + pad("their min r", 13) + pad("estimates r≥0.999 (median, max)", 34)
+                + pad("lowest estimate r<0.999", 25) + "runner's maps: min r, level recomputed"
         ]
         for row in rows {
             lines.append(
@@ -216,7 +226,8 @@ public enum ExplainBenchmark {
                     + pad(
                         (row.medianEstimateAtLeast0999.map { fixed(Double($0), 4) } ?? "-") + ", "
                             + (row.highestEstimateAtLeast0999.map { fixed(Double($0), 4) } ?? "-"), 34)
-                    + (row.lowestEstimateBelow0999.map { fixed(Double($0), 4) } ?? "-"))
+                    + pad(row.lowestEstimateBelow0999.map { fixed(Double($0), 4) } ?? "-", 25)
+                    + fixed(Double(row.runnerMinR), 4) + (row.runnerRecomputed ? ", recomputed" : ", kept"))
         }
         return lines.joined(separator: "\n")
     }

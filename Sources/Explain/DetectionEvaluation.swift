@@ -73,9 +73,9 @@ public struct DetectionEvaluation {
     }
 
     /// Runs `detector` on every image and scores each method. Odam-NMS's candidate maps come from `mapPath`
-    /// (``DetectorMaps``: exact by default, for any of odam's detectors).
+    /// (``DetectorMaps``: `auto` by default, exact or verified for any of odam's detectors).
     public func run(
-        detector: any Detector, groundTruth: GroundTruth, imageDirectory: String, methods: [SuppressionMethod], mapPath: MapPath = .exact
+        detector: any Detector, groundTruth: GroundTruth, imageDirectory: String, methods: [SuppressionMethod], mapPath: MapPath = .auto
     ) throws -> Report {
         let needsMaps = methods.contains { if case .odam = $0 { true } else { false } }
         let mapMaker = needsMaps ? try DetectorMaps(detector: detector, path: mapPath) : nil

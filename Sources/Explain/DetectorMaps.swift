@@ -8,6 +8,10 @@ public enum MapPath: String, Sendable, Codable, CaseIterable {
     /// FCOS only: the reversed head on 11x11 windows with GroupNorm's statistics frozen, checked per level against
     /// exact samples, and a level that falls below r 0.999 recomputed exactly (``VerifiedExplainer``).
     case approximate
+    /// The runner's default: for FCOS the approximate path, which keeps the reversed head only on levels whose error
+    /// estimates are under its limit (large levels of wide models, where exact maps cost most and the approximation
+    /// is closest) and computes the rest exactly; for the other detectors the exact path.
+    case auto
 }
 
 /// The maps of one detector's predictions on a map path, each level checked against plain autograd on the same
@@ -15,6 +19,8 @@ public enum MapPath: String, Sendable, Codable, CaseIterable {
 public struct DetectorMaps {
     public let detector: any Detector
     public let path: MapPath
+    /// The path the maps are made on: `path`, except that `auto` is `exact` for detectors other than FCOS.
+    public var effectivePath: MapPath { path == .auto && !(detector is FCOS) ? .exact : path }
     /// Predictions per level recomputed one seed at a time and compared (see ``VerifiedExplainer``).
     public let samplesPerLevel: Int
     let candidateExplainer: VerifiedExplainer
@@ -35,23 +41,26 @@ public struct DetectorMaps {
             let batchedLevel = Explainers.exact(for: detector, feature: finalFeature),
             let singleLevel = Explainers.exact(for: detector, feature: finalFeature, seedsPerPass: 1)
         else { throw ModelError("\(type(of: detector)) has no exact ODAM explainer") }
-        switch path {
+        switch path == .auto ? (detector is FCOS ? MapPath.approximate : .exact) : path {
         case .exact:
             candidateExplainer = VerifiedExplainer(primary: batched, reference: single, samplesPerLevel: samplesPerLevel)
             finalExplainer = VerifiedExplainer(primary: batchedLevel, reference: singleLevel, samplesPerLevel: samplesPerLevel)
-        case .approximate:
+        case .approximate, .auto:
             guard let fcos = detector as? FCOS else {
                 throw ModelError("the approximate map path is FCOS's reversed head; use the exact path for \(type(of: detector))")
             }
             let head = FCOSReversedHead(detector: fcos)
-            candidateExplainer = VerifiedExplainer(primary: head, reference: batched, samplesPerLevel: samplesPerLevel)
-            finalExplainer = VerifiedExplainer(primary: head, reference: batchedLevel, samplesPerLevel: samplesPerLevel)
+            var candidates = VerifiedExplainer(primary: head, reference: batched, samplesPerLevel: samplesPerLevel)
+            var finals = VerifiedExplainer(primary: head, reference: batchedLevel, samplesPerLevel: samplesPerLevel)
+            // The maps the batched exact path makes are checked against plain autograd, as on the exact path.
+            (candidates.exactChecker, finals.exactChecker) = (single, singleLevel)
+            (candidateExplainer, finalExplainer) = (candidates, finals)
         }
     }
 
     /// Whether the forward pass must keep FCOS's tower layers (the approximate path reads them).
     /// What the forward pass must keep for these maps (the reversed head reads FCOS's tower layers).
-    public var traceExtras: ForwardTrace.Extra { path == .approximate ? .towerLayers : [] }
+    public var traceExtras: ForwardTrace.Extra { effectivePath == .exact ? [] : .towerLayers }
 
     /// The grid Odam-NMS compares maps on: input/16 for one-stage detectors (the official FCOS `H_in // 16`), input/8
     /// for Faster R-CNN (the official code uses its stride-8 level at test time).

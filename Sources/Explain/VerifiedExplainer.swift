@@ -10,12 +10,23 @@ public struct VerifiedExplainer {
     public var primary: any PredictionExplainer
     /// The exact computation the samples are checked against (and a failing level recomputed with).
     public var reference: any PredictionExplainer
+    /// Behind FCOS's reversed head: plain autograd (one seed per backward pass) that samples of the maps the reference
+    /// (the batched exact path) made are checked against, as the exact path's are; nil leaves them unchecked.
+    public var exactChecker: (any PredictionExplainer)?
     /// Predictions recomputed per level (spread over the level's predictions by position, first and last included).
     public var samplesPerLevel: Int
+    /// Behind FCOS's reversed head: the predictions of each level with the highest error estimates, checked as well,
+    /// so that the maps the estimate ranks worst are among those compared with the reference.
+    public var highestEstimateSamples = 2
+    /// Behind FCOS's reversed head: predictions of each level whose estimates are taken first; a level where one of
+    /// them exceeds ``errorLimit`` is computed by the reference outright (its estimates vary little within a level,
+    /// so the reversed head's pass and the samples would be spent on maps that end up exact anyway).
+    public var probesPerLevel = 2
     /// The lowest Pearson r between a sampled map and its reference that a level may show.
     public var threshold: Float
     /// For FCOS's reversed head: a prediction whose dropped GroupNorm terms (``FCOSReversedHead/explainEstimatingError``)
-    /// exceed this share of the kept gradient, for any target, is computed by the reference instead.
+    /// exceed this share of the kept gradient, for any target, is computed by the reference up front; the others stand
+    /// if their level's samples (spread, and the highest estimates) agree with the reference.
     public var errorLimit: Float = FCOSReversedHead.defaultErrorLimit
 
     public init(primary: any PredictionExplainer, reference: any PredictionExplainer, samplesPerLevel: Int = 2, threshold: Float = 0.999) {
@@ -54,11 +65,29 @@ public struct VerifiedExplainer {
         // Positions whose maps are exact already; the reversed head is the only approximate primary.
         var computedExactly = Set<Int>()
         let primaryIsExact = !(primary is FCOSReversedHead)
+        // Each prediction's largest error estimate over its targets (the reversed head's only).
+        var estimates: [Float] = []
         if let head = primary as? FCOSReversedHead {
+            // NaN (no estimate) stays NaN, so that the limit flags it.
+            func largest(_ errors: [ExplanationTarget: Float]) -> Float {
+                errors.values.reduce(Float(0)) { $0.isNaN || $1.isNaN ? .nan : max($0, $1) }
+            }
+            let levels = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
+            let probes = levels.values.flatMap { Self.spread($0, count: probesPerLevel) }
+            let probed = head.explainEstimatingError(
+                trace: trace, result: result, image: image, predictions: probes.map { predictions[$0] }, targets: targets
+            ).errors.map(largest)
+            let exactLevels = Set(zip(probes, probed).filter { !($1 <= errorLimit) }.map { result.candidates[predictions[$0.0]].level })
+            let windowed = predictions.indices.filter { !exactLevels.contains(result.candidates[predictions[$0]].level) }
             let estimated = head.explainEstimatingError(
-                trace: trace, result: result, image: image, predictions: predictions, targets: targets)
-            maps = estimated.maps
-            let flagged = predictions.indices.filter { i in estimated.errors[i].values.contains { !($0 <= errorLimit) } }
+                trace: trace, result: result, image: image, predictions: windowed.map { predictions[$0] }, targets: targets)
+            maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
+            estimates = [Float](repeating: .infinity, count: predictions.count)
+            for (position, i) in windowed.enumerated() {
+                maps[i] = estimated.maps[position]
+                estimates[i] = largest(estimated.errors[position])
+            }
+            let flagged = predictions.indices.filter { !(estimates[$0] <= errorLimit) }
             if !flagged.isEmpty {
                 let exact = reference.explain(
                     trace: trace, result: result, image: image, predictions: flagged.map { predictions[$0] }, targets: targets)
@@ -69,37 +98,51 @@ public struct VerifiedExplainer {
             maps = primary.explain(trace: trace, result: result, image: image, predictions: predictions, targets: targets)
         }
         let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
-        // Samples among the primary's maps (those computed by the reference from the start need no check).
-        let samples = byLevel.sorted { $0.key < $1.key }.map { level, members in
-            (level, Self.spread(members.filter { !computedExactly.contains($0) }, count: samplesPerLevel))
-        }
-        let sampled = samples.flatMap(\.1)
-        let checked = reference.explain(
-            trace: trace, result: result, image: image, predictions: sampled.map { predictions[$0] }, targets: targets)
-        let referenceMaps = Dictionary(uniqueKeysWithValues: zip(sampled, checked))
-        var agreement: [LevelAgreement] = []
-        for (level, members) in samples {
-            var correlations: [Float] = []
-            for member in members {
-                for target in targets {
-                    correlations.append(Self.pearson(maps[member][target]!.raw, referenceMaps[member]![target]!.raw))
-                }
+        // Samples among the primary's maps (those computed by the reference from the start need no check): spread by
+        // position, and behind the reversed head also those it estimates worst.
+        // The maps the reference made up front are sampled against the exact checker, where there is one.
+        let samples = byLevel.sorted { $0.key < $1.key }.map { level, members -> (level: Int, open: [Int], exact: [Int]) in
+            let open = members.filter { !computedExactly.contains($0) }
+            var chosen = Self.spread(open, count: samplesPerLevel)
+            if !estimates.isEmpty {
+                let worst = open.sorted { (estimates[$0], $1) > (estimates[$1], $0) }.prefix(highestEstimateSamples)
+                chosen += worst.filter { !chosen.contains($0) }
             }
-            correlations.sort()
-            let minimum = correlations.first ?? 1
+            let exact = exactChecker == nil ? [] : Self.spread(members.filter { computedExactly.contains($0) }, count: samplesPerLevel)
+            return (level, chosen, exact)
+        }
+        func checked(by explainer: (any PredictionExplainer)?, _ members: [Int]) -> [Int: [ExplanationTarget: HeatMap]] {
+            guard let explainer, !members.isEmpty else { return [:] }
+            let made = explainer.explain(
+                trace: trace, result: result, image: image, predictions: members.map { predictions[$0] }, targets: targets)
+            return Dictionary(uniqueKeysWithValues: zip(members, made))
+        }
+        let referenceMaps = checked(by: reference, samples.flatMap(\.open))
+        let checkerMaps = checked(by: exactChecker, samples.flatMap(\.exact))
+        var agreement: [LevelAgreement] = []
+        for (level, open, exactSamples) in samples {
+            func correlations(_ members: [Int], _ against: [Int: [ExplanationTarget: HeatMap]]) -> [Float] {
+                members.flatMap { member in targets.map { Self.pearson(maps[member][$0]!.raw, against[member]![$0]!.raw) } }
+            }
+            let openR = correlations(open, referenceMaps), exactR = correlations(exactSamples, checkerMaps)
+            let all = (openR + exactR).sorted()
+            let minimum = all.first ?? 1
             let count = byLevel[level]!.count
             let fails = minimum < threshold
             if fails {
-                // Only the maps not already computed by the reference.
+                // The reversed head's maps by the reference; the reference's own, if their samples failed, by the checker.
                 let rest = byLevel[level]!.filter { !computedExactly.contains($0) }
-                let exact = reference.explain(
-                    trace: trace, result: result, image: image, predictions: rest.map { predictions[$0] }, targets: targets)
-                for (member, map) in zip(rest, exact) { maps[member] = map }
+                for (member, map) in checked(by: reference, rest) { maps[member] = map }
+                if let low = exactR.min(), low < threshold {
+                    for (member, map) in checked(by: exactChecker, byLevel[level]!.filter { computedExactly.contains($0) }) {
+                        maps[member] = map
+                    }
+                }
             }
             agreement.append(
                 LevelAgreement(
-                    level: level, predictions: count, sampled: members.count, minR: minimum,
-                    medianR: correlations.isEmpty ? 1 : correlations[correlations.count / 2], recomputed: fails,
+                    level: level, predictions: count, sampled: open.count + exactSamples.count, minR: minimum,
+                    medianR: all.isEmpty ? 1 : all[all.count / 2], recomputed: fails,
                     exact: fails || primaryIsExact ? count : byLevel[level]!.filter { computedExactly.contains($0) }.count))
         }
         return (maps, agreement)

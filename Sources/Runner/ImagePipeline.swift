@@ -39,7 +39,7 @@ public struct ImagePipeline {
     }
 
     public init(
-        detector: any Detector, path: MapPath = .exact, odamNMS: OdamNMS? = nil,
+        detector: any Detector, path: MapPath = .auto, odamNMS: OdamNMS? = nil,
         targets: [ExplanationTarget] = [.score, .x1, .y1, .x2, .y2],
         detectionsPerImage: Int = 100, scoreThreshold: Float = 0.3
     ) throws {

@@ -23,9 +23,11 @@ public struct JobSpec: Codable, Sendable, Equatable {
 
         /// Targets of the kept detections' maps (`score`, `logit`, `x1`, `y1`, `x2`, `y2`); `combined` is always added.
         public var targets: [ExplanationTarget] = [.score, .x1, .y1, .x2, .y2]
-        /// `exact` (autograd through the real head) or `approximate` (FCOS's reversed head with GroupNorm frozen,
-        /// each level checked against exact samples and recomputed exactly when it falls below r 0.999).
-        public var path: MapPath = .exact
+        /// `auto` (FCOS: the reversed head on levels whose error estimates allow it, exact elsewhere; the other
+        /// detectors: exact), `exact` (autograd through the real head) or `approximate` (FCOS's reversed head with
+        /// GroupNorm frozen); the reversed head's levels are checked against exact samples and recomputed exactly when
+        /// they fall below r 0.999.
+        public var path: MapPath = .auto
     }
 
     public struct NMS: Codable, Sendable, Equatable {

@@ -98,7 +98,7 @@ public struct ShardProcessor {
                 row.timings.decode = decodeMilliseconds
                 row.timings.upload = uploadMilliseconds
                 row.uploadRetries = store.retries - retriesBefore
-                row.mapPath = pipeline.mapMaker.path.rawValue
+                row.mapPath = pipeline.mapMaker.effectivePath.rawValue
                 let levels = output.candidateAgreement + output.finalAgreement
                 row.minimumMapR = levels.map(\.minR).min()
                 row.levelsRecomputed = levels.filter(\.recomputed).count

@@ -86,9 +86,9 @@ extension Odam.Eval {
         @Option(help: "Evaluate the first N images only.") var limitImages: Int?
         @Option(
             help:
-                "Odam-NMS's candidate maps: exact (autograd through the real head) or approximate (FCOS's reversed head, each level verified against exact samples)."
+                "Odam-NMS's candidate maps: auto (FCOS: the reversed head on levels whose error estimates allow it, verified by samples, exact elsewhere; other detectors: exact), exact (autograd through the real head) or approximate (FCOS's reversed head, each level verified against exact samples)."
         )
-        var mapPath: MapPath = .exact
+        var mapPath: MapPath = .auto
         @Flag(help: "Print the results as one JSON object instead of a table.") var json = false
 
         func run() throws {

@@ -126,6 +126,7 @@ struct ExactMapsGoldenTests {
         let (trace, result) = try Self.forward(detector, scene: scene, directory: directory, keeping: .towerLayers)
         var verified = VerifiedExplainer(primary: FCOSReversedHead(detector: detector), reference: FCOSExplainer(detector: detector))
         verified.errorLimit = .infinity
+        verified.highestEstimateSamples = 0
         let all = Array(result.candidates.indices)
         let (maps, agreement) = verified.explain(trace: trace, result: result, predictions: all, targets: [.logit])
         let exact = FCOSExplainer(detector: detector).explain(trace: trace, result: result, predictions: all, targets: [.logit])
