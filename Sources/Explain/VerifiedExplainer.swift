@@ -61,42 +61,18 @@ public struct VerifiedExplainer {
     public func explain(
         trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
     ) -> (maps: [[ExplanationTarget: HeatMap]], agreement: [LevelAgreement]) {
-        var maps: [[ExplanationTarget: HeatMap]]
         // Positions whose maps are exact already; the reversed head is the only approximate primary.
-        var computedExactly = Set<Int>()
         let primaryIsExact = !(primary is FCOSReversedHead)
-        // Each prediction's largest error estimate over its targets (the reversed head's only).
-        var estimates: [Float] = []
-        if let head = primary as? FCOSReversedHead {
-            // NaN (no estimate) stays NaN, so that the limit flags it.
-            func largest(_ errors: [ExplanationTarget: Float]) -> Float {
-                errors.values.reduce(Float(0)) { $0.isNaN || $1.isNaN ? .nan : max($0, $1) }
+        let (made, estimates, computedExactly) =
+            if let head = primary as? FCOSReversedHead {
+                windowedMaps(head, trace: trace, result: result, image: image, predictions: predictions, targets: targets)
+            } else {
+                (
+                    primary.explain(trace: trace, result: result, image: image, predictions: predictions, targets: targets), [Float](),
+                    Set<Int>()
+                )
             }
-            let levels = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
-            let probes = levels.values.flatMap { Self.spread($0, count: probesPerLevel) }
-            let probed = head.explainEstimatingError(
-                trace: trace, result: result, image: image, predictions: probes.map { predictions[$0] }, targets: targets
-            ).errors.map(largest)
-            let exactLevels = Set(zip(probes, probed).filter { !($1 <= errorLimit) }.map { result.candidates[predictions[$0.0]].level })
-            let windowed = predictions.indices.filter { !exactLevels.contains(result.candidates[predictions[$0]].level) }
-            let estimated = head.explainEstimatingError(
-                trace: trace, result: result, image: image, predictions: windowed.map { predictions[$0] }, targets: targets)
-            maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
-            estimates = [Float](repeating: .infinity, count: predictions.count)
-            for (position, i) in windowed.enumerated() {
-                maps[i] = estimated.maps[position]
-                estimates[i] = largest(estimated.errors[position])
-            }
-            let flagged = predictions.indices.filter { !(estimates[$0] <= errorLimit) }
-            if !flagged.isEmpty {
-                let exact = reference.explain(
-                    trace: trace, result: result, image: image, predictions: flagged.map { predictions[$0] }, targets: targets)
-                for (i, map) in zip(flagged, exact) { maps[i] = map }
-                computedExactly = Set(flagged)
-            }
-        } else {
-            maps = primary.explain(trace: trace, result: result, image: image, predictions: predictions, targets: targets)
-        }
+        var maps = made
         let byLevel = Dictionary(grouping: predictions.indices) { result.candidates[predictions[$0]].level }
         // Samples among the primary's maps (those computed by the reference from the start need no check): spread by
         // position, and behind the reversed head also those it estimates worst.
@@ -146,6 +122,41 @@ public struct VerifiedExplainer {
                     exact: fails || primaryIsExact ? count : byLevel[level]!.filter { computedExactly.contains($0) }.count))
         }
         return (maps, agreement)
+    }
+
+    /// The reversed head's maps where its error estimates allow them, the reference's elsewhere: levels whose probes
+    /// exceed ``errorLimit`` go to the reference outright, then each map above it. Each position's largest estimate
+    /// over its targets (infinity where the reference made the map) and the positions the reference made.
+    func windowedMaps(
+        _ head: FCOSReversedHead, trace: ForwardTrace, result: ImageDetections, image: Int, predictions: [Int],
+        targets: [ExplanationTarget]
+    ) -> (maps: [[ExplanationTarget: HeatMap]], estimates: [Float], computedExactly: Set<Int>) {
+        // NaN (no estimate) stays NaN, so that the limit flags it.
+        func largest(_ errors: [ExplanationTarget: Float]) -> Float {
+            errors.values.reduce(Float(0)) { $0.isNaN || $1.isNaN ? .nan : max($0, $1) }
+        }
+        func level(_ i: Int) -> Int { result.candidates[predictions[i]].level }
+        let probes = Dictionary(grouping: predictions.indices, by: level).values.flatMap { Self.spread($0, count: probesPerLevel) }
+        let probed = head.explainEstimatingError(
+            trace: trace, result: result, image: image, predictions: probes.map { predictions[$0] }, targets: targets
+        ).errors.map(largest)
+        let exactLevels = Set(zip(probes, probed).filter { !($1 <= errorLimit) }.map { level($0.0) })
+        let windowed = predictions.indices.filter { !exactLevels.contains(level($0)) }
+        let estimated = head.explainEstimatingError(
+            trace: trace, result: result, image: image, predictions: windowed.map { predictions[$0] }, targets: targets)
+        var maps = [[ExplanationTarget: HeatMap]](repeating: [:], count: predictions.count)
+        var estimates = [Float](repeating: .infinity, count: predictions.count)
+        for (position, i) in windowed.enumerated() {
+            maps[i] = estimated.maps[position]
+            estimates[i] = largest(estimated.errors[position])
+        }
+        let flagged = predictions.indices.filter { !(estimates[$0] <= errorLimit) }
+        if !flagged.isEmpty {
+            let exact = reference.explain(
+                trace: trace, result: result, image: image, predictions: flagged.map { predictions[$0] }, targets: targets)
+            for (i, map) in zip(flagged, exact) { maps[i] = map }
+        }
+        return (maps, estimates, Set(flagged))
     }
 
     /// `count` of `members` spread evenly by position, the first and the last included.
