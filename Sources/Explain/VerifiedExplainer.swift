@@ -107,7 +107,9 @@ public struct VerifiedExplainer {
             let fails = minimum < threshold
             if fails {
                 // The reversed head's maps by the reference; the reference's own, if their samples failed, by the checker.
-                let rest = byLevel[level]!.filter { !computedExactly.contains($0) }
+                // The sampled ones are the reference's already.
+                let rest = byLevel[level]!.filter { !computedExactly.contains($0) && referenceMaps[$0] == nil }
+                for member in open { maps[member] = referenceMaps[member]! }
                 for (member, map) in checked(by: reference, rest) { maps[member] = map }
                 if let low = exactR.min(), low < threshold {
                     for (member, map) in checked(by: exactChecker, byLevel[level]!.filter { computedExactly.contains($0) }) {
