@@ -1,5 +1,6 @@
 public import Engine
 public import NN
+import Synchronization
 public import Vision
 
 /// One prediction before the final NMS: what Odam-NMS and the explanations start from.
@@ -76,6 +77,9 @@ public struct ForwardTrace: Sendable {
     public var proposals: Tensor?
     /// FCOS asked to keep ``ForwardTrace/Extra/towerLayers``: per level, the classification and regression tower layers.
     public var towerLayers: [(classification: [TowerLayer], regression: [TowerLayer])] = []
+    /// Graphs the explainers record from this trace (a head run again with gradient recording), kept with it so that
+    /// the maps of one image (Odam-NMS's candidates, the kept detections, and their checks) share one recording.
+    public let recordings = Recordings()
 
     public init(input: Tensor, backbone: [Tensor], pyramid: [Tensor], head: [String: [Tensor]], proposals: Tensor? = nil) {
         self.input = input
@@ -185,4 +189,26 @@ extension ImageDetections {
             throw NonFiniteDetectionError(box: detection.box, score: detection.score)
         }
     }
+}
+
+/// Values derived from one forward pass and kept with its trace, by key (see ``ForwardTrace/recordings``).
+public final class Recordings: Sendable {
+    private let values = Mutex<[String: any Sendable]>([:])
+
+    public init() {}
+
+    /// The value stored under `key`, made by `make` and stored the first time; `make` runs outside the lock, so it
+    /// may ask for other keys.
+    public func value<Value: Sendable>(_ key: String, make: () -> Value) -> Value {
+        if let stored: Value = stored(key) { return stored }
+        let made = make()
+        store(made, as: key)
+        return made
+    }
+
+    /// The value stored under `key`, if one of this type is.
+    public func stored<Value: Sendable>(_ key: String) -> Value? { values.withLock { $0[key] } as? Value }
+
+    /// Stores `value` under `key`, replacing what was there.
+    public func store<Value: Sendable>(_ value: Value, as key: String) { values.withLock { $0[key] = value } }
 }

@@ -37,9 +37,9 @@ public struct DetectorMaps {
         let finalFeature = Explainers.defaultFeature(for: detector)
         let candidateFeature: FeatureSource = detector is FasterRCNN ? .roiFeatures : finalFeature
         guard let batched = Explainers.exact(for: detector, feature: candidateFeature),
-            let single = Explainers.exact(for: detector, feature: candidateFeature, seedsPerPass: 1),
+            let single = Explainers.plainAutograd(for: detector, feature: candidateFeature),
             let batchedLevel = Explainers.exact(for: detector, feature: finalFeature),
-            let singleLevel = Explainers.exact(for: detector, feature: finalFeature, seedsPerPass: 1)
+            let singleLevel = Explainers.plainAutograd(for: detector, feature: finalFeature)
         else { throw ModelError("\(type(of: detector)) has no exact ODAM explainer") }
         switch path == .auto ? (detector is FCOS ? MapPath.approximate : .exact) : path {
         case .exact:

@@ -47,4 +47,14 @@ public enum Explainers {
         default: nil
         }
     }
+
+    /// Plain autograd: the exact path one seed per backward pass, each gradient taken all the way to the feature map
+    /// (FCOS's first tower convolution not folded into the map): what the runner's maps are checked against.
+    public static func plainAutograd(for detector: any Detector, feature: FeatureSource) -> (any PredictionExplainer)? {
+        guard var fcos = exact(for: detector, feature: feature, seedsPerPass: 1) as? FCOSExplainer else {
+            return exact(for: detector, feature: feature, seedsPerPass: 1)
+        }
+        fcos.folding = false
+        return fcos
+    }
 }

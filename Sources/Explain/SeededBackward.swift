@@ -42,15 +42,34 @@ struct SeededBackward {
     /// pair's gradient (`leaf.count` values) to `body`. By default a convolutional head's: a seed's backward holds
     /// about 16 leaf-sized buffers at its peak (the 3x3 input-gradient convolution's column buffer alone is 9).
     ///
-    /// - Parameter writeSeed: fills the seed of pair `p`: one buffer per output, of that output's size, zeroed.
+    /// - Parameters:
+    ///   - group: pairs of one group go back together, never with another group's; nil puts all in one. A pass
+    ///     goes through every branch that one of its seeds reaches, for all its seeds, so pairs that reach different
+    ///     branches (FCOS's classification and regression towers) are kept apart.
+    ///   - writeSeed: fills the seed of pair `p`: one buffer per output, of that output's size, zeroed.
     func gradients(
-        leaf: Tensor, outputs: [Tensor], count: Int, perPass: Int? = nil,
+        leaf: Tensor, outputs: [Tensor], count: Int, perPass: Int? = nil, group: ((Int) -> Int)? = nil,
         writeSeed: (_ pair: Int, _ seeds: [UnsafeMutablePointer<Float>]) -> Void,
         _ body: (_ pair: Int, _ gradient: UnsafePointer<Float>) -> Void
     ) {
-        let perPass = perPass ?? seedsPerPass(bytesPerSeed: 16 * leaf.count * MemoryLayout<Float>.size)
-        for chunkStart in Swift.stride(from: 0, to: count, by: perPass) {
-            let chunk = chunkStart..<min(chunkStart + perPass, count)
+        gradients(leaves: [leaf], outputs: outputs, count: count, perPass: perPass, group: group, writeSeed: writeSeed) { body($0, $1[0]) }
+    }
+
+    /// ``gradients(leaf:outputs:count:perPass:group:writeSeed:_:)`` with respect to several leaves at once: `body`
+    /// gets one gradient per leaf (zeros for a leaf the pair's seed does not reach).
+    func gradients(
+        leaves: [Tensor], outputs: [Tensor], count: Int, perPass: Int? = nil, group: ((Int) -> Int)? = nil,
+        writeSeed: (_ pair: Int, _ seeds: [UnsafeMutablePointer<Float>]) -> Void,
+        _ body: (_ pair: Int, _ gradients: [UnsafePointer<Float>]) -> Void
+    ) {
+        let leafCount = leaves.reduce(0) { $0 + $1.count }
+        let perPass = perPass ?? seedsPerPass(bytesPerSeed: 16 * leafCount * MemoryLayout<Float>.size)
+        let groups =
+            group.map { key in Dictionary(grouping: 0..<count, by: key).sorted { $0.key < $1.key }.map(\.value) } ?? [Array(0..<count)]
+        let chunks = groups.flatMap { members in
+            Swift.stride(from: 0, to: members.count, by: perPass).map { Array(members[$0..<min($0 + perPass, members.count)]) }
+        }
+        for chunk in chunks {
             let seeds = outputs.map { Tensor(zeros: [chunk.count] + $0.shape) }
             for (s, p) in chunk.enumerated() {
                 writeSeed(p, zip(seeds, outputs).map { $0.storage.base + s * $1.count })
@@ -61,10 +80,13 @@ struct SeededBackward {
                 roots.append(output)
                 used.append(seed)
             }
-            let gradient =
+            let gradients =
                 roots.isEmpty
-                ? Tensor(zeros: [chunk.count] + leaf.shape) : vectorJacobianProducts(of: roots, seeds: used, withRespectTo: [leaf])[0]
-            for (s, p) in chunk.enumerated() { body(p, gradient.storage.base + s * leaf.count) }
+                ? leaves.map { Tensor(zeros: [chunk.count] + $0.shape) }
+                : vectorJacobianProducts(of: roots, seeds: used, withRespectTo: leaves)
+            for (s, p) in chunk.enumerated() {
+                body(p, zip(gradients, leaves).map { UnsafePointer($0.storage.base + s * $1.count) })
+            }
         }
     }
 
@@ -75,14 +97,15 @@ struct SeededBackward {
     ) -> [HeatMap] {
         let single = leaf.detached()
         let channels = single.shape[1], height = single.shape[2], width = single.shape[3]
-        var maps: [HeatMap] = []
-        gradients(leaf: leaf, outputs: outputs, count: pairs.count, writeSeed: writeSeed) { p, gradient in
+        var maps = [HeatMap?](repeating: nil, count: pairs.count)
+        gradients(leaf: leaf, outputs: outputs, count: pairs.count, group: { pairs[$0].target.branch }, writeSeed: writeSeed) {
+            p, gradient in
             let raw = method.map(
                 gradient: gradient, activation: single.storage.base, channels: channels, height: height, width: width,
                 boxCells: pairs[p].boxCells)
-            maps.append(HeatMap(grid: raw, stride: stride, inputSize: result.inputSize, originalSize: result.originalSize))
+            maps[p] = HeatMap(grid: raw, stride: stride, inputSize: result.inputSize, originalSize: result.originalSize)
         }
-        return maps
+        return maps.map { $0! }
     }
 
     /// Two-stage maps on RoI features: each pair's map ReLU(Σ_c Φ(g_c) · A_c) on its RoI's pooled features
@@ -98,7 +121,8 @@ struct SeededBackward {
         let (height, width) = levelGrid
         let stride = (Float(padded.0) / Float(height), Float(padded.1) / Float(width))
         var maps: [HeatMap] = []
-        // The RoI head's seeds each go back through every RoI's rows: batching them is what keeps it fast.
+        // The RoI head's seeds each go back through every RoI's rows: batching them is what keeps it fast. Its layers
+        // are shared by every target, so the pairs stay in one group and in order.
         gradients(leaf: pooled, outputs: outputs, count: pairs.count, perPass: seedsPerPass, writeSeed: writeSeed) { p, gradient in
             let row = rows[p]
             let roiMap = method.map(
@@ -201,6 +225,19 @@ public enum FeatureSource: Sendable, Equatable {
         case .predictionLevel, .roiFeatures:
             let leaf = single(trace.pyramid[level]).requiringGradient()
             return (leaf, leaf)
+        }
+    }
+}
+
+extension ExplanationTarget {
+    /// Which outputs of a one-stage head the target's seed lies on: the class logit (0), the class logit and FCOS's
+    /// centerness (the score, 1), or the box regression (2). Seeds of one branch go back together
+    /// (``SeededBackward/gradients(leaf:outputs:count:perPass:group:writeSeed:_:)``).
+    var branch: Int {
+        switch self {
+        case .logit: 0
+        case .score: 1
+        case .x1, .y1, .x2, .y2: 2
         }
     }
 }

@@ -62,14 +62,17 @@ public struct VerifiedExplainer {
         trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], targets: [ExplanationTarget]
     ) -> (maps: [[ExplanationTarget: HeatMap]], agreement: [LevelAgreement]) {
         // Positions whose maps are exact already; the reversed head is the only approximate primary.
+        // Behind an exact primary (the batched exact path) every map counts as made exactly, and the reference
+        // (plain autograd) is what its samples are checked against, as the checker does behind the reversed head.
         let primaryIsExact = !(primary is FCOSReversedHead)
+        let checker = primaryIsExact ? reference : exactChecker
         let (made, estimates, computedExactly) =
             if let head = primary as? FCOSReversedHead {
                 windowedMaps(head, trace: trace, result: result, image: image, predictions: predictions, targets: targets)
             } else {
                 (
                     primary.explain(trace: trace, result: result, image: image, predictions: predictions, targets: targets), [Float](),
-                    Set<Int>()
+                    Set(predictions.indices)
                 )
             }
         var maps = made
@@ -77,30 +80,49 @@ public struct VerifiedExplainer {
         // Samples among the primary's maps (those computed by the reference from the start need no check): spread by
         // position, and behind the reversed head also those it estimates worst.
         // The maps the reference made up front are sampled against the exact checker, where there is one.
-        let samples = byLevel.sorted { $0.key < $1.key }.map { level, members -> (level: Int, open: [Int], exact: [Int]) in
+        // The reversed head's samples are checked on every target (its error differs by target); the samples of
+        // batched exact maps on one target per level, the targets taken in turn over the image's levels, since what
+        // they can get wrong (seeds mixed within a pass) does not depend on the target. The checker then records each
+        // level's head once.
+        var exactTurn = 0
+        let samples = byLevel.sorted { $0.key < $1.key }.map {
+            level, members -> (level: Int, open: [Int], exact: [(member: Int, target: ExplanationTarget)]) in
             let open = members.filter { !computedExactly.contains($0) }
             var chosen = Self.spread(open, count: samplesPerLevel)
             if !estimates.isEmpty {
                 let worst = open.sorted { (estimates[$0], $1) > (estimates[$1], $0) }.prefix(highestEstimateSamples)
                 chosen += worst.filter { !chosen.contains($0) }
             }
-            let exact = exactChecker == nil ? [] : Self.spread(members.filter { computedExactly.contains($0) }, count: samplesPerLevel)
+            let exactMembers = checker == nil ? [] : Self.spread(members.filter { computedExactly.contains($0) }, count: samplesPerLevel)
+            let target = targets[exactTurn % targets.count]
+            if !exactMembers.isEmpty { exactTurn += 1 }
+            let exact = exactMembers.map { (member: $0, target: target) }
             return (level, chosen, exact)
         }
-        func checked(by explainer: (any PredictionExplainer)?, _ members: [Int]) -> [Int: [ExplanationTarget: HeatMap]] {
+        func checked(by explainer: (any PredictionExplainer)?, _ members: [Int], targets: [ExplanationTarget])
+            -> [Int: [ExplanationTarget: HeatMap]]
+        {
             guard let explainer, !members.isEmpty else { return [:] }
             let made = explainer.explain(
                 trace: trace, result: result, image: image, predictions: members.map { predictions[$0] }, targets: targets)
             return Dictionary(uniqueKeysWithValues: zip(members, made))
         }
-        let referenceMaps = checked(by: reference, samples.flatMap(\.open))
-        let checkerMaps = checked(by: exactChecker, samples.flatMap(\.exact))
+        let referenceMaps = checked(by: reference, samples.flatMap(\.open), targets: targets)
+        // One pass of the checker per target, over the samples that target was given to.
+        var checkerMaps: [Int: [ExplanationTarget: HeatMap]] = [:]
+        for target in targets {
+            let members = samples.flatMap(\.exact).filter { $0.target == target }.map(\.member)
+            for (member, made) in checked(by: checker, members, targets: [target]) {
+                checkerMaps[member, default: [:]][target] = made[target]
+            }
+        }
         var agreement: [LevelAgreement] = []
         for (level, open, exactSamples) in samples {
             func correlations(_ members: [Int], _ against: [Int: [ExplanationTarget: HeatMap]]) -> [Float] {
                 members.flatMap { member in targets.map { Self.pearson(maps[member][$0]!.raw, against[member]![$0]!.raw) } }
             }
-            let openR = correlations(open, referenceMaps), exactR = correlations(exactSamples, checkerMaps)
+            let exactR = exactSamples.map { Self.pearson(maps[$0.member][$0.target]!.raw, checkerMaps[$0.member]![$0.target]!.raw) }
+            let openR = correlations(open, referenceMaps)
             let all = (openR + exactR).sorted()
             let minimum = all.first ?? 1
             let count = byLevel[level]!.count
@@ -110,11 +132,10 @@ public struct VerifiedExplainer {
                 // The sampled ones are the reference's already.
                 let rest = byLevel[level]!.filter { !computedExactly.contains($0) && referenceMaps[$0] == nil }
                 for member in open { maps[member] = referenceMaps[member]! }
-                for (member, map) in checked(by: reference, rest) { maps[member] = map }
+                for (member, map) in checked(by: reference, rest, targets: targets) { maps[member] = map }
                 if let low = exactR.min(), low < threshold {
-                    for (member, map) in checked(by: exactChecker, byLevel[level]!.filter { computedExactly.contains($0) }) {
-                        maps[member] = map
-                    }
+                    let members = byLevel[level]!.filter { computedExactly.contains($0) }
+                    for (member, map) in checked(by: checker, members, targets: targets) { maps[member] = map }
                 }
             }
             agreement.append(

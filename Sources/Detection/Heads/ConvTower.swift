@@ -78,6 +78,20 @@ public final class ConvTower: Module {
         return y
     }
 
+    /// The tower from its first convolution's output `z` on (that convolution left out): what the exact path
+    /// backpropagates through when the first convolution's input gradient is folded into the map (see
+    /// `FCOSExplainer`).
+    public func afterFirstConvolution(_ z: Tensor) -> Tensor {
+        var y = norms.isEmpty ? z.relu() : norms[0].withReLU(z)
+        for i in convs.indices.dropFirst() {
+            y =
+                norms.isEmpty
+                ? Tensor.conv2d(y, weight: convs[i].weight.value, bias: convs[i].bias?.value, padding: convs[i].padding, relu: true)
+                : norms[i].withReLU(convs[i](y))
+        }
+        return y
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = x
         for (i, conv) in convs.enumerated() {
