@@ -79,7 +79,14 @@ public struct ForwardTrace: Sendable {
     public var towerLayers: [(classification: [TowerLayer], regression: [TowerLayer])] = []
     /// Graphs the explainers record from this trace (a head run again with gradient recording), kept with it so that
     /// the maps of one image (Odam-NMS's candidates, the kept detections, and their checks) share one recording.
-    public let recordings = Recordings()
+    public private(set) var recordings = Recordings()
+
+    /// This trace with nothing recorded from it yet, for timing an explainer from the start.
+    public func withoutRecordings() -> ForwardTrace {
+        var copy = self
+        copy.recordings = Recordings()
+        return copy
+    }
 
     public init(input: Tensor, backbone: [Tensor], pyramid: [Tensor], head: [String: [Tensor]], proposals: Tensor? = nil) {
         self.input = input
