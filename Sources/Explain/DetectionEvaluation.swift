@@ -78,12 +78,51 @@ public struct DetectionEvaluation {
         detector: any Detector, groundTruth: GroundTruth, imageDirectory: String, methods: [SuppressionMethod], mapPath: MapPath = .auto
     ) throws -> Report {
         let needsMaps = methods.contains { if case .odam = $0 { true } else { false } }
-        let mapMaker = needsMaps ? try DetectorMaps(detector: detector, path: mapPath) : nil
-        let codec = ImageCodec()
         var results = [[COCOResult]](repeating: [], count: methods.count)
         var crowdImages = [[CrowdImage]](repeating: [], count: methods.count)
         var suppressionSeconds = [Double](repeating: 0, count: methods.count)
         var forwardSeconds = 0.0, mapSeconds = 0.0
+        let passes = try forEachPass(
+            detector: detector, groundTruth: groundTruth, imageDirectory: imageDirectory, mapPath: needsMaps ? mapPath : nil
+        ) { entry, image, pass in
+            forwardSeconds += pass.forwardMilliseconds / 1000
+            mapSeconds += (pass.candidateMapsMilliseconds ?? 0) / 1000
+            for (m, method) in methods.enumerated() {
+                let (chosen, milliseconds) = Stopwatch.time { pass.suppressed(by: method, limit: detectionsPerImage) }
+                suppressionSeconds[m] += milliseconds / 1000
+                results[m] += chosen.detections.map { COCOResult(imageID: entry.cocoID, detection: $0) }
+                crowdImages[m].append(crowdImage(entry, width: image.width, height: image.height, detections: chosen.detections))
+            }
+        }
+        let perImage = Double(max(passes.evaluated, 1))
+        var rows: [Row] = []
+        for (m, method) in methods.enumerated() {
+            var coco: COCOEvaluation.Summary? = nil
+            if case .coco(let annotations) = groundTruth {
+                // Images that failed to decode are left out of the ground truth too.
+                var readable = annotations
+                readable.images.removeAll { passes.failedIDs.contains($0.id) }
+                readable.annotations.removeAll { passes.failedIDs.contains($0.imageID) }
+                coco = try COCOEvaluation().evaluate(groundTruth: readable, results: results[m])
+            }
+            rows.append(
+                Row(
+                    method: method.name, coco: coco, crowd: CrowdEvaluation.evaluate(crowdImages[m]),
+                    suppressionSeconds: suppressionSeconds[m] / perImage))
+        }
+        return Report(
+            rows: rows, images: passes.evaluated, forwardSeconds: forwardSeconds / perImage, mapSeconds: mapSeconds / perImage,
+            failures: passes.failures)
+    }
+
+    /// The forward pass and (with `mapPath`) the candidate maps of every image of `groundTruth`, each handed to `body`
+    /// in order; an image that cannot be read or whose output is not finite is listed with its cause and skipped.
+    func forEachPass(
+        detector: any Detector, groundTruth: GroundTruth, imageDirectory: String, mapPath: MapPath?,
+        _ body: (Entry, RGBImage, CandidatePass) throws -> Void
+    ) throws -> (evaluated: Int, failures: [String], failedIDs: Set<Int>) {
+        let mapMaker = try mapPath.map { try DetectorMaps(detector: detector, path: $0) }
+        let codec = ImageCodec()
         var failures: [String] = []
         var failedIDs = Set<Int>()
         var evaluated = 0
@@ -100,40 +139,18 @@ public struct DetectionEvaluation {
                 continue
             }
             evaluated += 1
-            forwardSeconds += pass.forwardMilliseconds / 1000
-            mapSeconds += (pass.candidateMapsMilliseconds ?? 0) / 1000
-            for (m, method) in methods.enumerated() {
-                let (chosen, milliseconds) = Stopwatch.time { pass.suppressed(by: method, limit: detectionsPerImage) }
-                suppressionSeconds[m] += milliseconds / 1000
-                results[m] += chosen.detections.map { COCOResult(imageID: entry.cocoID, detection: $0) }
-                let person = chosen.detections.filter { $0.label == crowdCategory }
-                crowdImages[m].append(
-                    CrowdImage(
-                        width: image.width, height: image.height, groundTruth: entry.truth, ignored: entry.ignored,
-                        detections: person.map {
-                            Box<Double>(Double($0.box[0]), Double($0.box[1]), Double($0.box[2]), Double($0.box[3]))
-                        },
-                        scores: person.map { Double($0.score) }))
-            }
+            try body(entry, image, pass)
         }
-        let perImage = Double(max(evaluated, 1))
-        var rows: [Row] = []
-        for (m, method) in methods.enumerated() {
-            var coco: COCOEvaluation.Summary? = nil
-            if case .coco(let annotations) = groundTruth {
-                // Images that failed to decode are left out of the ground truth too.
-                var readable = annotations
-                readable.images.removeAll { failedIDs.contains($0.id) }
-                readable.annotations.removeAll { failedIDs.contains($0.imageID) }
-                coco = try COCOEvaluation().evaluate(groundTruth: readable, results: results[m])
-            }
-            rows.append(
-                Row(
-                    method: method.name, coco: coco, crowd: CrowdEvaluation.evaluate(crowdImages[m]),
-                    suppressionSeconds: suppressionSeconds[m] / perImage))
-        }
-        return Report(
-            rows: rows, images: evaluated, forwardSeconds: forwardSeconds / perImage, mapSeconds: mapSeconds / perImage, failures: failures)
+        return (evaluated, failures, failedIDs)
+    }
+
+    /// The crowd metrics' view of one image: its people and ignore regions, and the detections of the crowd category.
+    func crowdImage(_ entry: Entry, width: Int, height: Int, detections: [Detection]) -> CrowdImage {
+        let person = detections.filter { $0.label == crowdCategory }
+        return CrowdImage(
+            width: width, height: height, groundTruth: entry.truth, ignored: entry.ignored,
+            detections: person.map { Box<Double>(Double($0.box[0]), Double($0.box[1]), Double($0.box[2]), Double($0.box[3])) },
+            scores: person.map { Double($0.score) })
     }
 
     /// The report as a table: one row per method.

@@ -32,6 +32,9 @@ public enum EvaluationJSON {
                         "ap50": row.crowd.ap50, "mr2": row.crowd.missRate, "ji": row.crowd.jaccardIndex,
                         "crowd_recall": row.crowd.crowdRecall,
                         "sparse_recall": row.crowd.sparseRecall, "crowd_count": row.crowd.crowdCount, "sparse_count": row.crowd.sparseCount,
+                        "ji_score_threshold": row.crowd.jaccardScoreThreshold,
+                        "crowd_recall_at_best_ji": row.crowd.crowdRecallAtBestJaccard,
+                        "sparse_recall_at_best_ji": row.crowd.sparseRecallAtBestJaccard,
                     ] as [String: Any],
                 ]
                 if let summary = row.coco { entry["coco"] = coco(summary) }

@@ -27,9 +27,7 @@ extension Odam.Bench {
             compute.apply()
             let report = OpsBenchmark.run(runs: runs)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                try printJSON(report)
             } else {
                 print(OpsBenchmark.table(report))
             }
@@ -62,9 +60,7 @@ extension Odam.Bench {
             }
             let rows = try DetectBenchmark.run(models: resolved, sizes: parsed, runs: runs)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                try printJSON(rows)
             } else {
                 print(DetectBenchmark.table(rows))
             }
@@ -119,10 +115,7 @@ extension Odam.Bench {
                     var runnerMaps: [ExplainBenchmark.VerifiedRow]
                     var agreement: [ExplainBenchmark.LevelAgreementRow]
                 }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(
-                    String(decoding: try encoder.encode(Document(paths: rows, runnerMaps: verified, agreement: agreement)), as: UTF8.self))
+                try printJSON(Document(paths: rows, runnerMaps: verified, agreement: agreement))
             } else {
                 print(ExplainBenchmark.table(rows))
                 print("\nThe runner's maps (DetectorMaps: every level checked against plain autograd, recomputed below r 0.999):")
@@ -163,9 +156,7 @@ extension Odam.Bench {
                     var nms: [NMSBenchmark.Row]
                     var maps: NMSBenchmark.MapsRow?
                 }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(Output(nms: rows, maps: maps)), as: UTF8.self))
+                try printJSON(Output(nms: rows, maps: maps))
             } else {
                 print(NMSBenchmark.table(rows, maps: maps))
             }
@@ -194,9 +185,7 @@ extension Odam.Bench {
             let rows = try TrainBenchmark.run(
                 batchSize: batchSize, size: size, iterations: iterations, odamTrain: chosen, odamMaps: odamMaps)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                try printJSON(rows)
             } else {
                 print(TrainBenchmark.table(rows))
             }

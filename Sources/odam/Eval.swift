@@ -6,7 +6,8 @@ import Foundation
 extension Odam {
     struct Eval: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Evaluations on annotated images.", subcommands: [DetectEval.self, ExplainEval.self, COCOEval.self])
+            abstract: "Evaluations on annotated images.",
+            subcommands: [DetectEval.self, NMSSweepEval.self, ExplainEval.self, COCOEval.self])
     }
 }
 

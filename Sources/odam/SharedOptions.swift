@@ -53,3 +53,10 @@ struct MemorySize: ExpressibleByArgument {
         bytes = value
     }
 }
+
+/// Prints `value` as pretty JSON with sorted keys: the `--json` output of the benchmarks and evaluations.
+func printJSON<Value: Encodable>(_ value: Value) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

@@ -41,8 +41,15 @@ public struct OdamNMS: Sendable, Equatable, Codable {
 
     /// Indices kept, best score first, for candidates whose maps are given on a shared grid.
     public func callAsFunction(boxes: [Float], scores: [Float], labels: [Int], maps: CandidateMaps) -> [Int] {
+        precondition(maps.count == scores.count, "Odam-NMS input sizes differ")
+        return self(boxes: boxes, scores: scores, labels: labels) { maps.correlation($0, $1) }
+    }
+
+    /// Indices kept, best score first, with the correlation of two candidates' maps from `correlation` (for sweeps
+    /// over thresholds that compute each pair's correlation once).
+    public func callAsFunction(boxes: [Float], scores: [Float], labels: [Int], correlation: (Int, Int) -> Float) -> [Int] {
         let count = scores.count
-        precondition(boxes.count == 4 * count && labels.count == count && maps.count == count, "Odam-NMS input sizes differ")
+        precondition(boxes.count == 4 * count && labels.count == count, "Odam-NMS input sizes differ")
         let areas = BoxOps.areas(boxes)
         let order = (0..<count).sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
         // Candidates of each class in score order: the greedy pass of one class never looks at another's.
@@ -61,8 +68,8 @@ public struct OdamNMS: Sendable, Equatable, Codable {
                     let members = byClass[labels[i]]!
                     for j in members[(rankInClass[i] + 1)...] where !suppressed[j] {
                         let overlap = BoxOps.iou(b.baseAddress!, i, j, areas: a.baseAddress!)
-                        let correlation = maps.correlation(i, j)
-                        let duplicate = overlap >= iouThreshold ? correlation > lowCorrelation : correlation > highCorrelation
+                        let similarity = correlation(i, j)
+                        let duplicate = overlap >= iouThreshold ? similarity > lowCorrelation : similarity > highCorrelation
                         if duplicate { suppressed[j] = true }
                     }
                 }

@@ -51,54 +51,92 @@ public struct CrowdMetrics: Sendable, Equatable {
     /// Jaccard index: the mean per-image k / (m + n − k) of a maximum matching at IoU ≥ 0.5, best over score
     /// thresholds 0.0, 0.1, …, 0.9.
     public var jaccardIndex: Double
-    /// Recall at IoU 0.5 of the people that overlap another person at IoU > 0.5, and of the others.
+    /// Recall at IoU 0.5 of the people that overlap another person at IoU > 0.5, and of the others, by all the
+    /// detections.
     public var crowdRecall: Double
     public var sparseRecall: Double
     public var crowdCount: Int
     public var sparseCount: Int
+    /// The score threshold (0.0, 0.1, …, 0.9) at which the Jaccard index is best, and the crowd and sparse recall of
+    /// the detections scoring above it (the paper's Table 7 reports recall there).
+    public var jaccardScoreThreshold: Double = 0
+    public var crowdRecallAtBestJaccard: Double = 0
+    public var sparseRecallAtBestJaccard: Double = 0
+}
+
+/// One image's share of the crowd metrics, computed once (``CrowdEvaluation/score(_:iouThreshold:)``): the metrics of
+/// any set of images, a bootstrap resample included, add these up (``CrowdEvaluation/metrics(_:)``).
+public struct CrowdImageScore: Sendable {
+    /// Each counted detection's score and whether it matched a person (Caltech matching).
+    var outcomes: [(score: Double, truePositive: Bool)]
+    var people: Int
+    /// Per score threshold 0.0, 0.1, …, 0.9: the image's k / (m + n − k), and whether it has anything to count.
+    var jaccard: [Double]
+    var counted: [Bool]
+    /// The score of the detection matched to each crowd and each sparse person (−infinity where none matched).
+    var crowdMatchScores: [Double]
+    var sparseMatchScores: [Double]
 }
 
 public enum CrowdEvaluation {
+    /// The score thresholds the Jaccard index is taken at (0.0, 0.1, …, 0.9).
+    static let jaccardScoreThresholds = (0..<10).map { 0.1 * Double($0) }
+
     /// Evaluates images; boxes are clipped to each image first, as the toolkit does.
     public static func evaluate(_ images: [CrowdImage], iouThreshold: Double = 0.5) -> CrowdMetrics {
-        let clippedImages = images.map { image -> CrowdImage in
-            var copy = image
-            let (w, h) = (Double(image.width), Double(image.height))
-            copy.groundTruth = image.groundTruth.map { $0.clipped(width: w, height: h) }
-            copy.detections = image.detections.map { $0.clipped(width: w, height: h) }
-            return copy
-        }
-        var outcomes: [(score: Double, truePositive: Bool)] = []
-        var people = 0
-        var crowdHits = 0, crowdTotal = 0, sparseHits = 0, sparseTotal = 0
-        for image in clippedImages {
-            let (scored, matched) = caltechMatching(image, threshold: iouThreshold)
-            outcomes += scored
-            people += image.ignored.filter { !$0 }.count
-            let (crowd, sparse) = crowdSubsets(image)
-            crowdTotal += crowd.count
-            sparseTotal += sparse.count
-            crowdHits += crowd.filter { matched[$0] }.count
-            sparseHits += sparse.filter { matched[$0] }.count
-        }
+        metrics(images.map { score($0, iouThreshold: iouThreshold) })
+    }
+
+    /// One image's share of the metrics (boxes clipped to the image first, as the toolkit does).
+    public static func score(_ image: CrowdImage, iouThreshold: Double = 0.5) -> CrowdImageScore {
+        var clipped = image
+        let (w, h) = (Double(image.width), Double(image.height))
+        clipped.groundTruth = image.groundTruth.map { $0.clipped(width: w, height: h) }
+        clipped.detections = image.detections.map { $0.clipped(width: w, height: h) }
+        let (scored, matchScores) = caltechMatching(clipped, threshold: iouThreshold)
+        let (crowd, sparse) = crowdSubsets(clipped)
+        let terms = jaccardScoreThresholds.map { jaccardTerm(clipped, scoreThreshold: $0, threshold: iouThreshold) }
+        return CrowdImageScore(
+            outcomes: scored, people: clipped.ignored.filter { !$0 }.count, jaccard: terms.map(\.value), counted: terms.map(\.counted),
+            crowdMatchScores: crowd.map { matchScores[$0] }, sparseMatchScores: sparse.map { matchScores[$0] })
+    }
+
+    /// The metrics of a set of images from their shares (an image may appear more than once, as in a bootstrap
+    /// resample).
+    public static func metrics(_ images: [CrowdImageScore]) -> CrowdMetrics {
+        var outcomes = images.flatMap { $0.outcomes }
         outcomes = outcomes.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }.map(\.element)
-        let (ap, missRate) = precisionAndMissRate(outcomes, people: people, images: images.count)
+        let (ap, missRate) = precisionAndMissRate(outcomes, people: images.reduce(0) { $0 + $1.people }, images: images.count)
+        // The best Jaccard index over the score thresholds (the first of equals).
+        var best = 0.0, bestThreshold = 0.0
+        for (t, threshold) in jaccardScoreThresholds.enumerated() {
+            let counted = images.filter { $0.counted[t] }.count
+            guard counted > 0 else { continue }
+            let value = images.reduce(0.0) { $0 + $1.jaccard[t] } / Double(counted)
+            if value > best { (best, bestThreshold) = (value, threshold) }
+        }
+        let crowd = images.flatMap(\.crowdMatchScores), sparse = images.flatMap(\.sparseMatchScores)
+        func recall(_ scores: [Double], above threshold: Double) -> Double {
+            scores.isEmpty ? 0 : Double(scores.filter { $0 > threshold }.count) / Double(scores.count)
+        }
         return CrowdMetrics(
-            ap50: ap, missRate: missRate, jaccardIndex: jaccardIndex(clippedImages, threshold: iouThreshold),
-            crowdRecall: crowdTotal > 0 ? Double(crowdHits) / Double(crowdTotal) : 0,
-            sparseRecall: sparseTotal > 0 ? Double(sparseHits) / Double(sparseTotal) : 0, crowdCount: crowdTotal,
-            sparseCount: sparseTotal)
+            ap50: ap, missRate: missRate, jaccardIndex: best, crowdRecall: recall(crowd, above: -.infinity),
+            sparseRecall: recall(sparse, above: -.infinity), crowdCount: crowd.count, sparseCount: sparse.count,
+            jaccardScoreThreshold: bestThreshold, crowdRecallAtBestJaccard: recall(crowd, above: bestThreshold),
+            sparseRecallAtBestJaccard: recall(sparse, above: bestThreshold))
     }
 
     /// Caltech matching: detections best first, each to the unmatched person of highest IoU above the threshold;
     /// one that matches no person but covers an ignore region (over its own area) is left out. Returns the scored
     /// outcomes and which ground-truth boxes were matched.
-    static func caltechMatching(_ image: CrowdImage, threshold: Double) -> (scored: [(score: Double, truePositive: Bool)], matched: [Bool])
-    {
+    static func caltechMatching(_ image: CrowdImage, threshold: Double) -> (
+        scored: [(score: Double, truePositive: Bool)], matchScores: [Double]
+    ) {
         let detections = image.detections.indices.sorted { (-image.scores[$0], $0) < (-image.scores[$1], $1) }
         // People first, ignore regions after, each in file order.
         let truths = image.groundTruth.indices.sorted { (image.ignored[$0] ? 1 : 0, $0) < (image.ignored[$1] ? 1 : 0, $1) }
         var matched = [Bool](repeating: false, count: image.groundTruth.count)
+        var matchScores = [Double](repeating: -.infinity, count: image.groundTruth.count)
         var scored: [(score: Double, truePositive: Bool)] = []
         for d in detections {
             let box = image.detections[d]
@@ -117,13 +155,14 @@ public enum CrowdEvaluation {
             if match >= 0 {
                 if !image.ignored[match] {
                     matched[match] = true
+                    matchScores[match] = image.scores[d]
                     scored.append((image.scores[d], true))
                 }
             } else {
                 scored.append((image.scores[d], false))
             }
         }
-        return (scored, matched)
+        return (scored, matchScores)
     }
 
     /// AP (trapezoids between consecutive precision-recall points) and MR⁻² from outcomes sorted best first.
@@ -148,32 +187,22 @@ public enum CrowdEvaluation {
         return (ap, exp(logSum / Double(references.count)))
     }
 
-    /// The Jaccard index over images, best over the score thresholds 0.0…0.9 (detections scoring above it).
-    static func jaccardIndex(_ images: [CrowdImage], threshold: Double) -> Double {
-        var best = 0.0
-        for step in 0..<10 {
-            let scoreThreshold = 0.1 * Double(step)
-            var sum = 0.0
-            var counted = 0
-            for image in images {
-                let detections = image.detections.indices.filter { image.scores[$0] > scoreThreshold }.map { image.detections[$0] }
-                let people = image.groundTruth.indices.filter { !image.ignored[$0] }.map { image.groundTruth[$0] }
-                let ignores = image.groundTruth.indices.filter { image.ignored[$0] }.map { image.groundTruth[$0] }
-                let edges = detections.map { d in people.indices.filter { d.overlap(people[$0]) >= threshold } }
-                let match = maximumMatching(edges, right: people.count)
-                func ignoredCount(_ boxes: [Box<Double>]) -> Int {
-                    boxes.filter { box in ignores.contains { box.overlap($0, overSelf: true) > threshold } }.count
-                }
-                let k = match.filter { $0 >= 0 }.count
-                let matchedPeople = Set(match.filter { $0 >= 0 })
-                let n = detections.count - ignoredCount(detections.indices.filter { match[$0] < 0 }.map { detections[$0] })
-                let m = people.count - ignoredCount(people.indices.filter { !matchedPeople.contains($0) }.map { people[$0] })
-                sum += Double(k) / (Double(m + n - k) + 1e-6)
-                if n != 0 || m != 0 { counted += 1 }
-            }
-            if counted > 0 { best = max(best, sum / Double(counted)) }
+    /// One image's k / (m + n − k) for the detections scoring above `scoreThreshold`, and whether it counts (it has a
+    /// detection or a person left after ignore regions).
+    static func jaccardTerm(_ image: CrowdImage, scoreThreshold: Double, threshold: Double) -> (value: Double, counted: Bool) {
+        let detections = image.detections.indices.filter { image.scores[$0] > scoreThreshold }.map { image.detections[$0] }
+        let people = image.groundTruth.indices.filter { !image.ignored[$0] }.map { image.groundTruth[$0] }
+        let ignores = image.groundTruth.indices.filter { image.ignored[$0] }.map { image.groundTruth[$0] }
+        let edges = detections.map { d in people.indices.filter { d.overlap(people[$0]) >= threshold } }
+        let match = maximumMatching(edges, right: people.count)
+        func ignoredCount(_ boxes: [Box<Double>]) -> Int {
+            boxes.filter { box in ignores.contains { box.overlap($0, overSelf: true) > threshold } }.count
         }
-        return best
+        let k = match.filter { $0 >= 0 }.count
+        let matchedPeople = Set(match.filter { $0 >= 0 })
+        let n = detections.count - ignoredCount(detections.indices.filter { match[$0] < 0 }.map { detections[$0] })
+        let m = people.count - ignoredCount(people.indices.filter { !matchedPeople.contains($0) }.map { people[$0] })
+        return (Double(k) / (Double(m + n - k) + 1e-6), n != 0 || m != 0)
     }
 
     /// A maximum-cardinality bipartite matching by augmenting paths: for each left vertex, its right partner or -1.
