@@ -13,8 +13,11 @@ public struct CandidatePass {
     public var eligible: [Int]
     /// The eligible candidates as a result of their own (numbered `0..<eligible.count`), what suppression sees.
     public var scored: ImageDetections
-    /// The eligible candidates' maps, in `scored`'s numbering; nil when no maps were asked for.
-    public var maps: CandidateMaps?
+    /// The eligible candidates' maps, in `scored`'s numbering, in the first of the variants asked for; nil when no
+    /// maps were asked for.
+    public var maps: CandidateMaps? { mapsByVariant.first }
+    /// The eligible candidates' maps in each variant asked for (empty when no maps were asked for).
+    public var mapsByVariant: [CandidateMaps] = []
     /// How each level's candidate maps agreed with plain autograd.
     public var agreement: [VerifiedExplainer.LevelAgreement] = []
     public var forwardMilliseconds: Double
@@ -22,10 +25,11 @@ public struct CandidatePass {
     public var candidateMapsMilliseconds: Double?
 
     /// Runs `detector` on `image`, keeping what `mapMaker`'s path needs; when `makesCandidateMaps`, the maps of every
-    /// candidate scoring above `scoreThreshold` (every candidate when nil). Throws when the network's output is not
-    /// finite.
+    /// candidate scoring above `scoreThreshold` (every candidate when nil), in each of `variants`. Throws when the
+    /// network's output is not finite.
     public init(
-        image: RGBImage, detector: any Detector, mapMaker: DetectorMaps?, makesCandidateMaps: Bool = true, scoreThreshold: Float? = nil
+        image: RGBImage, detector: any Detector, mapMaker: DetectorMaps?, makesCandidateMaps: Bool = true, scoreThreshold: Float? = nil,
+        variants: [CandidateVariant] = [.standard]
     ) throws {
         let extras = mapMaker?.traceExtras ?? []
         let ((trace, result), forward) = Stopwatch.time {
@@ -49,8 +53,10 @@ public struct CandidatePass {
             originalSize: result.originalSize)
         if let mapMaker, makesCandidateMaps {
             let eligible = eligible
-            let (made, milliseconds) = Stopwatch.time { mapMaker.candidateMaps(trace: trace, result: result, predictions: eligible) }
-            (maps, agreement) = made
+            let (made, milliseconds) = Stopwatch.time {
+                mapMaker.candidateMaps(trace: trace, result: result, predictions: eligible, variants: variants)
+            }
+            (mapsByVariant, agreement) = made
             candidateMapsMilliseconds = milliseconds
         }
     }

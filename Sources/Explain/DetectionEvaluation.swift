@@ -119,7 +119,7 @@ public struct DetectionEvaluation {
     /// in order; an image that cannot be read or whose output is not finite is listed with its cause and skipped.
     func forEachPass(
         detector: any Detector, groundTruth: GroundTruth, imageDirectory: String, mapPath: MapPath?,
-        _ body: (Entry, RGBImage, CandidatePass) throws -> Void
+        variants: [CandidateVariant] = [.standard], _ body: (Entry, RGBImage, CandidatePass) throws -> Void
     ) throws -> (evaluated: Int, failures: [String], failedIDs: Set<Int>) {
         let mapMaker = try mapPath.map { try DetectorMaps(detector: detector, path: $0) }
         let codec = ImageCodec()
@@ -131,7 +131,7 @@ public struct DetectionEvaluation {
             let pass: CandidatePass
             do {
                 image = try codec.decode(contentsOf: entry.path)
-                pass = try CandidatePass(image: image, detector: detector, mapMaker: mapMaker)
+                pass = try CandidatePass(image: image, detector: detector, mapMaker: mapMaker, variants: variants)
             } catch {
                 let cause = "\(error)"
                 failures.append(cause.hasPrefix(entry.path) ? cause : "\(entry.path): \(cause)")

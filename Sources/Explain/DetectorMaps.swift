@@ -70,10 +70,24 @@ public struct DetectorMaps {
     public func candidateMaps(trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int])
         -> (maps: CandidateMaps, agreement: [VerifiedExplainer.LevelAgreement])
     {
+        let (maps, agreement) = candidateMaps(trace: trace, result: result, image: image, predictions: predictions, variants: [.standard])
+        return (maps[0], agreement)
+    }
+
+    /// Candidate maps of `predictions` in each of `variants` (each target explained once, each grid resized from the
+    /// same maps), and the agreement per level.
+    public func candidateMaps(
+        trace: ForwardTrace, result: ImageDetections, image: Int = 0, predictions: [Int], variants: [CandidateVariant]
+    ) -> (maps: [CandidateMaps], agreement: [VerifiedExplainer.LevelAgreement]) {
+        var targets: [ExplanationTarget] = []
+        for variant in variants where !targets.contains(variant.target) { targets.append(variant.target) }
         let (maps, agreement) = candidateExplainer.explain(
-            trace: trace, result: result, image: image, predictions: predictions, targets: [.logit])
-        let grid = FCOSReversedHead.candidateGrid(inputSize: result.inputSize, gridStride: candidateGridStride)
-        return (CandidateMaps(heatMaps: maps.map { $0[.logit]! }, grid: grid), agreement)
+            trace: trace, result: result, image: image, predictions: predictions, targets: targets)
+        let made = variants.map { variant in
+            let grid = (variant.grid ?? .stride(candidateGridStride)).size(inputSize: result.inputSize)
+            return CandidateMaps(heatMaps: maps.map { $0[variant.target]! }, grid: grid)
+        }
+        return (made, agreement)
     }
 
     /// Maps of `predictions` for each target on the prediction's level, and the agreement per level.

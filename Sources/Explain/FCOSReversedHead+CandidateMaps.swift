@@ -6,7 +6,7 @@ extension FCOSReversedHead {
     /// The grid Odam-NMS compares maps on: the resized input divided by `gridStride` (the official `H_in // 16`,
     /// a short edge of 50 for an 800-pixel input).
     public static func candidateGrid(inputSize: ImageSize, gridStride: Int = 16) -> ImageSize {
-        ImageSize(height: max(inputSize.height / gridStride, 1), width: max(inputSize.width / gridStride, 1))
+        CandidateGrid.stride(gridStride).size(inputSize: inputSize)
     }
 
     /// Class-logit maps of `predictions` for Odam-NMS: each window map on its level, cropped to the unpadded input

@@ -24,11 +24,16 @@ public struct NMSSweep {
 
     public init(evaluation: DetectionEvaluation) { self.evaluation = evaluation }
 
-    /// One image's candidates with their maps' correlations (computed once, when first asked), and its ground truth.
+    /// Odam-NMS's candidate maps: each variant is tuned and scored as its own Odam-NMS (the official code's class
+    /// logit on input/16 unless told otherwise), the maps of all made from one explanation per target.
+    public var variants: [CandidateVariant] = [.standard]
+
+    /// One image's candidates with their maps in each variant, and its ground truth. The maps' correlations are
+    /// cached for one variant at a time (`correlations`), each computed the first time it is asked for.
     struct Prepared {
         var scored: ImageDetections
-        var maps: CandidateMaps
-        var correlations: CorrelationCache
+        var mapsByVariant: [CandidateMaps]
+        var correlations: CorrelationCache?
         var crowd: CrowdImage
     }
 
@@ -55,13 +60,16 @@ public struct NMSSweep {
     /// A method with its settings.
     public enum Setting: Sendable, Equatable, Codable {
         case nms(iou: Float)
-        case odam(iou: Float, low: Float, high: Float)
+        /// Odam-NMS on the candidate maps of `variant`.
+        case odam(iou: Float, low: Float, high: Float, variant: CandidateVariant = .standard)
         case softNMS(sigma: Float)
 
         public var description: String {
             switch self {
             case .nms(let iou): String(format: "NMS T_iou %.2f", iou)
-            case .odam(let iou, let low, let high): String(format: "Odam-NMS T_iou %.2f T_l %.2f T_h %.2f", iou, low, high)
+            case .odam(let iou, let low, let high, let variant):
+                String(format: "Odam-NMS T_iou %.2f T_l %.2f T_h %.2f", iou, low, high)
+                    + (variant == .standard ? "" : " (\(variant))")
             case .softNMS(let sigma): String(format: "Soft-NMS σ %.2f", sigma)
             }
         }
@@ -115,57 +123,74 @@ public struct NMSSweep {
         var failures: [String] = []
         func prepare(_ split: (DetectionEvaluation.GroundTruth, String)) throws -> [Prepared] {
             var prepared: [Prepared] = []
-            let passes = try evaluation.forEachPass(detector: detector, groundTruth: split.0, imageDirectory: split.1, mapPath: mapPath) {
-                entry, image, pass in
-                let maps = pass.maps!
+            let passes = try evaluation.forEachPass(
+                detector: detector, groundTruth: split.0, imageDirectory: split.1, mapPath: mapPath, variants: variants
+            ) { entry, image, pass in
                 prepared.append(
                     Prepared(
-                        scored: pass.scored, maps: maps, correlations: CorrelationCache(maps),
+                        scored: pass.scored, mapsByVariant: pass.mapsByVariant, correlations: nil,
                         crowd: evaluation.crowdImage(entry, width: image.width, height: image.height, detections: [])))
             }
             failures += passes.failures
             return prepared
         }
-        let tuningImages = try prepare(tuning), testImages = try prepare(test)
+        var tuningImages = try prepare(tuning), testImages = try prepare(test)
         let defaults = OdamNMS.defaults(for: detector)
         func jaccard(_ setting: Setting, _ images: [Prepared]) -> Double { CrowdEvaluation.metrics(scores(setting, images)).jaccardIndex }
-
-        // Tuning: per T_iou the best (T_l, T_h); Soft-NMS's best σ; each method's best overall.
-        var chosen: [(setting: Setting, role: String, tuning: Double)] = []
-        var bestNMS: (Setting, Double)? = nil, bestOdam: (Setting, Double)? = nil
-        for iou in ious {
-            let nms = Setting.nms(iou: iou)
-            let nmsJaccard = jaccard(nms, tuningImages)
-            chosen.append((nms, "curve", nmsJaccard))
-            if bestNMS == nil || nmsJaccard > bestNMS!.1 { bestNMS = (nms, nmsJaccard) }
-            let standard = Setting.odam(iou: iou, low: defaults.lowCorrelation, high: defaults.highCorrelation)
-            chosen.append((standard, "default", jaccard(standard, tuningImages)))
-            var best: (Setting, Double)? = nil
-            for low in lows {
-                for high in highs where high >= low {
-                    let setting = Setting.odam(iou: iou, low: low, high: high)
-                    let value = jaccard(setting, tuningImages)
-                    if best == nil || value > best!.1 { best = (setting, value) }
-                }
-            }
-            chosen.append((best!.0, "curve", best!.1))
-            if bestOdam == nil || best!.1 > bestOdam!.1 { bestOdam = best }
-        }
-        let soft = softSigmas.map { (Setting.softNMS(sigma: $0), jaccard(.softNMS(sigma: $0), tuningImages)) }.max { $0.1 < $1.1 }!
-        chosen.append((soft.0, "best", soft.1))
-        chosen.append((bestNMS!.0, "best", bestNMS!.1))
-        chosen.append((bestOdam!.0, "best", bestOdam!.1))
 
         // Test: every chosen setting on the same resampled images.
         var random = RandomNumbers(seed: seed)
         let draws = (0..<resamples).map { _ in (0..<testImages.count).map { _ in Int(random.next() % UInt64(testImages.count)) } }
         var testScores: [Setting: [CrowdImageScore]] = [:]
         var resampled: [Setting: [CrowdMetrics]] = [:]
-        for (setting, _, _) in chosen where testScores[setting] == nil {
+        func scoreOnTest(_ setting: Setting) {
+            guard testScores[setting] == nil else { return }
             let perImage = scores(setting, testImages)
             testScores[setting] = perImage
             resampled[setting] = draws.map { draw in CrowdEvaluation.metrics(draw.map { perImage[$0] }) }
         }
+
+        // Tuning: per T_iou NMS and, for each map variant, Odam-NMS's best (T_l, T_h); Soft-NMS's best σ; each method's
+        // best overall. Odam-NMS settings are scored on test while their variant's correlations are cached (one
+        // variant's correlations at a time: they take candidates² floats per image).
+        var chosen: [(setting: Setting, role: String, tuning: Double)] = []
+        var bestNMS: (Setting, Double)? = nil, bestOdam: (Setting, Double)? = nil
+        var odamRows: [Float: [(setting: Setting, role: String, tuning: Double)]] = [:]
+        for (v, variant) in variants.enumerated() {
+            for i in tuningImages.indices { tuningImages[i].correlations = CorrelationCache(tuningImages[i].mapsByVariant[v]) }
+            for i in testImages.indices { testImages[i].correlations = CorrelationCache(testImages[i].mapsByVariant[v]) }
+            for iou in ious {
+                let standard = Setting.odam(iou: iou, low: defaults.lowCorrelation, high: defaults.highCorrelation, variant: variant)
+                odamRows[iou, default: []].append((standard, "default", jaccard(standard, tuningImages)))
+                scoreOnTest(standard)
+                var best: (Setting, Double)? = nil
+                for low in lows {
+                    for high in highs where high >= low {
+                        let setting = Setting.odam(iou: iou, low: low, high: high, variant: variant)
+                        let value = jaccard(setting, tuningImages)
+                        if best == nil || value > best!.1 { best = (setting, value) }
+                    }
+                }
+                odamRows[iou, default: []].append((best!.0, "curve", best!.1))
+                scoreOnTest(best!.0)
+                if bestOdam == nil || best!.1 > bestOdam!.1 { bestOdam = best }
+            }
+        }
+        for i in tuningImages.indices { tuningImages[i].correlations = nil }
+        for i in testImages.indices { testImages[i].correlations = nil }
+        for iou in ious {
+            let nms = Setting.nms(iou: iou)
+            let nmsJaccard = jaccard(nms, tuningImages)
+            chosen.append((nms, "curve", nmsJaccard))
+            if bestNMS == nil || nmsJaccard > bestNMS!.1 { bestNMS = (nms, nmsJaccard) }
+            chosen += odamRows[iou] ?? []
+        }
+        let soft = softSigmas.map { (Setting.softNMS(sigma: $0), jaccard(.softNMS(sigma: $0), tuningImages)) }.max { $0.1 < $1.1 }!
+        chosen.append((soft.0, "best", soft.1))
+        chosen.append((bestNMS!.0, "best", bestNMS!.1))
+        chosen.append((bestOdam!.0, "best", bestOdam!.1))
+        for (setting, _, _) in chosen { scoreOnTest(setting) }
+
         func estimate(_ value: Double, _ samples: [Double]) -> Estimate {
             let sorted = samples.sorted()
             guard !sorted.isEmpty else { return Estimate(value: value, low: value, high: value) }
@@ -192,11 +217,22 @@ public struct NMSSweep {
         }
         // Odam-NMS (tuned) against NMS at each T_iou, then each at its best.
         var differences = rows.filter { $0.role == "curve" }.compactMap { row -> Difference? in
-            guard case .odam(let iou, _, _) = row.setting else { return nil }
+            guard case .odam(let iou, _, _, _) = row.setting else { return nil }
             return difference(row.setting, .nms(iou: iou))
         }
         differences.append(difference(bestOdam!.0, bestNMS!.0))
         differences.append(difference(bestOdam!.0, soft.0))
+        // Each variant's best tuned Odam-NMS against the standard variant's at the same T_iou.
+        if variants.count > 1 {
+            for iou in ious {
+                let tuned = rows.filter { $0.role == "curve" }.compactMap { row -> (Setting, CandidateVariant)? in
+                    guard case .odam(let rowIoU, _, _, let variant) = row.setting, rowIoU == iou else { return nil }
+                    return (row.setting, variant)
+                }
+                guard let reference = tuned.first(where: { $0.1 == variants[0] }) else { continue }
+                for other in tuned where other.1 != variants[0] { differences.append(difference(other.0, reference.0)) }
+            }
+        }
         return Report(
             tuningImages: tuningImages.count, testImages: testImages.count, resamples: resamples, rows: rows, differences: differences,
             failures: failures)
@@ -214,10 +250,11 @@ public struct NMSSweep {
                 chosen = image.scored.suppressed(
                     by: .softNMS(SoftNMS(decay: .gaussian(sigma: sigma), scoreThreshold: softScoreThreshold)),
                     limit: evaluation.detectionsPerImage)
-            case .odam(let iou, let low, let high):
+            case .odam(let iou, let low, let high, _):
                 let odam = OdamNMS(
                     iouThreshold: iou, lowCorrelation: low, highCorrelation: high, maximumDetections: evaluation.detectionsPerImage)
-                let kept = odam(boxes: boxes, scores: scores, labels: labels) { image.correlations($0, $1) }
+                let correlations = image.correlations!
+                let kept = odam(boxes: boxes, scores: scores, labels: labels) { correlations($0, $1) }
                 chosen = ImageDetections(
                     candidates: candidates, kept: kept, inputSize: image.scored.inputSize, originalSize: image.scored.originalSize)
             }
@@ -233,22 +270,24 @@ public struct NMSSweep {
     public static func table(_ report: Report) -> String {
         func cell(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
         func interval(_ e: Estimate) -> String { String(format: "%.3f [%.3f, %.3f]", e.value, e.low, e.high) }
+        let width = max(42, (report.rows.map(\.setting.description.count).max() ?? 0) + 2)
+        let pairWidth = max(82, (report.differences.map { $0.first.description.count + $0.second.description.count + 5 }.max() ?? 0))
         var lines = [
             "Tuned on \(report.tuningImages) images, scored on \(report.testImages) test images; 95% intervals from \(report.resamples) bootstrap resamples of the test images.",
             "",
-            cell("setting", 42) + cell("chosen as", 10) + cell("JI tuning", 11) + cell("JI test", 24) + cell("MR⁻² test", 24)
+            cell("setting", width) + cell("chosen as", 10) + cell("JI tuning", 11) + cell("JI test", 24) + cell("MR⁻² test", 24)
                 + cell("AP50 test", 24) + cell("recall crowd", 24) + "recall sparse",
         ]
         for row in report.rows {
             lines.append(
-                cell(row.setting.description, 42) + cell(row.role, 10) + cell(String(format: "%.3f", row.tuningJaccard), 11)
+                cell(row.setting.description, width) + cell(row.role, 10) + cell(String(format: "%.3f", row.tuningJaccard), 11)
                     + cell(interval(row.jaccard), 24) + cell(interval(row.missRate), 24) + cell(interval(row.ap50), 24)
                     + cell(interval(row.crowdRecall), 24) + interval(row.sparseRecall))
         }
         lines += ["", "Paired differences on test (first minus second; MR⁻² lower is better):"]
         for difference in report.differences {
             lines.append(
-                cell(difference.first.description + " − " + difference.second.description, 82) + "JI " + interval(difference.jaccard)
+                cell(difference.first.description + " − " + difference.second.description, pairWidth) + "JI " + interval(difference.jaccard)
                     + "  MR⁻² " + interval(difference.missRate) + "  AP50 " + interval(difference.ap50))
         }
         for failure in report.failures { lines.append("skipped: \(failure)") }

@@ -34,6 +34,14 @@ extension Odam.Eval {
         @Option(help: "Category (COCO id) the crowd metrics score; default: 'person', else 1.") var crowdCategory: Int?
         @Option(help: "Use the first N images of each split only.") var limitImages: Int?
         @Option(help: "Odam-NMS's candidate maps: auto, exact or approximate (as odam eval detect).") var mapPath: MapPath = .auto
+        @Option(
+            help: "Odam-NMS candidate map targets tried, each as its own Odam-NMS: logit (the official code), score (the paper's text).")
+        var candidateTargets = "logit"
+        @Option(
+            help:
+                "Odam-NMS candidate map grids tried: default (input/16; Faster R-CNN input/8), stride:N, short-edge:N (the paper's text: 50)."
+        )
+        var candidateGrids = "default"
         @Flag(help: "Print the results as one JSON object instead of a table.") var json = false
 
         func run() throws {
@@ -58,6 +66,23 @@ extension Odam.Eval {
             sweep.highs = try values(highs, "highs")
             sweep.softSigmas = try values(softSigmas, "soft-sigmas").filter { $0 > 0 }
             guard resamples >= 0, !sweep.softSigmas.isEmpty else { throw ValidationError("--resamples must be at least 0 and σ above 0") }
+            var variants: [CandidateVariant] = []
+            for targetName in candidateTargets.split(separator: ",") {
+                guard let target = ExplanationTarget(rawValue: String(targetName)), target == .logit || target == .score else {
+                    throw ValidationError("--candidate-targets: '\(targetName)' is not logit or score")
+                }
+                for gridName in candidateGrids.split(separator: ",") {
+                    if gridName == "default" {
+                        variants.append(CandidateVariant(target: target))
+                    } else if let grid = CandidateGrid(parsing: String(gridName)) {
+                        variants.append(CandidateVariant(target: target, grid: grid))
+                    } else {
+                        throw ValidationError("--candidate-grids: '\(gridName)' is not default, stride:N or short-edge:N")
+                    }
+                }
+            }
+            guard !variants.isEmpty else { throw ValidationError("--candidate-targets and --candidate-grids name no variant") }
+            sweep.variants = variants
             sweep.resamples = resamples
             sweep.seed = seed
             let report = try sweep.run(

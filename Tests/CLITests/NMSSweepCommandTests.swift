@@ -53,6 +53,26 @@ struct NMSSweepCommandTests {
         let nms = try #require(curve.first { method($0) == "nms" }?["jaccard"] as? [String: Double])
         #expect(abs(first["value"]! - (odam["value"]! - nms["value"]!)) < 1e-9)
 
+        // Candidate map variants: each target and grid is its own tuned Odam-NMS, compared with the first variant.
+        let variants = try DetectCommandTests.run(
+            arguments + ["--json", "--candidate-targets", "logit,score", "--candidate-grids", "default,short-edge:50"])
+        #expect(variants.status == 0, "\(variants.stderr)")
+        let variantReport = try #require(try JSONSerialization.jsonObject(with: Data(variants.stdout.utf8)) as? [String: Any])
+        let variantRows = try #require(variantReport["rows"] as? [[String: Any]])
+        // Per T_iou: NMS, then the default and tuned Odam-NMS of each of the four variants; then the three best.
+        let expectedRows: Int = 2 * (1 + 2 * 4) + 3
+        #expect(variantRows.count == expectedRows)
+        let variantDifferences = try #require(variantReport["differences"] as? [[String: Any]])
+        let expectedDifferences: Int = 2 * 4 + 2 + 2 * 3
+        #expect(variantDifferences.count == expectedDifferences)
+        // NMS does not depend on the maps: its rows are those of the run without variants.
+        func jaccardValue(_ row: [String: Any]) -> Double { (row["jaccard"] as? [String: Double])?["value"] ?? -1 }
+        let nmsWithVariants: [Double] = variantRows.filter { method($0) == "nms" }.map(jaccardValue)
+        let nmsWithout: [Double] = rows.filter { method($0) == "nms" }.map(jaccardValue)
+        #expect(nmsWithVariants == nmsWithout)
+        let badGrid = try DetectCommandTests.run(arguments + ["--candidate-grids", "short-edge:0"])
+        #expect(badGrid.status != 0 && badGrid.stderr.contains("--candidate-grids"))
+
         let bad = try DetectCommandTests.run(arguments.map { $0 == "0.5,0.6" ? "0.5,x" : $0 })
         #expect(bad.status != 0 && bad.stderr.contains("--ious"))
     }
