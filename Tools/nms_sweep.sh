@@ -4,7 +4,8 @@
 #
 # Usage: Tools/nms_sweep.sh [OUTPUT.md]   (after swift build -c release)
 # Environment: ODAM (the binary), DATA (where the splits are generated, data/sweep), RESAMPLES (1000), THREADS (2),
-# LIMIT (images per split, all 200 by default). OpenBLAS settings come from the caller, as in the other benchmark
+# LIMIT (images per split, all 200 by default), EXTRA (further nms-sweep options, for example
+# "--candidate-targets logit,score --candidate-grids default,short-edge:50 --highs 0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"). OpenBLAS settings come from the caller, as in the other benchmark
 # scripts (the results do not depend on them; only the time taken does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ limit=()
 command=(eval nms-sweep --tuning-annotations "$DATA/tune/val/annotations.json" --tuning-images "$DATA/tune/val"
   --annotations "$DATA/test/val/annotations.json" --images "$DATA/test/val" --resamples "$RESAMPLES" --threads "$THREADS"
   "${limit[@]}")
+# shellcheck disable=SC2206
+[ -n "${EXTRA:-}" ] && command+=($EXTRA)
 {
   echo "# Odam-NMS against the NMS curve, tuned on one split and scored on another"
   echo
